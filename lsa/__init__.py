@@ -1,0 +1,20 @@
+"""lsa: secondary analysis of large-scale assessments in Python.
+
+The public API, nothing else: see the README and docs/ for how to use it.
+"""
+
+from . import pooling
+from .design import SurveyDesign
+from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, LsaWarning,
+                     MissingDataWarning, StudyError)
+from .estimators import (DesignResult, benchmarks, correlation, gap, lm, logit, mean, percentages, quantiles,
+                         sd)
+from .replicates import Replicates
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConvergenceWarning", "DesignError", "DesignResult", "EstimationError", "FormulaError", "LsaError",
+    "LsaWarning", "MissingDataWarning", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
+    "correlation", "gap", "lm", "logit", "mean", "percentages", "pooling", "quantiles", "sd",
+]

@@ -1,0 +1,270 @@
+"""Shared machinery of the design-based estimators.
+
+Each estimator computes, for every plausible value m and every weight column r (r = 0 the full
+sample weight, r = 1..R the replicates), a vector of k statistics: an array θ of shape
+(M, 1 + R, k). This module turns θ into pooled estimates:
+
+    per PV:  U_m = c Σ_r (θ_{m,r} − θ_{m,0})(θ_{m,r} − θ_{m,0})'       (lsa.replicates)
+    pooled:  Rubin's rules over m, with Ū the mean of U_m (``pv_variance="all"``) or U_1
+             (``"first"``), T = Ū + (1 + 1/M) B                          (lsa.pooling)
+
+and handles ``by=`` groups as extra zero-weight masks on the same weight matrix, so a group
+never drops rows from the design.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..design import SurveyDesign
+from ..errors import DesignError, MissingDataWarning
+from ..pooling import Pooled, rubin
+from ..replicates import replicate_variance
+
+DfMethod = Literal["barnard_rubin", "rubin"]
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Per-PV, per-replicate statistics of one group.
+
+    theta : (M, 1 + R, k) estimates; column 0 uses the full weight.
+    terms : k term labels.
+    n_obs : (k,) observations used (rows in the domain with positive weight and data).
+    n_missing : (k,) rows in the domain excluded for missing values.
+    df_complete : complete-data df of the statistic (design df, or design df − p + 1).
+    extra : extra per-term columns for the tidy table.
+    """
+
+    theta: np.ndarray
+    terms: list[str]
+    n_obs: np.ndarray
+    n_missing: np.ndarray
+    df_complete: float
+    extra: dict[str, list] = field(default_factory=dict)
+
+
+def pool_draws(draws: Draws, design: SurveyDesign, df_method: DfMethod) -> tuple[Pooled, np.ndarray]:
+    """Replicate variance per PV, then Rubin's rules. Returns the pooled result and the (M, k, k)
+    per-PV sampling covariances."""
+    theta = draws.theta
+    m, _, k = theta.shape
+    rep = design.replicates
+    if rep is None:
+        cov = np.full((m, k, k), np.nan)
+    else:
+        cov = replicate_variance(theta[:, 0, :], theta[:, 1:, :], rep.factor)
+    within = cov[0] if design.pv_variance == "first" else None
+    df_complete = draws.df_complete if df_method == "barnard_rubin" else np.inf
+    if m == 1:
+        df_complete = draws.df_complete
+    return rubin(theta[:, 0, :], cov, df_complete=df_complete, within=within), cov
+
+
+def as_list(x: str | Sequence[str] | None) -> list[str]:
+    if x is None:
+        return []
+    return [x] if isinstance(x, str) else list(x)
+
+
+def pv_columns(design: SurveyDesign, names: Sequence[str]) -> tuple[int, dict[str, tuple[str, ...]]]:
+    """For each name the M columns behind it (a non-PV column repeated M times)."""
+    resolved = {n: design.resolve(n) for n in names}
+    lengths = {n: len(c) for n, c in resolved.items() if design.is_pv(n)}
+    if len(set(lengths.values())) > 1:
+        raise DesignError(f"plausible-value sets of unequal length in one analysis: {lengths}.")
+    m = next(iter(lengths.values())) if lengths else 1
+    return m, {n: (c if design.is_pv(n) else c * m) for n, c in resolved.items()}
+
+
+def numeric_matrix(data: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Columns as a float matrix; non-numeric columns are an error naming them."""
+    out = np.empty((len(data), len(columns)))
+    for j, col in enumerate(columns):
+        s = data[col]
+        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+            conv = pd.to_numeric(s.astype(object), errors="coerce")
+            if conv.notna().sum() < s.notna().sum():
+                raise DesignError(f"column {col!r} is not numeric (e.g. {s.dropna().iloc[:3].tolist()}); "
+                                  f"use lsa.percentages for categorical variables.")
+            s = conv
+        out[:, j] = s.to_numpy(dtype=float)
+    return out
+
+
+def by_groups(design: SurveyDesign, by: str | Sequence[str] | None) -> list[tuple[dict, np.ndarray]]:
+    """(labels, mask) for each group of the ``by`` columns present in the domain; rows with a
+    missing ``by`` value belong to no group (counted in a warning)."""
+    cols = as_list(by)
+    if not cols:
+        return [({}, np.ones(design.n, dtype=bool))]
+    for c in cols:
+        if c not in design.data.columns:
+            raise DesignError(f"by column {c!r} is not in the data.")
+    frame = design.data[cols]
+    na = frame.isna().any(axis=1).to_numpy()
+    n_na = int((na & design.domain).sum())
+    if n_na:
+        warnings.warn(f"{n_na} rows in the domain have a missing value in {cols} and belong to no group.",
+                      MissingDataWarning, stacklevel=4)
+    codes = []
+    for c in cols:
+        s = frame[c]
+        cat = s if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)
+        cat = pd.Categorical(cat)
+        codes.append(cat)
+    groups = []
+    present = design.domain & ~na
+    keys = pd.MultiIndex.from_arrays([pd.Categorical(c) for c in codes]) if len(cols) > 1 else None
+    if keys is None:
+        cat = codes[0]
+        for i, level in enumerate(cat.categories):
+            mask = (cat.codes == i)
+            if (mask & present).any():
+                groups.append(({cols[0]: level}, mask))
+        return groups
+    combos = pd.DataFrame({c: codes[j] for j, c in enumerate(cols)})[present].drop_duplicates()
+    combos = combos.sort_values(cols)
+    for _, row in combos.iterrows():
+        mask = np.ones(design.n, dtype=bool)
+        for j, c in enumerate(cols):
+            mask &= (codes[j] == row[c])
+        groups.append(({c: row[c] for c in cols}, mask))
+    return groups
+
+
+def weighted_means(y: np.ndarray, valid: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Σ w y / Σ w over valid rows, for every PV column of y (n, M) and weight column of w
+    (n, 1 + R): returns (M, 1 + R). Groups with zero weight give NaN."""
+    num = np.where(valid, y, 0.0).T @ w
+    den = valid.T.astype(float) @ w
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
+
+
+def counts(valid: np.ndarray, w_full: np.ndarray) -> tuple[int, int]:
+    """(used, missing): rows with positive full weight that have data / lack it (first PV)."""
+    inside = w_full > 0
+    used = int((valid[:, 0] & inside).sum())
+    return used, int(inside.sum()) - used
+
+
+def t_table(pooled: Pooled) -> dict[str, np.ndarray]:
+    ci = pooled.conf_int()
+    return {
+        "estimate": pooled.estimate,
+        "std_error": pooled.std_error,
+        "df": pooled.df,
+        "statistic": pooled.statistic(),
+        "p_value": pooled.p_value(),
+        "conf_low": ci[:, 0],
+        "conf_high": ci[:, 1],
+    }
+
+
+def run_by_groups(
+    design: SurveyDesign,
+    by: str | Sequence[str] | None,
+    compute: Callable[[np.ndarray], Draws],
+    *,
+    statistic: str,
+    df_method: DfMethod = "barnard_rubin",
+) -> "DesignResult":
+    """Run ``compute(W)`` for every group (W: n × (1 + R) weights zero outside domain and group),
+    pool each and assemble a :class:`DesignResult`."""
+    if df_method not in ("barnard_rubin", "rubin"):
+        raise DesignError(f"df_method must be 'barnard_rubin' or 'rubin'; got {df_method!r}.")
+    if design.replicates is None:
+        warnings.warn("the design has no replicate weights: standard errors are not available (NaN).",
+                      MissingDataWarning, stacklevel=3)
+    rows, per_pv, covs = [], [], {}
+    for labels, mask in by_groups(design, by):
+        draws = compute(design.weight_matrix(mask))
+        if np.isnan(draws.theta[:, 0, :]).any():
+            bad = [t for t, b in zip(draws.terms, np.isnan(draws.theta[:, 0, :]).any(axis=0)) if b]
+            where = f" in group {labels}" if labels else ""
+            warnings.warn(f"{statistic} of {bad} is undefined{where} (no observations with data); "
+                          f"reported as NaN.", MissingDataWarning, stacklevel=3)
+        pooled, cov = pool_draws(draws, design, df_method)
+        table = pd.DataFrame({**labels, **draws.extra, "term": draws.terms, **t_table(pooled),
+                              "n_obs": draws.n_obs, "n_missing": draws.n_missing})
+        rows.append(table)
+        m = draws.theta.shape[0]
+        for i in range(m):
+            per_pv.append(pd.DataFrame({**labels, "pv": i + 1, "term": draws.terms, "estimate": draws.theta[i, 0],
+                                        "sampling_se": np.sqrt(np.diag(cov[i]))}))
+        covs[tuple(labels.values())] = pd.DataFrame(pooled.total, index=draws.terms, columns=draws.terms)
+    tidy = pd.concat(rows, ignore_index=True)
+    n_missing = int(tidy["n_missing"].max()) if len(tidy) else 0
+    if n_missing:
+        warnings.warn(f"{statistic}: {n_missing} rows in the domain were excluded for missing values "
+                      f"(see the n_missing column).", MissingDataWarning, stacklevel=3)
+    return DesignResult(statistic, tidy, pd.concat(per_pv, ignore_index=True), covs, m,
+                        _design_note(design, df_method, m))
+
+
+def _design_note(design: SurveyDesign, df_method: DfMethod, m: int) -> str:
+    rep = design.replicates
+    parts = [f"{design.n:,} rows" + ("" if design.domain.all() else f", domain {int(design.domain.sum()):,}")]
+    if rep is not None:
+        parts.append(f"{design.n_replicates} replicates: {rep.describe()}")
+    if m > 1:
+        rule = "averaged over PVs" if design.pv_variance == "all" else "from the first PV"
+        dfm = "Barnard–Rubin" if df_method == "barnard_rubin" else "Rubin (1987)"
+        parts.append(f"{m} plausible values, sampling variance {rule}, {dfm} df")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """Result of a design-based estimator.
+
+    ``tidy()`` is the single source of every table: one row per (group, term) with
+    ``term, estimate, std_error, df, statistic, p_value, conf_low, conf_high, n_obs, n_missing``
+    and the ``by`` columns. ``per_pv`` holds the estimate and sampling SE of each PV.
+    """
+
+    statistic: str
+    table: pd.DataFrame
+    per_pv: pd.DataFrame
+    covariances: dict
+    n_pvs: int
+    note: str
+
+    def tidy(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    @property
+    def estimate(self) -> pd.Series:
+        return self.table["estimate"]
+
+    @property
+    def std_error(self) -> pd.Series:
+        return self.table["std_error"]
+
+    def cov_params(self, group: tuple = ()) -> pd.DataFrame:
+        """Total (sampling + imputation) covariance of the terms of one group."""
+        return self.covariances[tuple(group)].copy()
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        t = self.table
+        q = stats.t.ppf(1 - alpha / 2, t["df"])
+        return pd.DataFrame({"lower": t["estimate"] - q * t["std_error"],
+                             "upper": t["estimate"] + q * t["std_error"]}, index=t.index)
+
+    def summary(self) -> str:
+        cols = [c for c in self.table.columns if c not in ("conf_low", "conf_high")]
+        body = self.table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}" if abs(v) < 1e-3 or abs(v) >= 1e6 else f"{v:.4f}")
+        return f"{self.statistic}\n{self.note}\n\n{body}"
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{self.statistic}</b><br>{self.note}</p>" + self.table.to_html(index=False)

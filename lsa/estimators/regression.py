@@ -1,0 +1,205 @@
+"""Design-based linear and logistic regression with plausible values and replicate weights.
+
+Formulas follow R/patsy syntax (``"MATH ~ ESCS + gender"``); a plausible-value set name may
+stand on either side. Factors use R's treatment coding (first level the reference) and terms
+are named as R names them (``(Intercept)``, ``st04q01Male``).
+
+For every PV m and every weight column r the coefficients are
+
+    linear:    β_{m,r} = (X' W_r X)⁻¹ X' W_r y_m                       (weighted least squares)
+    logistic:  the root of X' W_r (y − expit(X β)) = 0                  (weighted ML, IRLS)
+
+computed for all weight columns at once: X' W X for all R + 1 columns is one matrix product
+of the n × p² row-wise outer products with the n × (1 + R) weight matrix, followed by a batched
+solve. The replicate variance of β and Rubin's rules then follow as for every estimator. The
+complete-data df is the design df − p + 1 (as ``survey::svyglm``).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import patsy
+
+from ..design import SurveyDesign
+from ..errors import ConvergenceWarning, EstimationError, FormulaError
+from ._core import DesignResult, DfMethod, Draws, pv_columns, run_by_groups
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_TREATMENT = re.compile(r"(?:C\()?([A-Za-z_][A-Za-z0-9_.]*)(?:[^\[]*\))?\[T\.([^\]]+)\]")
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Model matrices of one formula for every PV: ``y`` (n_ok, M), ``x`` list of M (n_ok, p)
+    matrices (one shared object when no PV is a predictor), rows used, term names."""
+
+    y: np.ndarray
+    x: list[np.ndarray]
+    rows: np.ndarray
+    terms: list[str]
+
+
+def r_names(names: list[str]) -> list[str]:
+    """patsy column names in R's style: ``Intercept`` → ``(Intercept)``, ``x[T.a]`` → ``xa``."""
+    return ["(Intercept)" if n == "Intercept" else _TREATMENT.sub(r"\1\2", n) for n in names]
+
+
+def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> ModelData:
+    """Parse ``formula`` against the design's data, one model frame per plausible value."""
+    if "~" not in formula:
+        raise FormulaError(f"a formula needs a response and predictors separated by '~'; got {formula!r}.")
+    lhs, rhs = formula.split("~", 1)
+    data = design.data
+    used = [n for n in dict.fromkeys(_IDENT.findall(formula)) if n in data.columns or design.is_pv(n)]
+    unknown = [n for n in dict.fromkeys(_IDENT.findall(lhs)) if n not in used]
+    if unknown:
+        raise FormulaError(f"response {lhs.strip()!r}: {unknown} is neither a column nor a PV set.")
+    m, cols = pv_columns(design, used)
+    pv_rhs = [n for n in used if design.is_pv(n) and re.search(rf"\b{re.escape(n)}\b", rhs)]
+    frames = []
+    for i in range(m):
+        frames.append(pd.DataFrame({n: data[cols[n][i]].to_numpy() for n in used}, index=data.index))
+    rows = np.logical_and.reduce([f.notna().all(axis=1).to_numpy() for f in frames])
+    if not rows.any():
+        raise FormulaError(f"no row has data on every variable of {formula!r}.")
+    frames = [_drop_unused_levels(f.loc[rows]) for f in frames]
+    ys, xs, names = [], [], None
+    for i, frame in enumerate(frames):
+        if i > 0 and not pv_rhs and design.is_pv(lhs.strip()):
+            ys.append(_response(patsy.dmatrix(lhs.strip() + " - 1", frame, return_type="matrix"), lhs, binary))
+            xs.append(xs[0])
+            continue
+        try:
+            y, x = patsy.dmatrices(formula, frame, return_type="matrix", NA_action="raise")
+        except patsy.PatsyError as exc:
+            raise FormulaError(f"cannot build the model matrix of {formula!r}: {exc}") from exc
+        order = _formula_order(x.design_info, rhs)
+        ys.append(_response(y, lhs, binary))
+        xs.append(np.asarray(x)[:, order])
+        names = names or r_names([x.design_info.column_names[j] for j in order])
+    return ModelData(np.column_stack(ys), xs, rows, names)
+
+
+def _formula_order(info, rhs: str) -> list[int]:
+    """Column order as R gives it: terms in the order the formula names them (patsy puts
+    categorical terms before numeric ones)."""
+    terms = patsy.ModelDesc.from_formula(rhs).rhs_termlist
+    rank = {t: i for i, t in enumerate(terms)}
+    slices = sorted(info.term_slices.items(), key=lambda kv: rank.get(kv[0], -1))
+    return [j for _, sl in slices for j in range(sl.start, sl.stop)]
+
+
+def _response(y, lhs: str, binary: bool) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    if y.shape[1] == 2 and binary:        # a two-level factor: the second level is the event
+        y = y[:, 1:]
+    if y.shape[1] != 1:
+        raise FormulaError(f"the response {lhs.strip()!r} must be one numeric column; got {y.shape[1]} columns.")
+    if binary and not np.isin(y[:, 0], (0.0, 1.0)).all():
+        raise FormulaError(f"logistic regression needs a 0/1 response; {lhs.strip()!r} has other values.")
+    return y[:, 0]
+
+
+def _drop_unused_levels(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].cat.remove_unused_categories()
+    return out
+
+
+def _outer_rows(x: np.ndarray) -> np.ndarray:
+    n, p = x.shape
+    return (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+
+
+def _check_rank(a: np.ndarray, terms: list[str]) -> None:
+    """Error naming the terms that make the weighted cross-product singular."""
+    d = np.sqrt(np.clip(np.diag(a), 0, None))
+    zero = [t for t, v in zip(terms, d) if v == 0]
+    if zero:
+        raise EstimationError(f"no weighted variation in {zero} (a category or predictor absent from the "
+                              f"domain or group); drop it from the formula.")
+    scaled = a / np.outer(d, d)
+    if np.linalg.cond(scaled) > 1e12:
+        raise EstimationError(f"the design matrix of {terms} is singular or nearly so (collinear predictors).")
+
+
+def _wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
+    """β for every PV and weight column: (M, C, p)."""
+    m = md.y.shape[1]
+    out = np.empty((m, w.shape[1], len(md.terms)))
+    cache: dict[int, np.ndarray] = {}
+    p = len(md.terms)
+    for i in range(m):
+        x = md.x[i]
+        if id(x) not in cache:
+            a = (_outer_rows(x).T @ w).T.reshape(-1, p, p)
+            _check_rank(a[0], md.terms)
+            cache[id(x)] = a
+        b = (x * md.y[:, i, None]).T @ w
+        out[i] = np.linalg.solve(cache[id(x)], b.T[..., None])[..., 0]
+    return out
+
+
+def _logit_draws(md: ModelData, w: np.ndarray, max_iter: int = 100, tol: float = 1e-10) -> np.ndarray:
+    """Weighted logistic ML by Newton–Raphson, all weight columns at once: (M, C, p)."""
+    m = md.y.shape[1]
+    p = len(md.terms)
+    out = np.empty((m, w.shape[1], p))
+    for i in range(m):
+        x, y = md.x[i], md.y[:, i]
+        xx = _outer_rows(x)
+        beta = np.zeros((w.shape[1], p))
+        for it in range(max_iter):
+            mu = 1 / (1 + np.exp(-(x @ beta.T)))                       # (n, C)
+            grad = (x.T @ (w * (y[:, None] - mu))).T                   # (C, p)
+            hess = (xx.T @ (w * mu * (1 - mu))).T.reshape(-1, p, p)
+            if it == 0:
+                _check_rank(hess[0], md.terms)
+            step = np.linalg.solve(hess, grad[..., None])[..., 0]
+            beta = beta + step
+            if np.max(np.abs(step) / (1 + np.abs(beta))) < tol:
+                break
+        else:
+            warnings.warn(f"logistic regression did not converge in {max_iter} iterations "
+                          f"(largest relative step {np.max(np.abs(step) / (1 + np.abs(beta))):.3g}); "
+                          f"check for separation.", ConvergenceWarning, stacklevel=4)
+        out[i] = beta
+    return out
+
+
+def _regression(design, formula, by, df_method, binary: bool, statistic: str) -> DesignResult:
+    md = model_data(design, formula, binary=binary)
+    fit = _logit_draws if binary else _wls_draws
+    p = len(md.terms)
+
+    def compute(w: np.ndarray) -> Draws:
+        wr = w[md.rows]
+        theta = fit(md, wr)
+        used = int((wr[:, 0] > 0).sum())
+        missing = int((w[:, 0] > 0).sum()) - used
+        return Draws(theta, md.terms, np.full(p, used), np.full(p, missing), design.df - p + 1)
+
+    return run_by_groups(design, by, compute, statistic=f"{statistic}: {formula}", df_method=df_method)
+
+
+def lm(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin") -> DesignResult:
+    """Weighted linear regression by formula; PV sets may be the response and/or predictors.
+
+    Examples
+    --------
+    >>> lsa.lm(design, "MATH ~ ESCS + gender").tidy()                     # doctest: +SKIP
+    """
+    return _regression(design, formula, by, df_method, False, "Linear regression")
+
+
+def logit(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin") -> DesignResult:
+    """Weighted logistic regression by formula (response 0/1, logical, or a two-level factor whose
+    second level is the event); coefficients are log-odds as ``survey::svyglm(family = quasibinomial)``."""
+    return _regression(design, formula, by, df_method, True, "Logistic regression")
