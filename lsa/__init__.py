@@ -7,7 +7,7 @@ from . import pooling
 from .design import SurveyDesign
 from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, LsaWarning,
                      MissingDataWarning, StudyError)
-from .estimators import (DesignResult, benchmarks, correlation, gap, lm, logit, mean, percentages, quantiles,
+from .estimators import (DesignResult, benchmarks, correlation, estimate, gap, lm, logit, mean, percentages, quantiles,
                          sd)
 from .replicates import Replicates
 
@@ -16,5 +16,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvergenceWarning", "DesignError", "DesignResult", "EstimationError", "FormulaError", "LsaError",
     "LsaWarning", "MissingDataWarning", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
-    "correlation", "gap", "lm", "logit", "mean", "percentages", "pooling", "quantiles", "sd",
+    "correlation", "estimate", "gap", "lm", "logit", "mean", "percentages", "pooling", "quantiles", "sd",
 ]

@@ -169,3 +169,12 @@ def test_all_missing_group_gives_nan_with_warning(design):
         t = lsa.mean(d, "y", by="st04q01").tidy()
     assert np.isnan(t.loc[t["st04q01"] == "Male", "estimate"]).all()
     assert np.isfinite(t.loc[t["st04q01"] == "Female", "estimate"]).all()
+
+
+def test_user_statistic_equals_builtin(design):
+    """lsa.estimate with a hand-written weighted mean reproduces lsa.mean (PVs pooled)."""
+    wmean = lambda d, w: (d["MATH"].to_numpy() @ w) / w.sum(axis=0)
+    a = lsa.estimate(design, wmean, terms=["MATH"]).tidy()
+    b = lsa.mean(design, "MATH").tidy()
+    close(a["estimate"], b["estimate"], rtol=1e-12)
+    close(a["std_error"], b["std_error"], rtol=1e-10)

@@ -1,0 +1,64 @@
+"""The ``lsa`` command line: ``lsa demo``, ``lsa studies``, ``lsa describe FILE``.
+
+Exit codes: 0 success, 1 an analysis or input error (message on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import LsaError
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, quiet=args.quiet)
+    return 0
+
+
+def _studies(args: argparse.Namespace) -> int:
+    from .dictionaries import studies
+
+    table = studies()
+    if args.study:
+        table = table[table["study"].str.lower() == args.study.lower()]
+    print(table.to_string(index=False))
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from .io import describe
+
+    print(describe(args.file))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lsa", description="Secondary analysis of large-scale assessments.")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="analyse the bundled PISA 2003 Netherlands extract and write a report")
+    d.add_argument("--out", default="lsa-demo", help="output folder (default: lsa-demo)")
+    d.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    d.set_defaults(func=_demo)
+    s = sub.add_parser("studies", help="list the studies and cycles the data dictionaries know")
+    s.add_argument("study", nargs="?", help="only this study")
+    s.set_defaults(func=_studies)
+    f = sub.add_parser("describe", help="variables, labels and missing codes of a data file, and its study/cycle")
+    f.add_argument("file")
+    f.set_defaults(func=_describe)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LsaError as exc:
+        print(f"lsa: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

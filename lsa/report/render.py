@@ -1,0 +1,118 @@
+"""Render a report (a title and a list of blocks) as one self-contained HTML file and as Markdown.
+
+Blocks: ``("heading", text)``, ``("text", text)``, ``("table", DataFrame)``,
+``("plot", name, svg)``, ``("code", text)``. Plots are inline SVG in HTML and separate
+``.svg`` files linked from the Markdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+_CSS = """
+body{font-family:Helvetica,Arial,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.6rem;border-bottom:2px solid #4C78A8;padding-bottom:.3rem}h2{font-size:1.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.9rem}th,td{padding:.25rem .6rem;text-align:right}
+th{border-bottom:1.5px solid #333;background:#f3f5f8}td:first-child,th:first-child{text-align:left}
+tr:nth-child(even) td{background:#fafafa}pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.8rem}
+.flag{color:#b00020;font-weight:bold}.small{color:#666;font-size:.85rem}
+"""
+
+
+@dataclass
+class Report:
+    """An ordered list of blocks with a title; ``write(dir)`` produces report.html and report.md."""
+
+    title: str
+    blocks: list = field(default_factory=list)
+
+    def heading(self, text: str) -> "Report":
+        self.blocks.append(("heading", text))
+        return self
+
+    def text(self, text: str) -> "Report":
+        self.blocks.append(("text", text))
+        return self
+
+    def table(self, df: pd.DataFrame, digits: int = 2) -> "Report":
+        self.blocks.append(("table", format_table(df, digits)))
+        return self
+
+    def plot(self, name: str, svg: str) -> "Report":
+        self.blocks.append(("plot", name, svg))
+        return self
+
+    def code(self, text: str) -> "Report":
+        self.blocks.append(("code", text))
+        return self
+
+    def html(self) -> str:
+        out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(self.title)}</title>"
+               f"<style>{_CSS}</style></head><body><h1>{escape(self.title)}</h1>"]
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "heading":
+                out.append(f"<h2>{escape(block[1])}</h2>")
+            elif kind == "text":
+                out.append(f"<p>{escape(block[1])}</p>")
+            elif kind == "table":
+                out.append(block[1].to_html(index=False, escape=True, border=0))
+            elif kind == "plot":
+                out.append(f"<figure>{block[2]}</figure>")
+            elif kind == "code":
+                out.append(f"<pre>{escape(block[1])}</pre>")
+        return "".join(out) + "</body></html>"
+
+    def markdown(self) -> str:
+        out = [f"# {self.title}\n"]
+        for block in self.blocks:
+            kind = block[0]
+            if kind == "heading":
+                out.append(f"## {block[1]}\n")
+            elif kind == "text":
+                out.append(block[1] + "\n")
+            elif kind == "table":
+                out.append(markdown_table(block[1]) + "\n")
+            elif kind == "plot":
+                out.append(f"![{block[1]}]({block[1]}.svg)\n")
+            elif kind == "code":
+                out.append("```\n" + block[1] + "\n```\n")
+        return "\n".join(out)
+
+    def write(self, directory: str | Path) -> dict[str, Path]:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        paths = {"html": d / "report.html", "markdown": d / "report.md"}
+        paths["html"].write_text(self.html(), encoding="utf-8")
+        paths["markdown"].write_text(self.markdown(), encoding="utf-8")
+        for block in self.blocks:
+            if block[0] == "plot":
+                (d / f"{block[1]}.svg").write_text(block[2], encoding="utf-8")
+        return paths
+
+
+def format_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """Numbers as strings with fixed decimals (p-values with 3 significant digits), for reading."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            if col in ("p_value", "p"):
+                out[col] = out[col].map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}")
+            elif col in ("df",):
+                out[col] = out[col].map(lambda v: "∞" if np.isinf(v) else f"{v:.1f}")
+            else:
+                out[col] = out[col].map(lambda v: "" if np.isnan(v) else f"{v:,.{digits}f}")
+    return out.astype(str)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
