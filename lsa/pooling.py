@@ -218,6 +218,27 @@ def wald_d1(estimates: np.ndarray, covariances: np.ndarray, null: np.ndarray | N
     return WaldTest(stat, k, nu, float(stats.f.sf(stat, k, nu)), r1, "D1")
 
 
+def lrt_d2(deviances: np.ndarray, k: int) -> WaldTest:
+    """Likelihood-ratio test pooled over M draws by the D2 rule (Li, Meng, Raghunathan & Rubin
+    1991), as ``MLMusingR::lrtPV``.
+
+    With d_m = −2 (ℓ_reduced,m − ℓ_full,m) and k the difference in parameters:
+    d̄ = mean(d_m), r = (1 + 1/M) var(√d_m), F = (d̄/k − (M + 1)/(M − 1) r) / (1 + r),
+    referred to F(k, ν₂) with ν₂ = k^(−3/M) (M − 1) (1 + 1/r)².
+    """
+    d = np.asarray(deviances, dtype=float)
+    m = len(d)
+    if m < 2:
+        raise LsaError("the D2 test needs the likelihood-ratio statistics of at least two draws.")
+    if (d < 0).any():
+        raise LsaError(f"a likelihood-ratio statistic is negative ({d[d < 0].tolist()}): the larger model fits "
+                       f"worse for some draw; check that the models are nested and converged.")
+    r = (1 + 1 / m) * np.var(np.sqrt(d), ddof=1)
+    stat = (d.mean() / k - (m + 1) / (m - 1) * r) / (1 + r)
+    df2 = k ** (-3 / m) * (m - 1) * (1 + 1 / r) ** 2
+    return WaldTest(float(stat), float(k), float(df2), float(stats.f.sf(stat, k, df2)), float(r), "D2")
+
+
 def _as_covariances(cov: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     c = np.asarray(cov, dtype=float)
     m, k = shape

@@ -66,3 +66,15 @@ def test_d1_reduces_to_squared_t_for_one_parameter_without_between_variance():
     cov = np.array([[[0.25]]] * 3)
     w = pooling.wald_d1(est, cov)
     assert w.statistic == pytest.approx((1.5 / 0.5) ** 2, rel=1e-12)
+
+
+def test_lrt_d2_matches_lrtpv():
+    """MLMusingR::lrtPV(m1, m0) on the LSA_1 random-slope vs random-intercept fits (spec §3.3)."""
+    m0 = np.array([-12789991.9938531, -12792874.0607724, -12793470.1521340, -12801578.2597761, -12803187.1665903])
+    m1 = np.array([-12741285.5261518, -12753417.7705367, -12745961.6072584, -12753321.6541163, -12766443.4922348])
+    t = pooling.lrt_d2(-2 * (m0 - m1), k=2)
+    # the lnl inputs are printed to 1e-7 absolute on 1.3e7 (15 digits), so the F is good to ~1e-8
+    assert t.statistic == pytest.approx(98.27685198, rel=1e-8)
+    assert t.df_den == pytest.approx(2.650988333, rel=1e-8)
+    assert t.riv == pytest.approx(441.3452503, rel=1e-8)
+    assert round(t.p_value, 4) == 0.0033
