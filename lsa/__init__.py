@@ -3,18 +3,19 @@
 The public API, nothing else: see the README and docs/ for how to use it.
 """
 
-from . import pooling
+from . import pooling, weights
 from .design import SurveyDesign
 from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, LsaWarning,
                      MissingDataWarning, StudyError)
 from .estimators import (DesignResult, benchmarks, correlation, estimate, gap, lm, logit, mean, percentages, quantiles,
                          sd)
+from .mixed import MixedControl, MixedResult, mixed
 from .replicates import Replicates
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning", "DesignError", "DesignResult", "EstimationError", "FormulaError", "LsaError",
-    "LsaWarning", "MissingDataWarning", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
-    "correlation", "estimate", "gap", "lm", "logit", "mean", "percentages", "pooling", "quantiles", "sd",
+    "LsaWarning", "MissingDataWarning", "MixedControl", "MixedResult", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
+    "correlation", "estimate", "gap", "lm", "logit", "mean", "mixed", "percentages", "pooling", "quantiles", "sd", "weights",
 ]

@@ -1,0 +1,296 @@
+"""``mixed()``: parse → per-cluster statistics → profiled objective → optimiser → result.
+
+Each step is a public function that can be run by hand (as lme4's modular functions):
+
+>>> parsed = parse_formula("pv1math ~ escs + (1 | schoolid)")            # doctest: +SKIP
+>>> frame = model_frame(parsed, df, ("w_fstuwt", "w_fschwt"))              # doctest: +SKIP
+>>> w = level_weights(frame, df, ["w_fstuwt", "w_fschwt"])                 # doctest: +SKIP
+>>> stats = build_stats(frame, w)                                          # doctest: +SKIP
+>>> opt = optimize(stats, ThetaMap.from_blocks(frame.blocks))              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.optimize
+
+from lsa.errors import ConvergenceWarning, DesignError, MissingDataWarning
+from lsa.mixed.formula import ModelFrame, model_frame, parse_formula
+from lsa.mixed.pml import Profile, ThetaMap, profiled
+from lsa.mixed.stats import ClusterStats, Hierarchy, cluster_stats
+from lsa.weights import check_constant_within, scale_within
+
+__all__ = ["MixedControl", "LevelWeights", "level_weights", "build_stats", "optimize",
+           "mixed", "OptimResult"]
+
+Scaling = Literal["none", "cluster", "ecluster"]
+
+
+@dataclass(frozen=True)
+class MixedControl:
+    """Optimiser settings. ``gtol``: convergence when the projected gradient of ℓ/N has
+    max-norm below it; ``newton``: polish L-BFGS-B's solution by Newton steps on the
+    analytic gradient; ``start``: θ start (lme4 order), default 1/RMS(z_k) on diagonals (1 for an
+    intercept, as lme4), 0 elsewhere."""
+
+    maxiter: int = 1000
+    gtol: float = 1e-7
+    newton: int = 5
+    start: Sequence[float] | None = None
+
+
+@dataclass(frozen=True)
+class LevelWeights:
+    """Conditional weights: ``w1`` per row (level 1 given level 2), ``groups`` per level ≥ 2
+    (given the parent; top level unconditional); ``unconditional`` per level, rows for level 1
+    and groups above; ``columns`` the weight columns used (None if unweighted)."""
+
+    w1: np.ndarray
+    groups: tuple[np.ndarray, ...]
+    unconditional: tuple[np.ndarray, ...]
+    columns: tuple[str, ...] | None
+    scaling: str
+
+
+def _design_adapter(data, weights, conditional_weights):
+    """Accept a SurveyDesign: data in its domain, weights by level bottom-up."""
+    if isinstance(data, pd.DataFrame):
+        return data, weights, conditional_weights
+    if not all(hasattr(data, a) for a in ("data", "weights", "levels")):
+        raise DesignError(f"data must be a DataFrame or an lsa.SurveyDesign; got "
+                          f"{type(data).__name__}")
+    if weights is not None:
+        raise DesignError("give weights through the design, not both a design and weights=")
+    df = data.data
+    dom = getattr(data, "domain", None)
+    if dom is not None and not np.all(dom):
+        df = df.loc[np.asarray(dom, bool)]
+    wmap = data.weights
+    cols = [wmap[lvl] for lvl in reversed(data.levels) if lvl in wmap]
+    if cols and len(cols) != len(data.levels):
+        raise DesignError(f"the design has weights for levels {list(wmap)} but the model needs "
+                          f"one per level {list(data.levels)}")
+    return df, (cols or None), bool(getattr(data, "conditional_weights", False))
+
+
+def _check_positive(values: np.ndarray, col: str, frame: ModelFrame) -> None:
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        raise DesignError(f"weight column {col!r} has {bad.sum()} non-positive or non-finite "
+                          f"value(s), e.g. {list(values[bad][:5])} in rows "
+                          f"{list(frame.row_index[bad][:5])}; drop or fix these rows")
+
+
+def level_weights(frame: ModelFrame, data: pd.DataFrame, weights: Sequence[str] | None,
+                  conditional_weights: bool = False, scaling: Scaling = "none") -> LevelWeights:
+    """Conditional weights per level from weight columns (level 1 first).
+
+    Total weights (default): w_{i|j} = w_ij / w_j, w_{j|k} = w_j / w_k, top as given.
+    ``conditional_weights=True``: used as given. ``scaling`` rescales w_{i|j} within level-2
+    clusters (:func:`lsa.weights.scale_within`). Level-l weights must be constant within
+    level-l groups.
+    """
+    nl = len(frame.codes) + 1
+    if weights is None:
+        one = np.ones(len(frame.y))
+        grp = tuple(np.ones(int(c[-1]) + 1) for c in frame.codes)
+        return LevelWeights(one, grp, (one,) + grp, None, "none")
+    weights = [weights] if isinstance(weights, str) else list(weights)
+    if len(weights) != nl:
+        raise DesignError(f"weights must name one column per level (level 1 first): the model "
+                          f"has {nl} levels {['observation'] + list(frame.group_names)}, got "
+                          f"{weights}")
+    rows = []
+    for k, col in enumerate(weights):
+        v = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)[frame.order]
+        _check_positive(v, col, frame)
+        if k > 0:
+            check_constant_within(v, frame.codes[k - 1], col, frame.group_names[k - 1],
+                                  frame.group_ids[k - 1])
+        rows.append(v)
+    firsts = [np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) for c in frame.codes]
+    if conditional_weights:
+        cond = rows
+        total = [np.prod(rows[k:], axis=0) for k in range(nl)]
+    else:
+        total = rows
+        cond = [rows[k] / rows[k + 1] for k in range(nl - 1)] + [rows[-1]]
+    w1 = scale_within(cond[0], frame.codes[0], scaling)
+    groups = tuple(cond[k + 1][firsts[k]] for k in range(nl - 1))
+    unc = (total[0],) + tuple(total[k + 1][firsts[k]] for k in range(nl - 1))
+    return LevelWeights(w1, groups, unc, tuple(weights), scaling)
+
+
+def build_stats(frame: ModelFrame, w: LevelWeights) -> ClusterStats:
+    """Per-cluster sufficient statistics of [Z_2..Z_L, X, y] with the conditional weights."""
+    V = np.column_stack(list(frame.Z) + [frame.X, frame.y])
+    q = tuple(z.shape[1] for z in frame.Z)
+    return cluster_stats(V, w.w1, w.groups, q, frame.X.shape[1], Hierarchy.from_codes(frame.codes))
+
+
+@dataclass(frozen=True)
+class OptimResult:
+    """The optimum: profile at θ̂, convergence flag, iterations, projected-gradient norm."""
+
+    profile: Profile
+    converged: bool
+    iterations: int
+    grad_norm: float
+    message: str
+
+
+def _projected(theta, grad, lower) -> np.ndarray:
+    g = grad.copy()
+    at_bound = (theta <= lower + 1e-10) & (g < 0)  # gradient of the minimised −ℓ is −grad
+    g[at_bound] = 0.0
+    return g
+
+
+def _newton(theta, stats, tmap, reml, lower, steps) -> np.ndarray:
+    """Newton steps on ℓ(θ) with the Hessian from central differences of the analytic
+    gradient; coordinates at the bound stay fixed; backtracking keeps ℓ non-decreasing."""
+    for _ in range(steps):
+        pr = profiled(theta, stats, tmap, reml)
+        free = ~((theta <= lower + 1e-10) & (pr.grad <= 0))
+        if not free.any():
+            break
+        idx = np.flatnonzero(free)
+        H = np.empty((len(idx), len(idx)))
+        for a, k in enumerate(idx):
+            h = 1e-6 * max(abs(theta[k]), 1e-2)
+            e = np.zeros_like(theta)
+            e[k] = h
+            H[:, a] = (profiled(theta + e, stats, tmap, reml).grad[idx]
+                       - profiled(theta - e, stats, tmap, reml).grad[idx]) / (2 * h)
+        H = (H + H.T) / 2
+        try:
+            step = -np.linalg.solve(H, pr.grad[idx])
+        except np.linalg.LinAlgError:
+            break
+        if np.max(np.abs(step)) < 1e-13:
+            break
+        for t in (1.0, 0.5, 0.25, 0.1):
+            cand = theta.copy()
+            cand[idx] = np.maximum(cand[idx] + t * step, lower[idx])
+            if profiled(cand, stats, tmap, reml, gradient=False).loglik >= pr.loglik - 1e-12 * abs(pr.loglik):
+                theta = cand
+                break
+        else:
+            break
+    return theta
+
+
+def _theta_scale(stats: ClusterStats, tmap: ThetaMap) -> np.ndarray:
+    """1/RMS of each random-effect column (weighted), so that a start θ_kk = scale_k gives
+    every random effect a contribution of order σ² whatever the units of its covariate."""
+    off = np.cumsum((0,) + tmap.q)[tmap.level] + tmap.rows
+    ms = np.einsum("jkk->k", stats.S)[off] / stats.nstar.sum()
+    return np.where(tmap.diagonal, 1 / np.sqrt(np.maximum(ms, 1e-300)), 1.0)
+
+
+def optimize(stats: ClusterStats, tmap: ThetaMap, reml: bool = False,
+             control: MixedControl | None = None) -> OptimResult:
+    """Maximise the profiled ℓ(θ) by L-BFGS-B on −ℓ/N with the analytic gradient, then
+    polish with Newton steps. Diagonal θ are bounded below by 0 (lme4)."""
+    control = control or MixedControl()
+    N = stats.total_weight
+    lower = np.where(tmap.diagonal, 0.0, -np.inf)
+    scale = _theta_scale(stats, tmap)
+    x0 = tmap.start() * scale if control.start is None else np.asarray(control.start, float)
+
+    def fun(theta):
+        pr = profiled(theta, stats, tmap, reml)
+        return -pr.loglik / N, -pr.grad / N
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+
+    def run(x):
+        return scipy.optimize.minimize(fun, x, jac=True, method="L-BFGS-B", bounds=bounds,
+                                       options={"maxiter": control.maxiter, "ftol": 1e-15,
+                                                "gtol": 1e-12, "maxcor": 20})
+
+    res = run(x0)
+    # A diagonal θ at its bound 0 can be a saddle (ℓ is even in a zero column of Λ):
+    # restart with it moved inside and keep the better optimum.
+    for bump in (0.01, 0.1, 1.0):
+        zero = tmap.diagonal & (res.x <= 1e-8)
+        if not zero.any():
+            break
+        x1 = res.x.copy()
+        x1[zero] = bump * scale[zero]
+        alt = run(x1)
+        if alt.fun < res.fun - 1e-13 * abs(res.fun):
+            res = alt
+    theta = _newton(res.x, stats, tmap, reml, lower, control.newton) if control.newton else res.x
+    pr = profiled(theta, stats, tmap, reml)
+    gnorm = float(np.max(np.abs(_projected(theta, pr.grad / N, lower)))) if tmap.size else 0.0
+    converged = gnorm < control.gtol
+    if not converged:
+        warnings.warn(f"the optimiser did not converge: max |projected gradient of ℓ/N| = "
+                      f"{gnorm:.3g} (tolerance {control.gtol:g}) after {res.nit} L-BFGS-B "
+                      f"iterations ({res.message}); the estimates may be inaccurate",
+                      ConvergenceWarning, stacklevel=3)
+    return OptimResult(pr, converged, int(res.nit), gnorm, str(res.message))
+
+
+def mixed(formula: str, data, weights: Sequence[str] | None = None,
+          conditional_weights: bool = False, scaling: Scaling = "none", reml: bool = False,
+          control: MixedControl | None = None):
+    """Fit a (weighted) linear mixed model by multilevel pseudo-maximum likelihood.
+
+    Parameters
+    ----------
+    formula : lme4 formula, e.g. ``"pv1math ~ escs + st04q01 + (1 + escs | schoolid)"``;
+        three levels as ``(1 | school) + (1 | school:class)`` or ``(1 | school/class)``.
+    data : DataFrame, or an ``lsa.SurveyDesign`` (weights by level and domain from it).
+    weights : weight columns, level 1 first (``["w_fstuwt", "w_fschwt"]``), total weights by
+        default; ``None`` for an unweighted fit (lme4 ML, or REML with ``reml=True``).
+    conditional_weights : the level-1 (and level-2 of 3) weights are conditional on the
+        selection of the group above, as PISA ``W_FSTUWT/W_FSCHWT`` or TIMSS ``STUWGT``.
+    scaling : ``"none"`` (default, as WeMix), ``"cluster"`` (level-1 weights sum to the
+        cluster size) or ``"ecluster"`` (to the effective cluster size), spec §5.3.
+    reml : REML instead of ML; unweighted fits only.
+    control : :class:`MixedControl`.
+
+    Returns
+    -------
+    :class:`lsa.mixed.results.MixedResult` — ``params``, ``bse`` (cluster-robust sandwich at
+    the top level, as WeMix), ``bse_model``, ``variance_components``, ``llf``, ``icc``, ...
+
+    Notes
+    -----
+    The estimator is the pseudo-likelihood of Rabe-Hesketh & Skrondal (2006) as WeMix::mix
+    implements it for linear models (see :mod:`lsa.mixed.pml`); unit weights give lme4's ML
+    fit. Rows with missing values in model variables or weights are dropped
+    (:class:`lsa.errors.MissingDataWarning`) and counted in ``result.n_dropped``.
+
+    References
+    ----------
+    Rabe-Hesketh, S., & Skrondal, A. (2006). Multilevel modelling of complex survey data.
+    JRSS A 169(4), 805–827. Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting
+    linear mixed-effects models using lme4. JSS 67(1).
+    """
+    from lsa.mixed.results import make_result
+
+    if scaling not in ("none", "cluster", "ecluster"):
+        raise DesignError(f"scaling must be 'none', 'cluster' or 'ecluster'; got {scaling!r}")
+    df, wcols, cond = _design_adapter(data, weights, conditional_weights)
+    if reml and wcols is not None:
+        raise DesignError("reml=True is only available for unweighted fits (weights=None); "
+                          "the weighted pseudo-likelihood is ML")
+    parsed = parse_formula(formula)
+    wcols_list = [wcols] if isinstance(wcols, str) else wcols
+    frame = model_frame(parsed, df, tuple(wcols_list or ()))
+    if frame.n_dropped:
+        warnings.warn(f"{frame.n_dropped} row(s) with missing values in model variables or "
+                      f"weights were removed ({len(frame.y)} used)", MissingDataWarning,
+                      stacklevel=2)
+    w = level_weights(frame, df, wcols_list, cond, scaling)
+    stats = build_stats(frame, w)
+    tmap = ThetaMap.from_blocks(frame.blocks)
+    opt = optimize(stats, tmap, reml, control)
+    return make_result(parsed, frame, w, stats, tmap, opt, reml)
