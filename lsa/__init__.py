@@ -3,8 +3,9 @@
 The public API, nothing else: see the README and docs/ for how to use it.
 """
 
-from . import pooling, weights
+from . import datasets, io, pooling, weights
 from .design import SurveyDesign
+from .dictionaries import DictionaryError, StudyInfo, design_from_study, studies, study_info
 from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, LsaWarning,
                      MissingDataWarning, StudyError)
 from .estimators import (DesignResult, benchmarks, correlation, estimate, gap, lm, logit, mean, percentages, quantiles,
@@ -15,7 +16,7 @@ from .replicates import Replicates
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConvergenceWarning", "DesignError", "DesignResult", "EstimationError", "FormulaError", "LsaError",
+    "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
     "LsaWarning", "MissingDataWarning", "MixedControl", "MixedResult", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
-    "correlation", "estimate", "gap", "lm", "logit", "mean", "mixed", "percentages", "pooling", "quantiles", "sd", "weights",
+    "correlation", "datasets", "design_from_study", "estimate", "gap", "io", "lm", "logit", "mean", "mixed", "percentages", "pooling", "quantiles", "sd", "studies", "study_info", "weights",
 ]

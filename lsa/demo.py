@@ -87,9 +87,9 @@ def run_demo(out: str | Path = "lsa-demo", quiet: bool = False) -> dict[str, Pat
 
 
 def _provenance(design: SurveyDesign) -> str:
-    from .datasets._extracts import path as extract_path
+    from .datasets import path
 
-    f = Path(extract_path(EXTRACT))
+    f = Path(str(path(EXTRACT)))
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     versions = {m: __import__(m).__version__ for m in ("numpy", "pandas", "scipy", "statsmodels")}
     return "\n".join([

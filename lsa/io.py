@@ -1,0 +1,731 @@
+"""Read SPSS, SAS and Stata files of the studies, with labels and user-defined missing values.
+
+Metadata design (one rule for every reader)
+-------------------------------------------
+Each reader returns a plain :class:`pandas.DataFrame`; its ``df.attrs`` carry
+
+``attrs["labels"]``
+    column -> variable label (``"1ST PLAUSIBLE VALUE MATHEMATICS"``).
+``attrs["value_labels"]``
+    column -> {code: label}, as in the file (also for columns that stay numeric).
+``attrs["missing_declared"]``
+    column -> the user-missing declaration (``[{"lo": 9.0, "hi": 9.0}]`` or a list of values).
+``attrs["missing_codes"]``
+    column -> :class:`pandas.Series` of the **original codes** of the cells that were set to NaN
+    because they were user-missing, indexed by the row labels of the frame as read. With
+    :func:`restore_missing` the codes can be put back.
+``attrs["source"]``
+    the file(s) read.
+
+These mappings are read-only and shared (not deep-copied) when pandas propagates ``attrs`` to
+derived frames, so they cost nothing on later operations; after row subsetting the row labels
+in ``missing_codes`` still refer to the rows as read.
+
+Value labels (``labels=``): ``"categorical"`` (default) turns a labelled column into a pandas
+Categorical (categories in code order) when every valid value has a label; columns whose labels
+only name missing codes (``IDSCHOOL``, ``BSMMAT01``…) stay numeric. ``"codes"`` keeps the
+numbers; ``"strings"`` gives the label text (same coverage rule).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import LsaError, LsaWarning, StudyError
+
+__all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
+           "match_filename", "FileDescription", "ColumnNotFoundError"]
+
+_LABEL_MODES = ("categorical", "codes", "strings")
+
+
+class ColumnNotFoundError(LsaError, KeyError):
+    """Requested columns are not in the file."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class _Shared(dict):
+    """A read-only mapping that pandas shares instead of deep-copying when it propagates attrs."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    def __eq__(self, other):  # pd.concat compares attrs; Series values cannot be compared with ==
+        if self is other:
+            return True
+        try:
+            return dict.__eq__(self, other)
+        except (ValueError, TypeError):
+            return False
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
+
+    def _ro(self, *a, **k):
+        raise TypeError("lsa file metadata is read-only; copy it with dict(...) to change it.")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _ro  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------------------------
+# single files
+# --------------------------------------------------------------------------------------------
+def _pyreadstat():
+    import pyreadstat
+
+    return pyreadstat
+
+
+def _resolve(requested: Sequence[str] | None, available: Sequence[str], path) -> list[str] | None:
+    if requested is None:
+        return None
+    if isinstance(requested, str):
+        requested = [requested]
+    upper = {}
+    for c in available:
+        upper.setdefault(c.upper(), c)
+    out, missing = [], []
+    for r in requested:
+        c = r if r in available else upper.get(str(r).upper())
+        (missing if c is None else out).append(r if c is None else c)
+    if missing:
+        raise ColumnNotFoundError(
+            f"{Path(path).name}: columns not found: {missing}. The file has {len(available)} columns: "
+            f"{', '.join(list(available)[:30])}{', ...' if len(available) > 30 else ''}.")
+    return list(dict.fromkeys(out))
+
+
+def _read(kind: str, path, columns, labels, user_missing, **kw) -> pd.DataFrame:
+    if labels not in _LABEL_MODES:
+        raise LsaError(f"labels must be one of {_LABEL_MODES}; got {labels!r}.")
+    prs = _pyreadstat()
+    fn = {"spss": prs.read_sav, "sas": prs.read_sas7bdat, "stata": prs.read_dta}[kind]
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    usecols = None
+    if columns is not None:
+        _, meta0 = fn(str(path), metadataonly=True, **kw)
+        usecols = _resolve(columns, meta0.column_names, path)
+    # SPSS: always read the codes, then decide; SAS/Stata special missings have no numeric code
+    df, meta = fn(str(path), usecols=usecols, user_missing=True if kind == "spss" else bool(user_missing), **kw)
+    if usecols is not None and list(df.columns) != usecols:
+        df = df[usecols]  # the requested order
+    return _finish(df, meta, labels, bool(user_missing), str(path))
+
+
+def read_spss(path, columns: Sequence[str] | None = None, labels: str = "categorical",
+              user_missing: bool = True, encoding: str | None = None) -> pd.DataFrame:
+    """Read an SPSS ``.sav``/``.zsav`` file (pyreadstat), keeping labels and missing-value codes.
+
+    Parameters
+    ----------
+    path : the file.
+    columns : read only these columns (matched case-insensitively; the file's spelling is kept).
+    labels : ``"categorical"`` (default), ``"codes"`` or ``"strings"`` (see the module docstring).
+    user_missing : True (default): values declared user-missing become NaN and their codes are
+        kept in ``df.attrs["missing_codes"]``; False: they stay as ordinary values (SPSS), or
+        become NaN without their codes (SAS/Stata special missing values ``.a``…``.z``).
+    encoding : passed to pyreadstat for old files without an encoding record.
+    """
+    kw = {"encoding": encoding} if encoding else {}
+    return _read("spss", path, columns, labels, user_missing, **kw)
+
+
+def read_sas(path, columns: Sequence[str] | None = None, labels: str = "categorical",
+             user_missing: bool = True, catalog: str | None = None) -> pd.DataFrame:
+    """Read a SAS ``.sas7bdat`` file; value labels come from a format ``catalog`` (.sas7bcat) if given.
+
+    Special missing values (``.A``…``.Z``) are treated as user-missing (NaN, codes kept).
+    """
+    kw = {"catalog_file": str(catalog)} if catalog else {}
+    return _read("sas", path, columns, labels, user_missing, **kw)
+
+
+def read_stata(path, columns: Sequence[str] | None = None, labels: str = "categorical",
+               user_missing: bool = True) -> pd.DataFrame:
+    """Read a Stata ``.dta`` file; extended missing values (``.a``…``.z``) are treated as user-missing."""
+    return _read("stata", path, columns, labels, user_missing)
+
+
+def _missing_mask(s: pd.Series, declared) -> np.ndarray:
+    mask = np.zeros(len(s), dtype=bool)
+    if not declared:
+        return mask
+    if isinstance(declared[0], dict):  # SPSS ranges (discrete values have lo == hi)
+        num = pd.api.types.is_numeric_dtype(s)
+        for r in declared:
+            lo, hi = r["lo"], r["hi"]
+            if num and isinstance(lo, (int, float)):
+                v = s.to_numpy(dtype=float, na_value=np.nan)
+                mask |= (v >= lo) & (v <= hi)
+            else:
+                mask |= (s == lo).to_numpy(dtype=bool, na_value=False) if lo == hi else \
+                    ((s >= lo) & (s <= hi)).to_numpy(dtype=bool, na_value=False)
+    else:  # SAS/Stata tagged missing values, returned as strings by pyreadstat
+        mask |= s.isin(list(declared)).to_numpy()
+    return mask
+
+
+def _finish(df: pd.DataFrame, meta, labels: str, user_missing: bool, source: str) -> pd.DataFrame:
+    var_labels = {c: l for c, l in zip(meta.column_names, meta.column_labels or []) if l}
+    value_labels = {c: dict(v) for c, v in (meta.variable_value_labels or {}).items() if c in df.columns}
+    declared: dict[str, Any] = {}
+    for c, r in (getattr(meta, "missing_ranges", None) or {}).items():
+        if c in df.columns and r:
+            declared[c] = [dict(x) for x in r]
+    for c, v in (getattr(meta, "missing_user_values", None) or {}).items():
+        if c in df.columns and v:
+            declared[c] = list(v)
+    codes: dict[str, pd.Series] = {}
+    if user_missing:
+        for c, dec in declared.items():
+            mask = _missing_mask(df[c], dec)
+            if mask.any():
+                codes[c] = df[c][mask].copy()
+                col = df[c].mask(mask)
+                if col.dtype == object and not isinstance(dec[0], dict):
+                    col = pd.to_numeric(col, errors="coerce")  # tagged missing made the column object
+                df[c] = col
+    if labels != "codes":
+        for c, vl in value_labels.items():
+            conv = _labelled(df[c], vl, declared.get(c) if user_missing else None, labels)
+            if conv is not None:
+                df[c] = conv
+    df.attrs["labels"] = _Shared(var_labels)
+    df.attrs["value_labels"] = _Shared(value_labels)
+    df.attrs["missing_declared"] = _Shared(declared)
+    df.attrs["missing_codes"] = _Shared(codes)
+    df.attrs["source"] = source
+    return df
+
+
+def _is_missing_code(code, declared) -> bool:
+    if not declared:
+        return False
+    if isinstance(declared[0], dict):
+        try:
+            return any(r["lo"] <= code <= r["hi"] for r in declared)
+        except TypeError:
+            return False
+    return code in declared
+
+
+def _labelled(s: pd.Series, vl: Mapping, declared, mode: str):
+    """The column as categorical/strings when every valid value is labelled, else None."""
+    valid = {k: v for k, v in vl.items() if not _is_missing_code(k, declared)}
+    if not valid:
+        return None
+    observed = pd.unique(s.dropna())
+    if not pd.Index(observed).isin(list(valid)).all():
+        return None
+    try:
+        order = sorted(valid)
+    except TypeError:
+        order = list(valid)
+    names = [str(valid[k]) for k in order]
+    if len(set(names)) < len(names):  # duplicate labels: make them unique with the code
+        seen = pd.Series(names).duplicated(keep=False).to_numpy()
+        names = [f"{n} ({k})" if d else n for n, k, d in zip(names, order, seen)]
+    mapping = dict(zip(order, names))
+    out = s.map(mapping)
+    if mode == "strings":
+        return out
+    return pd.Series(pd.Categorical(out, categories=names), index=s.index, name=s.name)
+
+
+def restore_missing(df: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A copy of ``df`` with user-missing codes put back (numeric columns get the code, categorical
+    columns the code's label, added as a category)."""
+    codes = df.attrs.get("missing_codes") or {}
+    vls = df.attrs.get("value_labels") or {}
+    out = df.copy()
+    for c in (codes if columns is None else columns):
+        if c not in codes or c not in out.columns:
+            continue
+        s = codes[c]
+        s = s[s.index.isin(out.index)]
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            labs = s.map(lambda v: str(vls.get(c, {}).get(v, v)))
+            new = [x for x in pd.unique(labs) if x not in out[c].cat.categories]
+            col = out[c].cat.add_categories(new)
+            col.loc[labs.index] = labs.to_numpy()
+            out[c] = col
+        else:
+            out.loc[s.index, c] = s.to_numpy()
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# file names of the studies
+# --------------------------------------------------------------------------------------------
+def _pattern_regex(pattern: str, suffix: str | None, letter: str | None, loose: bool = False) -> re.Pattern:
+    out, pos = "", 0
+    for m in re.finditer(r"\{(\w+)\}", pattern):
+        out += re.escape(pattern[pos:m.start()])
+        key = m.group(1)
+        if key == "cnt":
+            out += r"(?P<cnt>[a-z0-9]{3})"
+        elif key == "suffix":
+            out += r"[a-z]\d" if (loose or not suffix) else re.escape(str(suffix))
+        elif key == "grade_letter":
+            out += re.escape(letter) if letter else r"(?P<letter>[ab])"
+        else:
+            out += r"\w+"
+        pos = m.end()
+    out += re.escape(pattern[pos:])
+    return re.compile(out, re.IGNORECASE)
+
+
+def _file_roles(info) -> dict[str, str]:
+    """Role -> file-name pattern (a literal name for PISA)."""
+    skip = {"merge", "types", "grade_letter", "suffix", "format", "evidence", "examples", "extra_types"}
+    return {k: v for k, v in info.files.items() if k not in skip and isinstance(v, str)}
+
+
+def match_filename(name: str) -> list[dict]:
+    """Which study/cycle/grade/country/file role a file name matches (e.g. ``bsgusam7.sav``).
+
+    Each match is a dict with study, cycle, grade, role, country and ``unverified`` (the file
+    naming or cycle suffix used for the match is not verified).
+    """
+    from .dictionaries import STUDIES, _study_doc, study_info
+
+    base = Path(name).name
+    hits = []
+    for s in STUDIES:
+        for cyc, (entry, _) in _study_doc(s)["cycles"].items():
+            for g in entry.get("grades") or [None]:
+                info = study_info(s, cyc, g)
+                letters = info.files.get("grade_letter") or {}
+                letter = letters.get(str(g)) if g is not None else None
+                suffix = info.files.get("suffix")
+                for role, pat in _file_roles(info).items():
+                    if "{suffix}" in pat and not suffix:
+                        continue
+                    if "{grade_letter}" in pat and not letter:
+                        continue
+                    pat = re.sub(r"\.(txt|sav)$", "", pat, flags=re.I) + r"{ext}"
+                    rx = _pattern_regex(pat.replace("{ext}", ""), suffix, letter)
+                    m = re.fullmatch(rx.pattern + r"\.(sav|zsav|txt|sas7bdat|dta)", base, re.IGNORECASE)
+                    if m:
+                        unv = info.is_unverified(f"files.{role}") or ("{suffix}" in info.files.get(role, "")
+                                                                     and info.is_unverified("files.suffix"))
+                        hits.append(dict(study=s, cycle=cyc, grade=g, role=role,
+                                         country=(m.groupdict().get("cnt") or "").upper() or None,
+                                         unverified=bool(unv or "<cycle>" in info.unverified)))
+    return hits
+
+
+def _find_files(folder: Path, pattern: str, suffix, letter, label: str, suffix_unverified: bool) -> dict[str, Path]:
+    """Country (lower-case ISO) -> path of the files matching a name pattern (case-insensitive).
+
+    When no file carries an *unverified* cycle suffix, any letter+digit suffix is accepted, with a warning.
+    """
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+
+    def scan(loose: bool) -> dict[str, Path]:
+        rx = _pattern_regex(pattern, suffix, letter, loose)
+        found: dict[str, Path] = {}
+        for p in files:
+            m = rx.fullmatch(p.name)
+            if m:
+                found.setdefault((m.groupdict().get("cnt") or "").lower(), p)
+        return found
+
+    found = scan(False)
+    if not found and suffix_unverified and "{suffix}" in pattern:
+        found = scan(True)
+        if found:
+            warnings.warn(f"{label}: no file has the (unverified) cycle suffix {suffix!r}; using "
+                          f"{sorted(p.name for p in found.values())[:5]} matched by the name pattern only.",
+                          LsaWarning, stacklevel=3)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# whole study folders
+# --------------------------------------------------------------------------------------------
+def _meta_columns(path: Path) -> list[str]:
+    prs = _pyreadstat()
+    suf = path.suffix.lower()
+    fn = prs.read_sav if suf in (".sav", ".zsav") else prs.read_dta if suf == ".dta" else prs.read_sas7bdat
+    _, meta = fn(str(path), metadataonly=True)
+    return list(meta.column_names)
+
+
+def _read_any(path: Path, columns, labels, user_missing) -> pd.DataFrame:
+    suf = path.suffix.lower()
+    if suf in (".sav", ".zsav"):
+        return read_spss(path, columns, labels, user_missing)
+    if suf == ".dta":
+        return read_stata(path, columns, labels, user_missing)
+    if suf == ".sas7bdat":
+        return read_sas(path, columns, labels, user_missing)
+    raise LsaError(f"{path.name}: lsa reads .sav, .dta and .sas7bdat files; for the fixed-width text "
+                   "files of PISA 2000-2012 run the OECD SPSS/SAS read-in syntax first and save as .sav.")
+
+
+def _design_names(info, grade_roots: Iterable[str]) -> list[str]:
+    r = info.replication
+    names = [info.weights.get("final"), info.ids.get("country"), info.ids.get("school"), info.ids.get("class"),
+             info.ids.get(info.observation_level), r.get("zone"), r.get("rep"), r.get("method_variable"),
+             r.get("n_replicates_variable"), r.get("fay_variable"), r.get("variance_stratum"), r.get("variance_unit")]
+    names += info.replicate_columns()
+    return [n for n in names if n]
+
+
+def _pv_columns(info, root: str, available_upper: Mapping[str, str]) -> list[str] | None:
+    for pat in [info.pv_pattern, *info.pv_variants]:
+        if not pat:
+            continue
+        names = info.pv_names(root, pat)
+        if all(n.upper() in available_upper for n in names):
+            return [available_upper[n.upper()] for n in names]
+    return None
+
+
+def _select(requested, design, info, available: list[str]) -> tuple[list[str], list[str]]:
+    """(columns to read from this file, requested names not found in it)."""
+    upper = {c.upper(): c for c in available}
+    out = [upper[n.upper()] for n in design if n.upper() in upper]
+    notfound = []
+    for r in requested:
+        if r.upper() in upper:
+            out.append(upper[r.upper()])
+            continue
+        pv = _pv_columns(info, r.upper(), upper) if info.pv_n else None
+        if pv:
+            out += pv
+        else:
+            notfound.append(r)
+    return list(dict.fromkeys(out)), notfound
+
+
+def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None, grade=None,
+               columns: Sequence[str] | None = None, school_columns: Sequence[str] | None = None,
+               labels: str = "categorical", user_missing: bool = True) -> pd.DataFrame:
+    """Read the official files of one study cycle from a folder and merge students with schools.
+
+    Files are found by the dictionary's naming (case-insensitive, also in sub-folders): TIMSS
+    ``bsg<cnt>m7.sav`` + ``bcg<cnt>m7.sav`` (grade 8, 2019), PIRLS ``asg``/``acg``, ICILS ``bsg``/
+    ``bcg``, ICCS ``isg``/``icg``, TALIS ``btg``/``bcg``, PIAAC ``prg<cnt>p1.sav``; PISA 2015+
+    ``CY6_MS_CMB_STU_QQQ.sav`` + ``..._SCH_QQQ.sav`` (one file for all countries).
+
+    Parameters
+    ----------
+    folder : the folder of the downloaded files.
+    study, cycle, grade : as in :func:`lsa.study_info` (grade 4 or 8 for TIMSS; inferred when
+        the folder holds one grade only).
+    countries : ISO alpha-3 codes (default: every country found).
+    columns : student-file columns to read (default: all). The design columns the dictionary
+        names (ids, weights, replicate/jackknife variables) are always added; a PV root such as
+        ``"BSMMAT"`` or ``"MATH"`` stands for its PV columns. Names not in the student file are
+        looked up in the school file.
+    school_columns : school-file columns to add (default: all when ``columns`` is None, else only
+        the merge keys and the school weight). School columns that duplicate student columns are
+        dropped unless listed here (then suffixed ``_school``).
+
+    Every student must find its school; otherwise :class:`~lsa.errors.StudyError` names the
+    unmatched ids. ``df.attrs`` carries the metadata of both files (see :func:`read_spss`) plus
+    ``study``, ``cycle`` and ``grade``.
+    """
+    from .dictionaries import study_info
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no such folder: {folder}")
+    info = study_info(study, cycle, grade)
+    if info.study == "timss_advanced":
+        raise StudyError("read_study does not handle TIMSS Advanced yet; read the msg/psg files with read_spss.")
+    roles = _file_roles(info)
+    stu_role = {"talis": "teacher", "piaac": "respondent"}.get(info.study, "student")
+    pat_stu, pat_sch = roles.get(stu_role), roles.get("school")
+    suffix = info.files.get("suffix")
+    suffix_unv = info.is_unverified("files.suffix")
+    letters = info.files.get("grade_letter") or {}
+    label = f"{info.name} {info.cycle}"
+
+    g = info.grade
+    if g is None and letters and len(letters) > 1:
+        present = {gr for gr, le in letters.items()
+                   if _find_files(folder, pat_stu, suffix, le, label, suffix_unv)}
+        if len(present) != 1:
+            raise StudyError(f"{label}: give grade= ({', '.join(sorted(letters))}); the folder holds "
+                             f"{'both grades' if present else 'no student files of either grade'}.")
+        g = int(present.pop())
+        info = study_info(study, cycle, g)
+    letter = letters.get(str(g)) if g is not None else None
+
+    if "{cnt}" in pat_stu:
+        stu_files = _find_files(folder, pat_stu, suffix, letter, label, suffix_unv)
+    else:  # PISA: one file for all countries; fixed-width text cycles need a converted .sav
+        stu_files = _find_literal(folder, pat_stu)
+    if not stu_files:
+        near = sorted(p.name for p in folder.rglob("*") if p.is_file())[:20]
+        raise StudyError(f"{label}: no student file matching {pat_stu!r} in {folder} "
+                         f"(suffix {suffix!r}{', unverified' if suffix_unv else ''}). Files there: {near}.")
+    want = [c.lower() for c in countries] if countries else None
+    if want and "{cnt}" in pat_stu:
+        absent = [c for c in want if c not in stu_files]
+        if absent:
+            raise StudyError(f"{label}: no files for countries {[a.upper() for a in absent]}; "
+                             f"found: {sorted(k.upper() for k in stu_files)}.")
+        stu_files = {c: stu_files[c] for c in want}
+    sch_files = {}
+    if pat_sch:
+        sch_files = (_find_files(folder, pat_sch, suffix, letter, label, suffix_unv) if "{cnt}" in pat_sch
+                     else _find_literal(folder, pat_sch))
+
+    merge_keys = info.merge_keys.get("student_school") or info.merge_keys.get("teacher_school") or ()
+    school_id = info.ids.get("school")
+    parts, sources, offset = [], [], 0
+    for cnt, spath in stu_files.items():
+        part = _read_pair(info, spath, sch_files.get(cnt) if cnt else next(iter(sch_files.values()), None),
+                          columns, school_columns, merge_keys, school_id, labels, user_missing, want, cnt)
+        part.index = pd.RangeIndex(offset, offset + len(part))
+        _shift_codes(part, offset)
+        offset += len(part)
+        parts.append(part)
+        sources.append(part.attrs.get("source"))
+    out = parts[0] if len(parts) == 1 else _concat(parts)
+    out.attrs["source"] = "; ".join(s for s in sources if s)
+    out.attrs.update(study=info.study, cycle=info.cycle, grade=g)
+    return out
+
+
+def _find_literal(folder: Path, name: str) -> dict[str, Path]:
+    stem = re.sub(r"\.(txt|sav)$", "", name, flags=re.I)
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.stem.lower() == stem.lower() and p.suffix.lower() in (".sav", ".zsav", ".dta", ".sas7bdat"):
+            return {"": p}
+    return {}
+
+
+def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_id, labels, user_missing,
+               want, cnt) -> pd.DataFrame:
+    s_avail = _meta_columns(spath)
+    c_avail = _meta_columns(cpath) if cpath is not None else []
+    design = _design_names(info, ())
+    if columns is None:
+        s_cols, in_school = None, []
+    else:
+        requested = [columns] if isinstance(columns, str) else list(columns)
+        s_cols, notfound = _select(requested, design + list(merge_keys), info, s_avail)
+        c_up = {c.upper(): c for c in c_avail}
+        in_school = [c_up[n.upper()] for n in notfound if n.upper() in c_up]
+        lost = [n for n in notfound if n.upper() not in c_up]
+        if lost:
+            raise ColumnNotFoundError(
+                f"{spath.name}{' / ' + cpath.name if cpath else ''}: columns not found: {lost}. "
+                f"Student file columns: {', '.join(s_avail[:30])}{', ...' if len(s_avail) > 30 else ''}.")
+    stu = _read_any(spath, s_cols, labels, user_missing)
+    if want and "{cnt}" not in (_file_roles(info).get("student") or "{cnt}"):
+        ccol = next((c for c in stu.columns if c.upper() == str(info.ids.get("country", "")).upper()), None)
+        if ccol is None:
+            raise StudyError(f"{spath.name}: no country column {info.ids.get('country')!r} to select countries.")
+        keep = stu[ccol].astype(str).str.strip().str.upper().isin([w.upper() for w in want])
+        found = set(stu[ccol].astype(str).str.strip().str.upper())
+        absent = [w.upper() for w in want if w.upper() not in found]
+        if absent:
+            raise StudyError(f"{spath.name}: countries {absent} not in the file; found {sorted(found)[:40]}.")
+        stu = _take(stu, keep.to_numpy())
+    if cpath is None:
+        return stu
+    s_up = {c.upper(): c for c in stu.columns}
+    c_up = {c.upper(): c for c in c_avail}
+    keys = [k for k in merge_keys if k.upper() in s_up and k.upper() in c_up]
+    if not school_id or school_id.upper() not in [k.upper() for k in keys]:
+        raise StudyError(f"cannot merge {spath.name} with {cpath.name}: the school id {school_id!r} must be "
+                         f"in both files (merge keys {list(merge_keys)}).")
+    sw = info.weights.get("school")
+    explicit = [] if school_columns is None else _resolve(school_columns, c_avail, cpath)
+    if school_columns is None and columns is None:
+        c_cols = None
+    else:
+        extra = [c_up[sw.upper()]] if sw and sw.upper() in c_up else []
+        c_cols = list(dict.fromkeys([c_up[k.upper()] for k in keys] + extra + in_school + explicit))
+    sch = _read_any(cpath, c_cols, labels, user_missing)
+    sch_keys = [next(c for c in sch.columns if c.upper() == k.upper()) for k in keys]
+    stu_keys = [s_up[k.upper()] for k in keys]
+    explicit_up = {e.upper() for e in explicit} | {e.upper() for e in in_school}
+    rename, drop = {}, []
+    for c in sch.columns:
+        if c in sch_keys:
+            rename[c] = stu_keys[sch_keys.index(c)]
+        elif c.upper() in s_up:
+            if c.upper() in explicit_up:
+                rename[c] = f"{c}_school"
+            else:
+                drop.append(c)
+    sch_meta = sch.attrs
+    sch = sch.drop(columns=drop).rename(columns=rename)
+    dup = sch.duplicated(stu_keys, keep=False)
+    if dup.any():
+        raise StudyError(f"{cpath.name}: school ids are not unique on {stu_keys}: "
+                         f"{sch.loc[dup, stu_keys].drop_duplicates().head(10).to_dict('records')}.")
+    sch["__school_row__"] = np.arange(len(sch))
+    merged = stu.merge(sch, on=stu_keys, how="left", indicator=True, sort=False)
+    unmatched = merged["_merge"].to_numpy() == "left_only"
+    if unmatched.any():
+        ids = merged.loc[unmatched, stu_keys].drop_duplicates()
+        raise StudyError(f"{spath.name}: {int(unmatched.sum())} students in {len(ids)} schools have no record "
+                         f"in {cpath.name} (merge on {stu_keys}); unmatched ids: "
+                         f"{ids.head(10).to_dict('records')}{' ...' if len(ids) > 10 else ''}.")
+    pos = merged.pop("__school_row__").to_numpy(dtype=np.int64)
+    merged = merged.drop(columns="_merge")
+    merged.index = stu.index
+    _combine_attrs(merged, stu.attrs, sch_meta, {v: k for k, v in rename.items()}, pos)
+    return merged
+
+
+def _take(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    attrs = df.attrs
+    out = df.loc[keep].reset_index(drop=True)
+    old = np.flatnonzero(keep)
+    codes = {}
+    for c, s in (attrs.get("missing_codes") or {}).items():
+        new = pd.Series(np.arange(len(old)), index=old)
+        s = s[s.index.isin(old)]
+        codes[c] = pd.Series(s.to_numpy(), index=new.loc[s.index].to_numpy(), name=s.name)
+    out.attrs = {**attrs, "missing_codes": _Shared(codes)}
+    return out
+
+
+def _combine_attrs(merged, sattrs, cattrs, back: Mapping[str, str], school_pos: np.ndarray) -> None:
+    """Union of the student and school metadata; school missing codes expanded to student rows."""
+    def rekey(d):
+        inv = {v: k for k, v in back.items()}
+        return {inv.get(k, k): v for k, v in (d or {}).items() if inv.get(k, k) in merged.columns}
+
+    codes = dict(sattrs.get("missing_codes") or {})
+    for c, s in rekey(cattrs.get("missing_codes")).items():
+        if c in codes:
+            continue
+        rows = np.flatnonzero(np.isin(school_pos, s.index.to_numpy()))
+        codes[c] = pd.Series(s.reindex(school_pos[rows]).to_numpy(), index=merged.index[rows], name=c)
+    out = {}
+    for key in ("labels", "value_labels", "missing_declared"):
+        d = dict(rekey(cattrs.get(key)))
+        d.update(sattrs.get(key) or {})
+        out[key] = _Shared(d)
+    merged.attrs = {**out, "missing_codes": _Shared(codes),
+                    "source": f"{sattrs.get('source')}; {cattrs.get('source')}"}
+
+
+def _shift_codes(df: pd.DataFrame, offset: int) -> None:
+    if not offset:
+        return
+    codes = {c: pd.Series(s.to_numpy(), index=s.index + offset, name=s.name)
+             for c, s in (df.attrs.get("missing_codes") or {}).items()}
+    df.attrs = {**df.attrs, "missing_codes": _Shared(codes)}
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    attrs = [p.attrs for p in parts]
+    for p in parts:
+        p.attrs = {}
+    out = pd.concat(parts, axis=0, sort=False)
+    # categorical columns with different categories across countries become object; re-categorise
+    for c in out.columns:
+        if out[c].dtype == object and any(isinstance(p[c].dtype, pd.CategoricalDtype) for p in parts if c in p):
+            cats = list(dict.fromkeys(x for p in parts if c in p and isinstance(p[c].dtype, pd.CategoricalDtype)
+                                      for x in p[c].cat.categories))
+            if set(out[c].dropna().unique()) <= set(cats):
+                out[c] = pd.Categorical(out[c], categories=cats)
+    merged: dict[str, Any] = {}
+    for key in ("labels", "value_labels", "missing_declared", "missing_codes"):
+        d: dict = {}
+        for a in attrs:
+            for k, v in (a.get(key) or {}).items():
+                if key == "missing_codes" and k in d:
+                    d[k] = pd.concat([d[k], v])
+                else:
+                    d.setdefault(k, v)
+        merged[key] = _Shared(d)
+    out.attrs = merged
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# describe
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FileDescription:
+    """What :func:`describe` found: the variables and which study file the name matches."""
+
+    path: str
+    file_type: str
+    n_rows: int | None
+    n_columns: int
+    variables: pd.DataFrame
+    matches: list[dict] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{Path(self.path).name}: {self.file_type}, {self.n_rows if self.n_rows is not None else '?'} rows "
+                 f"x {self.n_columns} variables"]
+        if self.matches:
+            for m in self.matches:
+                gr = f" grade {m['grade']}" if m.get("grade") else ""
+                cn = f", country {m['country']}" if m.get("country") else ""
+                unv = " (file naming unverified)" if m.get("unverified") else ""
+                lines.append(f"  matches {m['study'].upper()} {m['cycle']}{gr}, {m['role']} file{cn}{unv}")
+        else:
+            lines.append("  the file name matches no known study file")
+        with pd.option_context("display.max_rows", 200, "display.width", 160, "display.max_colwidth", 50):
+            lines.append(self.variables.to_string(index=False))
+        return "\n".join(lines)
+
+
+def describe(path) -> FileDescription:
+    """Variables, labels, value labels and missing codes of a file, and the study file it matches.
+
+    Reads metadata only (fast on large files). ``variables`` has one row per variable: name,
+    label, type, measure, n_value_labels, value_labels (first few, ``code=label``), missing.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    prs = _pyreadstat()
+    suf = path.suffix.lower()
+    kinds = {".sav": ("SPSS", prs.read_sav), ".zsav": ("SPSS", prs.read_sav), ".dta": ("Stata", prs.read_dta),
+             ".sas7bdat": ("SAS", prs.read_sas7bdat)}
+    if suf not in kinds:
+        return FileDescription(str(path), suf.lstrip(".") or "unknown", None, 0,
+                               pd.DataFrame(columns=["name", "label"]), match_filename(path.name))
+    ftype, fn = kinds[suf]
+    _, meta = fn(str(path), metadataonly=True, user_missing=True)
+    rows = []
+    vls = meta.variable_value_labels or {}
+    mr = getattr(meta, "missing_ranges", None) or {}
+    mu = getattr(meta, "missing_user_values", None) or {}
+    for name, label in zip(meta.column_names, meta.column_labels or [None] * len(meta.column_names)):
+        vl = vls.get(name) or {}
+        miss = mr.get(name) or mu.get(name) or []
+        miss_txt = ", ".join((f"{_fmt(r['lo'])}" if r["lo"] == r["hi"] else f"{_fmt(r['lo'])}-{_fmt(r['hi'])}")
+                             if isinstance(r, dict) else str(r) for r in miss)
+        shown = "; ".join(f"{_fmt(k)}={v}" for k, v in vl.items())
+        shown = shown if len(shown) <= 60 else shown[:57] + ".."
+        rows.append(dict(name=name, label=label or "", type=(meta.readstat_variable_types or {}).get(name, ""),
+                         measure=(getattr(meta, "variable_measure", None) or {}).get(name, ""),
+                         n_value_labels=len(vl), value_labels=shown, missing=miss_txt))
+    return FileDescription(str(path), ftype, getattr(meta, "number_rows", None), len(meta.column_names),
+                           pd.DataFrame(rows), match_filename(path.name))
+
+
+def _fmt(v) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
