@@ -50,39 +50,61 @@ def r_names(names: list[str]) -> list[str]:
 
 
 def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> ModelData:
-    """Parse ``formula`` against the design's data, one model frame per plausible value."""
+    """Parse ``formula`` against the design's data, one model frame per plausible value.
+
+    Rows missing any model variable (in any PV) are excluded. The predictor matrix is built
+    once unless a PV set is among the predictors; a response that is a bare column or PV set
+    is read directly (patsy is only needed for expressions).
+    """
     if "~" not in formula:
         raise FormulaError(f"a formula needs a response and predictors separated by '~'; got {formula!r}.")
-    lhs, rhs = formula.split("~", 1)
+    lhs, rhs = (part.strip() for part in formula.split("~", 1))
     data = design.data
     used = [n for n in dict.fromkeys(_IDENT.findall(formula)) if n in data.columns or design.is_pv(n)]
     unknown = [n for n in dict.fromkeys(_IDENT.findall(lhs)) if n not in used]
     if unknown:
-        raise FormulaError(f"response {lhs.strip()!r}: {unknown} is neither a column nor a PV set.")
+        raise FormulaError(f"response {lhs!r}: {unknown} is neither a column nor a PV set.")
     m, cols = pv_columns(design, used)
-    pv_rhs = [n for n in used if design.is_pv(n) and re.search(rf"\b{re.escape(n)}\b", rhs)]
-    frames = []
-    for i in range(m):
-        frames.append(pd.DataFrame({n: data[cols[n][i]].to_numpy() for n in used}, index=data.index))
-    rows = np.logical_and.reduce([f.notna().all(axis=1).to_numpy() for f in frames])
+    columns = sorted({c for n in used for c in cols[n]})
+    rows = data[columns].notna().all(axis=1).to_numpy()
     if not rows.any():
         raise FormulaError(f"no row has data on every variable of {formula!r}.")
-    frames = [_drop_unused_levels(f.loc[rows]) for f in frames]
-    ys, xs, names = [], [], None
-    for i, frame in enumerate(frames):
-        if i > 0 and not pv_rhs and design.is_pv(lhs.strip()):
-            ys.append(_response(patsy.dmatrix(lhs.strip() + " - 1", frame, return_type="matrix"), lhs, binary))
-            xs.append(xs[0])
-            continue
-        try:
-            y, x = patsy.dmatrices(formula, frame, return_type="matrix", NA_action="raise")
-        except patsy.PatsyError as exc:
-            raise FormulaError(f"cannot build the model matrix of {formula!r}: {exc}") from exc
+    rhs_vars = [n for n in used if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w.])", rhs)]
+    frame = lambda names, i: _categorical(pd.DataFrame({n: data[cols[n][i]].to_numpy()[rows] for n in names}))
+    pv_rhs = any(design.is_pv(n) for n in rhs_vars)
+    xs, names = [], None
+    for i in range(m if pv_rhs else 1):
+        x = _matrix(rhs, frame(rhs_vars, i), formula)
         order = _formula_order(x.design_info, rhs)
-        ys.append(_response(y, lhs, binary))
         xs.append(np.asarray(x)[:, order])
         names = names or r_names([x.design_info.column_names[j] for j in order])
-    return ModelData(np.column_stack(ys), xs, rows, names)
+    if lhs in used and pd.api.types.is_numeric_dtype(data[cols[lhs][0]]) and not pd.api.types.is_bool_dtype(data[cols[lhs][0]]):
+        y = np.column_stack([data[cols[lhs][i]].to_numpy(dtype=float)[rows] for i in range(m)])
+        y = np.column_stack([_response(y[:, [i]], lhs, binary) for i in range(m)])
+    else:
+        lhs_vars = [n for n in used if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w.])", lhs)]
+        y = np.column_stack([_response(_matrix(lhs + " - 1", frame(lhs_vars, i), formula), lhs, binary)
+                             for i in range(m)])
+    return ModelData(y, xs if pv_rhs else xs * m, rows, names)
+
+
+def _matrix(side: str, frame: pd.DataFrame, formula: str):
+    try:
+        return patsy.dmatrix(side, frame, return_type="matrix", NA_action="raise")
+    except patsy.PatsyError as exc:
+        raise FormulaError(f"cannot build the model matrix of {formula!r}: {exc}") from exc
+
+
+def _categorical(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strings become factors with sorted levels (as R); unused levels are dropped (R's
+    treatment coding drops empty levels, and patsy would make all-zero columns of them)."""
+    for c in frame.columns:
+        s = frame[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            frame[c] = s.cat.remove_unused_categories()
+        elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            frame[c] = pd.Categorical(s)
+    return frame
 
 
 def _formula_order(info, rhs: str) -> list[int]:
@@ -105,14 +127,6 @@ def _response(y, lhs: str, binary: bool) -> np.ndarray:
     return y[:, 0]
 
 
-def _drop_unused_levels(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].cat.remove_unused_categories()
-    return out
-
-
 def _outer_rows(x: np.ndarray) -> np.ndarray:
     n, p = x.shape
     return (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
@@ -131,19 +145,21 @@ def _check_rank(a: np.ndarray, terms: list[str]) -> None:
 
 
 def _wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
-    """β for every PV and weight column: (M, C, p)."""
-    m = md.y.shape[1]
-    out = np.empty((m, w.shape[1], len(md.terms)))
-    cache: dict[int, np.ndarray] = {}
+    """β for every PV and weight column: (M, C, p). With one predictor matrix for all PVs,
+    X'W y_m for all m and columns is a single product of the n × pM matrix [x ⊙ y_m] with W."""
+    n, m = md.y.shape
     p = len(md.terms)
-    for i in range(m):
+    shared = all(x is md.x[0] for x in md.x)
+    out = np.empty((m, w.shape[1], p))
+    for i in range(1 if shared else m):
         x = md.x[i]
-        if id(x) not in cache:
-            a = (_outer_rows(x).T @ w).T.reshape(-1, p, p)
-            _check_rank(a[0], md.terms)
-            cache[id(x)] = a
-        b = (x * md.y[:, i, None]).T @ w
-        out[i] = np.linalg.solve(cache[id(x)], b.T[..., None])[..., 0]
+        a = (_outer_rows(x).T @ w).T.reshape(-1, p, p)                       # (C, p, p)
+        _check_rank(a[0], md.terms)
+        ys = md.y if shared else md.y[:, [i]]
+        b = ((x[:, :, None] * ys[:, None, :]).reshape(n, -1).T @ w)          # (p·M', C)
+        b = b.reshape(p, ys.shape[1], -1).transpose(1, 2, 0)                 # (M', C, p)
+        sol = np.linalg.solve(np.broadcast_to(a, (ys.shape[1],) + a.shape), b[..., None])[..., 0]
+        out[i if not shared else slice(None)] = sol
     return out
 
 
