@@ -1,0 +1,441 @@
+"""``clustered()``: OLS / WLS / GLM with cluster-robust (CR0-CR3) inference for few clusters.
+
+References: Liang & Zeger (1986); Bell & McCaffrey (2002); Cameron & Miller (2015, JHR 50:317);
+Pustejovsky & Tipton (2018, JBES 36:672); Huang & Li (2022, BRM 54:1181); Huang, Zhang & Li
+(2023, JREE 16:213). R equivalents: ``clubSandwich::vcovCR`` + ``coef_test``/``Wald_test``,
+``CR2::clustSE``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import DesignError, LsaError, MissingDataWarning
+from .blocks import ClusterBlocks, make_blocks
+from .cr import CovarianceType, get_covariance_type
+from .formula import build_design, r_term_name
+from .satterthwaite import DfMethod, PArrayStats, get_df_method
+from .wald import WaldTestResult, wald_test
+
+_FAMILIES = ("gaussian", "binomial", "logit", "probit", "poisson")
+
+
+# ---------------------------------------------------------------------------------------------
+# result
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusteredResult:
+    """Immutable result of :func:`clustered` (statsmodels-style names).
+
+    Attributes: ``params``, ``bse``, ``df`` (pandas Series by term), ``cov_type``,
+    ``df_method``, ``nobs``, ``n_clusters``, ``n_dropped`` (rows dropped for missing values),
+    ``family``, ``se_model`` (model-based / unadjusted SEs), ``blocks`` (per-cluster pieces).
+    """
+
+    terms: tuple
+    beta: np.ndarray = field(repr=False)
+    cov: np.ndarray = field(repr=False)
+    df_values: np.ndarray = field(repr=False)
+    cov_type: str
+    df_method: str
+    blocks: ClusterBlocks = field(repr=False)
+    estimating: tuple = field(repr=False)
+    se_model_values: np.ndarray = field(repr=False)
+    nobs: int
+    n_clusters: int
+    n_dropped: int = 0
+    family: str = "gaussian"
+    label: str = ""
+    extra: dict = field(default_factory=dict, repr=False, compare=False)
+
+    # -- statsmodels-like accessors ----------------------------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        return pd.Series(self.beta, index=list(self.terms), name="estimate")
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.cov)), index=list(self.terms), name="std_error")
+
+    @property
+    def df(self) -> pd.Series:
+        return pd.Series(self.df_values, index=list(self.terms), name="df")
+
+    @property
+    def se_model(self) -> pd.Series:
+        return pd.Series(self.se_model_values, index=list(self.terms), name="se_model")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        return pd.Series(self.beta / self.bse.to_numpy(), index=list(self.terms), name="statistic")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        t = np.abs(self.tvalues.to_numpy())
+        p = np.where(np.isinf(self.df_values), 2 * stats.norm.sf(t), 2 * stats.t.sf(t, self.df_values))
+        return pd.Series(p, index=list(self.terms), name="p_value")
+
+    def cov_params(self) -> pd.DataFrame:
+        """Cluster-robust covariance matrix of the estimates (terms x terms)."""
+        return pd.DataFrame(self.cov, index=list(self.terms), columns=list(self.terms))
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """``estimate -/+ t_{1-alpha/2, df_c} * SE_c`` with each coefficient's own df."""
+        q = np.where(np.isinf(self.df_values), stats.norm.ppf(1 - alpha / 2),
+                     stats.t.ppf(1 - alpha / 2, np.where(np.isinf(self.df_values), 1, self.df_values)))
+        se = self.bse.to_numpy()
+        return pd.DataFrame({"conf_low": self.beta - q * se, "conf_high": self.beta + q * se},
+                            index=list(self.terms))
+
+    def tidy(self, conf_level: float = 0.95) -> pd.DataFrame:
+        """One row per term: term, estimate, std_error, df, statistic, p_value, conf_low, conf_high."""
+        ci = self.conf_int(1 - conf_level)
+        return pd.DataFrame({
+            "term": list(self.terms),
+            "estimate": self.beta,
+            "std_error": self.bse.to_numpy(),
+            "df": self.df_values,
+            "statistic": self.tvalues.to_numpy(),
+            "p_value": self.pvalues.to_numpy(),
+            "conf_low": ci["conf_low"].to_numpy(),
+            "conf_high": ci["conf_high"].to_numpy(),
+        })
+
+    def summary(self) -> str:
+        """Printable summary (header + tidy table with model-based SEs beside)."""
+        tab = self.tidy()
+        tab.insert(3, "se_model", self.se_model_values)
+        head = [
+            f"Cluster-robust inference{(' - ' + self.label) if self.label else ''}",
+            f"family: {self.family}   covariance: {self.cov_type}   df: {self.df_method}",
+            f"observations: {self.nobs}   clusters: {self.n_clusters}"
+            + (f"   rows dropped (missing): {self.n_dropped}" if self.n_dropped else ""),
+            "",
+        ]
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            return "\n".join(head) + tab.to_string(index=False, float_format=lambda v: f"{v:.6g}")
+
+    def __str__(self) -> str:  # pragma: no cover - display only
+        return self.summary()
+
+    # -- derived results -----------------------------------------------------------------------
+    @cached_property
+    def _pstats(self) -> PArrayStats:
+        return PArrayStats.from_blocks(self.blocks, list(self.estimating))
+
+    def wald_test(self, constraints, rhs=None, test: str = "HTZ") -> WaldTestResult:
+        """Joint test of ``C beta = rhs`` (``constraints``: term names tested = 0, or a q x p
+        matrix). ``test``: ``"HTZ"`` (Hotelling T^2 approximation, clubSandwich ``Wald_test``),
+        ``"chi2"`` or ``"naive-F"`` (F with G - 1 denominator df)."""
+        return wald_test(self.beta, self.cov, self._pstats, self.n_clusters, constraints,
+                         self.terms, rhs=rhs, test=test)
+
+    def with_vcov(self, type: str | CovarianceType, df: str | DfMethod | None = None) -> "ClusteredResult":
+        """A new result with another covariance type (and optionally df method)."""
+        return _finish(self.blocks, self.beta, self.terms, type,
+                       self.df_method if df is None else df, self.se_model_values,
+                       self.n_dropped, self.family, self.label, self.extra)
+
+    def effective_clusters(self):
+        """Coefficient-specific effective number of clusters (see :mod:`lsa.robust.effective`)."""
+        from .effective import effective_clusters_from_blocks
+
+        return effective_clusters_from_blocks(self.blocks)
+
+
+def _finish(blocks, beta, terms, type, df, se_model, n_dropped, family, label="",
+            extra=None) -> ClusteredResult:
+    ct = get_covariance_type(type)
+    dm = get_df_method(df)
+    E = ct.estimating_matrices(blocks)
+    cov = ct.vcov(blocks, E)
+    dfv = dm.df(blocks, ct, E)
+    return ClusteredResult(
+        terms=tuple(terms), beta=np.asarray(beta, float), cov=cov, df_values=np.asarray(dfv, float),
+        cov_type=ct.name, df_method=dm.name, blocks=blocks, estimating=tuple(E),
+        se_model_values=np.asarray(se_model, float), nobs=blocks.nobs,
+        n_clusters=blocks.n_clusters, n_dropped=int(n_dropped), family=family, label=label,
+        extra=dict(extra or {}),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def clustered(
+    formula,
+    data: pd.DataFrame | None = None,
+    cluster="schid",
+    family: str | None = None,
+    weights=None,
+    type: str = "CR2",
+    df: str = "satterthwaite",
+) -> ClusteredResult:
+    """Fit OLS/WLS/GLM and return cluster-robust inference that holds with few clusters.
+
+    Parameters
+    ----------
+    formula : str or fitted statsmodels results
+        ``"y ~ x1 + x2 + f"`` (R semantics, treatment coding, R-style term names such as
+        ``(Intercept)`` and ``sectorCatholic``), or a fitted statsmodels ``OLS``/``WLS``/``GLM``
+        results object; then ``cluster`` is an array aligned with the model rows or a column
+        of ``data`` (aligned through the model's row labels).
+    data : DataFrame
+    cluster : str or array-like
+        Cluster ids (column name or values). Missing ids are an error.
+    family : None, "gaussian", "binomial" (logit), "probit", "poisson", or a statsmodels family
+        ``None``/``"gaussian"`` fit least squares (the linear probability model for a 0/1
+        outcome).
+    weights : str or array-like, optional
+        Sampling weights (> 0). Least squares: WLS with ``W = diag(w)`` and working model
+        ``Theta = I`` for CR2/df (clubSandwich's ``vcovCR.lm`` with weights). GLM: prior weights.
+    type : "CR0", "CR1", "CR1S", "CR2" (default), "CR3", "CR3J"
+        See :mod:`lsa.robust.cr`. ``CR1`` = G/(G-1) (clubSandwich); ``CR1S`` = Stata / clustSE.
+    df : "satterthwaite" (default), "bell-mccaffrey", "between-within", "naive", "residual", "z"
+        See :mod:`lsa.robust.satterthwaite`.
+
+    Notes
+    -----
+    GLM working-weight adjustment for CR2 follows **CR2::clustSE** (Huang, Zhang & Li 2023):
+    the design is row-scaled by the square roots of the IRLS working weights
+    ``w = prior / (V(mu) g'(mu)^2)``, residuals are Pearson residuals, and CR2/df are then
+    computed as for OLS on that scale (``A_j = (I - H~_jj)^{-1/2}``, ``H~ = W^{1/2} X M X' W^{1/2}``).
+    All computations are per cluster; no n x n matrix is formed.
+
+    Returns
+    -------
+    ClusteredResult
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> d = pd.DataFrame({"g": np.repeat(np.arange(12), 10), "x": rng.normal(size=120)})
+    >>> d["y"] = d.x + rng.normal(size=12).repeat(10) + rng.normal(size=120)
+    >>> r = clustered("y ~ x", d, cluster="g")
+    >>> list(r.tidy().columns)[:4]
+    ['term', 'estimate', 'std_error', 'df']
+    """
+    if not isinstance(formula, str):
+        return _from_statsmodels(formula, data, cluster, type, df)
+    if data is None:
+        raise LsaError("data must be given with a formula")
+    if not isinstance(data, pd.DataFrame):
+        raise LsaError(f"data must be a pandas DataFrame; got {type_name(data)}")
+    data = data.reset_index(drop=True)
+    cl_name, cl_values = _column_or_values(cluster, data, "cluster")
+    w_name, w_values = (None, None) if weights is None else _column_or_values(weights, data, "weights")
+    design = build_design(formula, data)
+    rows = design.rows
+    pos = data.index.get_indexer(rows)
+    y, X = design.y, design.X
+    n_dropped = design.n_dropped
+    cl = cl_values[pos]
+    w = None
+    if w_values is not None:
+        w = np.asarray(w_values, float)[pos]
+        bad_na = np.isnan(w)
+        if bad_na.any():
+            keep = ~bad_na
+            y, X, cl, w = y[keep], X[keep], cl[keep], w[keep]
+            n_dropped += int(bad_na.sum())
+        check_weights(w, w_name or "weights")
+    if n_dropped:
+        warnings.warn(
+            f"{n_dropped} of {len(data)} rows dropped for missing values in the model's variables",
+            MissingDataWarning, stacklevel=2,
+        )
+    fam = _family(family)
+    if fam is None:
+        blocks, beta, se_model = _least_squares(y, X, cl, w, design.terms, cl_name)
+        fam_name = "gaussian"
+    else:
+        blocks, beta, se_model = _glm(y, X, cl, w, design.terms, fam, cl_name)
+        fam_name = f"{type_name(fam).lower()}({type_name(fam.link).lower()})"
+    return _finish(blocks, beta, design.terms, type, df, se_model, n_dropped, fam_name, formula)
+
+
+def type_name(obj) -> str:
+    return obj.__class__.__name__
+
+
+def check_weights(w: np.ndarray, name: str) -> None:
+    bad = ~np.isfinite(w) | (w <= 0)
+    if bad.any():
+        vals = np.unique(w[bad])[:5].tolist()
+        raise DesignError(
+            f"weights {name!r} must be finite and > 0; {int(bad.sum())} value(s) are not "
+            f"(e.g. {vals})"
+        )
+
+
+def _column_or_values(arg, data: pd.DataFrame, what: str):
+    if isinstance(arg, str):
+        if arg not in data.columns:
+            raise DesignError(f"{what} column {arg!r} is not in the data; columns are {list(data.columns)[:20]}")
+        return arg, data[arg].to_numpy()
+    vals = np.asarray(arg)
+    if len(vals) != len(data):
+        raise DesignError(f"{what} has {len(vals)} values but data has {len(data)} rows")
+    return what, vals
+
+
+def _family(family):
+    if family is None:
+        return None
+    import statsmodels.api as sm
+
+    if isinstance(family, sm.families.Family):
+        if isinstance(family, sm.families.Gaussian) and isinstance(family.link, sm.families.links.Identity):
+            return None
+        return family
+    key = str(family).lower()
+    if key == "gaussian":
+        return None
+    if key in ("binomial", "logit"):
+        return sm.families.Binomial()
+    if key == "probit":
+        return sm.families.Binomial(link=sm.families.links.Probit())
+    if key == "poisson":
+        return sm.families.Poisson()
+    raise LsaError(f"family must be None or one of {_FAMILIES} or a statsmodels family; got {family!r}")
+
+
+def _least_squares(y, X, cl, w, terms, cl_name):
+    """OLS (``w`` None) or WLS fit; blocks hold the raw residuals."""
+    sw = np.ones_like(y) if w is None else np.sqrt(w)
+    beta, *_ = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)
+    e = y - X @ beta
+    blocks = make_blocks(X, e, cl, terms, weights=w, X_raw=X, cluster_name=cl_name)
+    n, p = X.shape
+    sigma2 = float(np.sum((sw * e) ** 2) / (n - p))
+    return blocks, beta, np.sqrt(np.diag(blocks.bread) * sigma2)
+
+
+def _glm(y, X, cl, w, terms, fam, cl_name):
+    from .blocks import safe_inverse
+
+    prior = np.ones_like(y) if w is None else w
+    safe_inverse(X.T @ X, terms)  # clear error for a singular design before fitting
+    beta, ww, scale = irls(y, X, fam, prior)
+    return _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, scale, working_weights=ww)
+
+
+def irls(y, X, fam, prior, epsilon: float = 1e-8, maxit: int = 25):
+    """R's ``glm.fit`` IRLS (same start, same deviance criterion
+    ``|dev - dev_old| / (|dev| + 0.1) < epsilon``), so results equal R's ``glm`` to rounding.
+
+    Returns ``(beta, working_weights, scale)``; as in R the working weights are those of the
+    last weighted least-squares step (``weights(fit, "working")``).
+    """
+    import statsmodels.api as sm
+
+    from ..errors import ConvergenceWarning
+
+    if isinstance(fam, sm.families.Binomial):
+        mu = (prior * y + 0.5) / (prior + 1)
+    elif isinstance(fam, sm.families.Poisson):
+        mu = y + 0.1
+    else:
+        mu = y.copy()
+    eta = fam.link(mu)
+    dev_old = np.sum(fam.resid_dev(y, mu, var_weights=prior) ** 2)
+    converged = False
+    for _ in range(maxit):
+        dmu = 1.0 / fam.link.deriv(mu)  # d mu / d eta
+        z = eta + (y - mu) / dmu
+        ww = prior * dmu**2 / fam.variance(mu)
+        sw = np.sqrt(ww)
+        beta, *_ = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)
+        eta = X @ beta
+        mu = fam.link.inverse(eta)
+        dev = np.sum(fam.resid_dev(y, mu, var_weights=prior) ** 2)
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
+            converged = True
+            break
+        dev_old = dev
+    if not converged:
+        warnings.warn(f"GLM IRLS did not converge in {maxit} iterations", ConvergenceWarning, stacklevel=3)
+    n, p = X.shape
+    if isinstance(fam, (sm.families.Binomial, sm.families.Poisson)):
+        scale = 1.0
+    else:
+        scale = float(np.sum(prior * (y - mu) ** 2 / fam.variance(mu)) / (n - p))
+    return beta, ww, scale
+
+
+def _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, scale, working_weights=None):
+    eta = X @ beta
+    mu = fam.link.inverse(eta)
+    var = fam.variance(mu)
+    if working_weights is None:
+        ww = prior / (var * fam.link.deriv(mu) ** 2)  # IRLS working weights at the estimate
+    else:
+        ww = working_weights
+    pearson = (y - mu) * np.sqrt(prior / var)
+    Xw = X * np.sqrt(ww)[:, None]
+    blocks = make_blocks(Xw, pearson, cl, terms, weights=None, X_raw=X, cluster_name=cl_name)
+    se_model = np.sqrt(np.diag(blocks.bread) * scale)
+    return blocks, beta, se_model
+
+
+# ---------------------------------------------------------------------------------------------
+# statsmodels results in place of a formula
+# ---------------------------------------------------------------------------------------------
+
+
+def _from_statsmodels(res, data, cluster, type, df) -> ClusteredResult:
+    model = getattr(res, "model", None)
+    mname = type_name(model) if model is not None else type_name(res)
+    if mname not in ("OLS", "WLS", "GLM"):
+        raise LsaError(
+            f"a fitted statsmodels OLS, WLS or GLM results object or a formula string is "
+            f"required; got {type_name(res)} (model {mname})"
+        )
+    X = np.asarray(model.exog, float)
+    y = np.asarray(model.endog, float)
+    terms = tuple(r_term_name(t) for t in model.exog_names)
+    cl = _cluster_for_model(model, data, cluster, X.shape[0])
+    cl_name = cluster if isinstance(cluster, str) else "cluster"
+    beta = np.asarray(res.params, float)
+    if mname in ("OLS", "WLS"):
+        w = np.asarray(model.weights, float) if mname == "WLS" else None
+        if w is not None and w.ndim == 0:
+            w = np.full(len(y), float(w))
+        if w is not None:
+            check_weights(w, "weights")
+        e = y - X @ beta
+        blocks = make_blocks(X, e, cl, terms, weights=w, X_raw=X, cluster_name=cl_name)
+        se_model = np.asarray(res.bse, float)
+        return _finish(blocks, beta, terms, type, df, se_model, 0, "gaussian", mname)
+    fam = model.family
+    prior = np.asarray(model.var_weights, float) * np.asarray(model.freq_weights, float)
+    blocks, beta, se_model = _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, res.scale)
+    fam_name = f"{type_name(fam).lower()}({type_name(fam.link).lower()})"
+    return _finish(blocks, beta, terms, type, df, se_model, 0, fam_name, mname)
+
+
+def _cluster_for_model(model, data, cluster, n):
+    if isinstance(cluster, str):
+        if data is None:
+            raise LsaError(f"cluster={cluster!r} names a column, so data must be given")
+        if cluster not in data.columns:
+            raise DesignError(f"cluster column {cluster!r} is not in the data")
+        labels = getattr(getattr(model, "data", None), "row_labels", None)
+        col = data[cluster]
+        vals = col.loc[labels].to_numpy() if labels is not None and len(labels) == n else col.to_numpy()
+    else:
+        vals = np.asarray(cluster)
+    if len(vals) != n:
+        raise DesignError(f"cluster has {len(vals)} values but the fitted model has {n} rows")
+    return vals
