@@ -1,6 +1,7 @@
-"""The ``lsa`` command line: ``lsa demo``, ``lsa studies``, ``lsa describe FILE``.
+"""The ``lsa`` command line: ``lsa demo``, ``lsa run RECIPE``, ``lsa studies``, ``lsa describe FILE``.
 
-Exit codes: 0 success, 1 an analysis or input error (message on stderr), 2 usage error.
+Exit codes: 0 success; 1 an analysis failed, a published number was not reproduced, or the input
+was wrong (message on stderr); 2 usage error.
 """
 
 from __future__ import annotations
@@ -14,8 +15,21 @@ from .errors import LsaError
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, quiet=args.quiet)
-    return 0
+    return run_demo(args.out, quiet=args.quiet).exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .report.runner import run_recipe
+
+    res = run_recipe(args.recipe, args.out, quiet=args.quiet)
+    for o in res.outcomes:
+        state = "FAILED" if o.error else (f"{o.failed_checks} published number(s) outside tolerance"
+                                          if o.failed_checks else "ok")
+        print(f"{o.name}: {state}")
+        if o.error:
+            print(f"  {o.error.splitlines()[-1]}", file=sys.stderr)
+    print(f"report: {res.paths['html']}")
+    return res.exit_code
 
 
 def _studies(args: argparse.Namespace) -> int:
@@ -42,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="lsa-demo", help="output folder (default: lsa-demo)")
     d.add_argument("--quiet", action="store_true", help="print nothing but errors")
     d.set_defaults(func=_demo)
+    r = sub.add_parser("run", help="run a recipe (TOML) and write its report")
+    r.add_argument("recipe", help="path to a recipe .toml file")
+    r.add_argument("--out", default=None, help="output folder (default: <recipe name>-report)")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(func=_run)
     s = sub.add_parser("studies", help="list the studies and cycles the data dictionaries know")
     s.add_argument("study", nargs="?", help="only this study")
     s.set_defaults(func=_studies)

@@ -58,6 +58,30 @@ def coef_plot(terms: Sequence[str], estimates: Sequence[float], low: Sequence[fl
     return "".join(parts) + "</svg>"
 
 
+def pv_spread(labels: Sequence[str], values: Sequence[Sequence[float]], *, title: str = "",
+              width: int = 640) -> str:
+    """The estimate from each plausible value as its distance from their mean, one row per term,
+    on a common scale: the between-PV spread that Rubin's rules add to the sampling variance.
+    The mean is printed at the right of each row."""
+    row, left, top = 28, 190, 34
+    height = top + row * len(values) + 30
+    devs = [np.asarray(v, dtype=float) - np.mean(v) for v in values]
+    half = max(float(np.nanmax(np.abs(np.concatenate(devs)))), 1e-12) * 1.15
+    sx = lambda v: left + (v + half) / (2 * half) * (width - left - 110)
+    parts = [_open(width, height), _title(title),
+             f'<line x1="{sx(0):.1f}" x2="{sx(0):.1f}" y1="{top}" y2="{height - 24}" stroke="#E45756"/>']
+    for i, (lab, d, vals) in enumerate(zip(labels, devs, values)):
+        y = top + i * row + 12
+        parts.append(f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" {_FONT}>{escape(str(lab))}</text>')
+        parts.append(f'<line x1="{sx(d.min()):.1f}" x2="{sx(d.max()):.1f}" y1="{y}" y2="{y}" stroke="#bbb"/>')
+        for v in d:
+            parts.append(f'<circle cx="{sx(v):.1f}" cy="{y}" r="3.5" fill="#4C78A8" fill-opacity="0.7"/>')
+        parts.append(f'<text x="{width - 100}" y="{y + 4}" {_FONT}>mean {np.mean(vals):.2f}</text>')
+    parts.append(_axis_note(left, height, f"dots: PV estimate minus the mean over PVs "
+                                          f"(axis ±{half:.3g})"))
+    return "".join(parts) + "</svg>"
+
+
 def _open(width: int, height: int) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" role="img">')

@@ -1,0 +1,337 @@
+"""Run a recipe: load the data, build the design, run every analysis, compare with the published
+numbers, and write report.html (one self-contained file), report.md, results.csv and results.json.
+
+A failing analysis is reported in the report and in the exit status; the other analyses still run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import inspect
+import json
+import platform
+import sys
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import LsaError
+from .plots import bar_chart, coef_plot, pv_spread
+from .recipe import Recipe, RecipeError, check_kwargs, load_recipe
+from .render import Report
+
+DESIGN_FUNCTIONS = ("mean", "sd", "percentages", "quantiles", "benchmarks", "gap", "correlation", "lm", "logit")
+
+
+@dataclass
+class Outcome:
+    """What one analysis produced: its tidy table, the published comparison, or an error."""
+
+    name: str
+    function: str
+    table: pd.DataFrame | None = None
+    checks: pd.DataFrame | None = None
+    error: str | None = None
+    result: Any = None
+
+    @property
+    def failed_checks(self) -> int:
+        return 0 if self.checks is None else int((~self.checks["ok"]).sum())
+
+
+@dataclass
+class RunResult:
+    recipe: Recipe
+    outcomes: list[Outcome] = field(default_factory=list)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.error is None and o.failed_checks == 0 for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+
+# -- data and design -----------------------------------------------------------------------------
+def load_data(rec: Recipe) -> tuple[pd.DataFrame, list[Path]]:
+    """The recipe's data and the files they came from (for provenance)."""
+    d = rec.data
+    base = rec.path.parent
+    if "dataset" in d:
+        from ..datasets import load, path
+
+        return load(d["dataset"]), [Path(str(path(d["dataset"])))]
+    if "file" in d:
+        f = (base / d["file"]).resolve()
+        if not f.is_file():
+            raise RecipeError(f"{rec.where('file')}: data file {f} does not exist.")
+        return _read_file(f, d.get("columns")), [f]
+    if "folder" in d:
+        from ..io import read_study
+
+        folder = (base / d["folder"]).resolve()
+        df = read_study(folder, d["study"], d["cycle"], countries=d.get("countries"), grade=d.get("grade"),
+                        columns=d.get("columns"))
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        return df, files
+    raise RecipeError(f"{rec.path}: [data] needs dataset =, file = or folder =.")
+
+
+def _read_file(f: Path, columns) -> pd.DataFrame:
+    from .. import io
+
+    suffix = f.suffix.lower()
+    if suffix == ".sav":
+        return io.read_spss(f, columns=columns)
+    if suffix == ".dta":
+        return io.read_stata(f, columns=columns)
+    if suffix == ".sas7bdat":
+        return io.read_sas(f, columns=columns)
+    return pd.read_csv(f, usecols=columns)
+
+
+def derive(rec: Recipe, df: pd.DataFrame) -> pd.DataFrame:
+    """Apply [[derive]] entries: ``expr`` (pandas eval) or ``recode = {source, map}``."""
+    out = df.copy()
+    for spec in rec.derive:
+        name = spec.get("name")
+        if not name:
+            raise RecipeError(f"{rec.where('name')}: every [[derive]] needs a name.")
+        if "recode" in spec:
+            src, mapping = spec["recode"]["source"], spec["recode"]["map"]
+            if src not in out.columns:
+                raise RecipeError(f"{rec.where('recode')}: recode source {src!r} is not a column.")
+            values = out[src].map(lambda v: mapping.get(_key(v)))
+            out[name] = pd.Categorical(values, categories=list(dict.fromkeys(mapping.values())))
+        elif "expr" in spec:
+            try:
+                out[name] = out.eval(spec["expr"])
+            except Exception as exc:
+                raise RecipeError(f"{rec.where('expr')}: cannot evaluate {spec['expr']!r}: {exc}") from exc
+        else:
+            raise RecipeError(f"{rec.where('name')}: [[derive]] {name!r} needs expr = or recode =.")
+    return out
+
+
+def _key(v) -> str | None:
+    if pd.isna(v):
+        return None
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def build_design(rec: Recipe, df: pd.DataFrame):
+    from ..design import SurveyDesign
+    from ..replicates import Replicates
+
+    spec = dict(rec.design)
+    if not spec:
+        return None
+    if "replicates" in spec and isinstance(spec["replicates"], dict):
+        r = dict(spec["replicates"])
+        method = r.pop("method")
+        if "prefix" in r:
+            r["columns"] = [f"{r.pop('prefix')}{i}" for i in range(1, r.pop("count") + 1)]
+        spec["replicates"] = getattr(Replicates, method)(**r)
+    if "study" in spec:
+        study, cycle = spec.pop("study"), spec.pop("cycle")
+        return SurveyDesign.from_study(study, cycle, df, **spec)
+    return SurveyDesign(df, **spec)
+
+
+# -- analyses ------------------------------------------------------------------------------------
+def _function(name: str) -> tuple[Callable, str]:
+    import lsa
+
+    if name in DESIGN_FUNCTIONS:
+        return getattr(lsa, name), "design"
+    if name == "mixed":
+        return lsa.mixed, "formula-data"
+    if name == "mix_pv" and hasattr(lsa, "mix_pv"):
+        return lsa.mix_pv, "formula-data"
+    if name in ("clustered", "robust.clustered"):
+        return lsa.robust.clustered, "formula-frame"
+    known = list(DESIGN_FUNCTIONS) + ["mixed", "mix_pv", "clustered"]
+    raise RecipeError(f"unknown analysis function {name!r}; known: {known}.")
+
+
+def run_analysis(rec: Recipe, index: int, design, df: pd.DataFrame) -> Outcome:
+    a = dict(rec.analyses[index])
+    name, fname = a.pop("name"), a.pop("function")
+    published = a.pop("published", [])
+    a.pop("plot", None)
+    out = Outcome(name, fname)
+    try:
+        fn, style = _function(fname)
+        params = list(inspect.signature(fn).parameters)
+        skip = 1 if style == "design" else 2
+        check_kwargs(rec, index, fname, a, set(params[skip:]))
+        if style == "design":
+            result = fn(design, **a)
+        elif style == "formula-data":
+            formula = a.pop("formula")
+            result = fn(formula, design if design is not None and "weights" not in a else df, **a)
+        else:
+            formula = a.pop("formula")
+            result = fn(formula, data=df, **a)
+        out.result = result
+        out.table = result.tidy()
+        if published:
+            out.checks = compare(out.table, published)
+    except (LsaError, KeyError, ValueError, TypeError) as exc:
+        out.error = f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - a report must show any failure and go on
+        out.error = traceback.format_exc(limit=3)
+    return out
+
+
+def compare(table: pd.DataFrame, published: list[dict]) -> pd.DataFrame:
+    """Published vs lsa, side by side: a row per published number with the difference and whether
+    it is within tolerance (``tolerance`` or half a unit of the printed ``digits``)."""
+    rows = []
+    for p in published:
+        sel = table["term"].astype(str) == str(p["term"])
+        for k, v in (p.get("by") or {}).items():
+            sel &= table[k].astype(str) == str(v)
+        if "column" in p:
+            sel &= table["variable"].astype(str) == str(p["column"])
+        match = table[sel]
+        for stat, src in (("estimate", "estimate"), ("std_error", "std_error")):
+            if stat not in p:
+                continue
+            digits = p.get("digits" if stat == "estimate" else "std_error_digits")
+            tol = p.get("tolerance" if stat == "estimate" else "std_error_tolerance")
+            if tol is None:
+                tol = 0.5 * 10.0 ** (-(digits if digits is not None else 2)) + 1e-9
+            value = float(match[src].iloc[0]) if len(match) == 1 else np.nan
+            label = str(p["term"]) + "".join(f" [{v}]" for v in (p.get("by") or {}).values())
+            rows.append({"term": label, "statistic": stat, "published": p[stat], "lsa": value,
+                         "difference": value - p[stat], "tolerance": tol,
+                         "ok": bool(len(match) == 1 and abs(value - p[stat]) <= tol),
+                         "source": p.get("source", "")})
+    return pd.DataFrame(rows)
+
+
+# -- the whole run -------------------------------------------------------------------------------
+def run_recipe(path: str | Path, out: str | Path | None = None, *, quiet: bool = False) -> RunResult:
+    """Run every analysis of a recipe and write the report; see the module docstring."""
+    rec = load_recipe(path)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
+    if rec.seed is not None:
+        np.random.seed(rec.seed)
+    df, files = load_data(rec)
+    df = derive(rec, df)
+    design = build_design(rec, df)
+    res = RunResult(rec)
+    for i in range(len(rec.analyses)):
+        say(f"[{i + 1}/{len(rec.analyses)}] {rec.analyses[i]['name']} ...")
+        res.outcomes.append(run_analysis(rec, i, design, df))
+    out = Path(out) if out is not None else Path(f"{rec.path.stem}-report")
+    report = render(rec, res, design, files)
+    res.paths = report.write(out)
+    res.paths["csv"] = out / "results.csv"
+    tables = [o.table.assign(analysis=o.name) for o in res.outcomes if o.table is not None]
+    (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()).to_csv(res.paths["csv"], index=False)
+    res.paths["json"] = out / "results.json"
+    res.paths["json"].write_text(json.dumps(_json(res), indent=1, default=_jsonable), encoding="utf-8")
+    return res
+
+
+def render(rec: Recipe, res: RunResult, design, files: list[Path]) -> Report:
+    rep = Report(rec.title)
+    if rec.description:
+        rep.text(rec.description)
+    if design is not None:
+        rep.code(design.describe())
+    for o in res.outcomes:
+        rep.heading(o.name)
+        if o.error:
+            rep.text(f"FAILED ({o.function}): {o.error}")
+            continue
+        rep.table(_display(o.table))
+        for name, svg in _plots(o):
+            rep.plot(name, svg)
+        if o.checks is not None and len(o.checks):
+            rep.text("Published vs lsa" + ("" if o.failed_checks == 0 else
+                                          f" — {o.failed_checks} number(s) OUTSIDE TOLERANCE"))
+            rep.table(o.checks.assign(ok=o.checks["ok"].map({True: "yes", False: "NO"})), digits=3)
+    status = "All analyses ran" + (" and every published number was reproduced." if res.ok else
+                                   "; some failed or missed a published number (see above).")
+    rep.heading("Summary").text(status)
+    rep.heading("Provenance").code(provenance(rec, files))
+    rep.heading("Recipe").code(rec.text)
+    return rep
+
+
+def _display(table: pd.DataFrame) -> pd.DataFrame:
+    drop = [c for c in ("conf_low", "conf_high") if c in table.columns]
+    return table.drop(columns=drop)
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")[:40]
+
+
+def _plots(o: Outcome) -> list[tuple[str, str]]:
+    t, out = o.table, []
+    slug = _slug(o.name)
+    if o.function == "benchmarks":
+        out.append((f"{slug}_levels", bar_chart(t["term"], t["estimate"], t["std_error"], title=o.name)))
+    elif o.function in ("lm", "logit", "mixed", "mix_pv", "clustered") and {"conf_low", "conf_high"} <= set(t.columns):
+        fixed = t[t["effect"] == "fixed"] if "effect" in t.columns else t
+        fixed = fixed[fixed["term"] != "(Intercept)"]
+        if len(fixed):
+            out.append((f"{slug}_coef", coef_plot(fixed["term"], fixed["estimate"], fixed["conf_low"],
+                                                  fixed["conf_high"], title=o.name)))
+    per_pv = getattr(o.result, "per_pv", None)
+    if isinstance(per_pv, pd.DataFrame) and per_pv["pv"].nunique() > 1 and per_pv["term"].nunique() <= 12:
+        label = per_pv["term"].astype(str)
+        by = [c for c in per_pv.columns if c not in ("pv", "term", "estimate", "sampling_se")]
+        for c in by:
+            label = per_pv[c].astype(str) + ": " + label
+        pooled = per_pv.assign(label=label).groupby("label", sort=False)["estimate"]
+        out.append((f"{slug}_pvs", pv_spread(list(pooled.groups), [g.to_numpy() for _, g in pooled],
+                                             title=f"{o.name}: estimate from each plausible value")))
+    return out
+
+
+def provenance(rec: Recipe, files: list[Path]) -> str:
+    pkgs = ["lsa", "numpy", "pandas", "scipy", "statsmodels", "pyreadstat", "miceforest", "lightgbm"]
+    versions = []
+    for p in pkgs:
+        try:
+            versions.append(f"{p} {metadata.version(p)}")
+        except metadata.PackageNotFoundError:
+            pass
+    lines = [f"Python {platform.python_version()}; " + "; ".join(versions)]
+    for f in files[:50]:
+        lines.append(f"data: {f.name} ({f.stat().st_size:,} bytes, sha256 {hashlib.sha256(f.read_bytes()).hexdigest()})")
+    lines.append(f"seed: {rec.seed if rec.seed is not None else 'none (no random step)'}")
+    lines.append(f"recipe: {rec.path.name} (sha256 {hashlib.sha256(rec.text.encode()).hexdigest()[:16]})")
+    lines.append(f"run: {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}")
+    return "\n".join(lines)
+
+
+def _json(res: RunResult) -> dict:
+    return {"title": res.recipe.title, "ok": res.ok,
+            "analyses": [{"name": o.name, "function": o.function, "error": o.error,
+                          "results": None if o.table is None else o.table.to_dict(orient="records"),
+                          "published": None if o.checks is None else o.checks.to_dict(orient="records")}
+                         for o in res.outcomes]}
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    return str(v)
