@@ -440,6 +440,8 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
         the merge keys and the school weight). School columns that duplicate student columns are
         dropped unless listed here (then suffixed ``_school``).
 
+    Notes
+    -----
     Every student must find its school; otherwise :class:`~lsa.errors.StudyError` names the
     unmatched ids. ``df.attrs`` carries the metadata of both files (see :func:`read_spss`) plus
     ``study``, ``cycle`` and ``grade``.
