@@ -137,7 +137,7 @@ def test_result_api(pisa):
     assert {"effect", "group", "term", "estimate", "std_error", "statistic", "df", "p_value",
             "conf_low", "conf_high"} <= set(t.columns)
     assert set(t.effect) == {"fixed", "ran_pars"}
-    assert "Fixed effects" in res.summary() and "Variance terms" in res.summary()
+    assert "Fixed Effects:" in res.summary() and "Variance terms:" in res.summary()
     assert res.with_vcov("model").bse.iloc[0] == pytest.approx(res.bse_model.iloc[0])
     w = res.wald_test(["escs"])
     assert w.statistic == pytest.approx(res.tvalues["escs"] ** 2)

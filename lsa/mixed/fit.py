@@ -25,7 +25,7 @@ from lsa.mixed.stats import ClusterStats, Hierarchy, cluster_stats
 from lsa.weights import check_constant_within, scale_within
 
 __all__ = ["MixedControl", "LevelWeights", "level_weights", "build_stats", "optimize",
-           "mixed", "OptimResult"]
+           "mixed", "OptimResult", "check_identifiable"]
 
 Scaling = Literal["none", "cluster", "ecluster"]
 
@@ -47,13 +47,15 @@ class MixedControl:
 class LevelWeights:
     """Conditional weights: ``w1`` per row (level 1 given level 2), ``groups`` per level ≥ 2
     (given the parent; top level unconditional); ``unconditional`` per level, rows for level 1
-    and groups above; ``columns`` the weight columns used (None if unweighted)."""
+    and groups above; ``columns`` the weight columns used (None if unweighted);
+    ``conditional``: the columns were given as conditional weights."""
 
     w1: np.ndarray
     groups: tuple[np.ndarray, ...]
     unconditional: tuple[np.ndarray, ...]
     columns: tuple[str, ...] | None
     scaling: str
+    conditional: bool = False
 
 
 def _design_adapter(data, weights, conditional_weights):
@@ -122,7 +124,7 @@ def level_weights(frame: ModelFrame, data: pd.DataFrame, weights: Sequence[str] 
     w1 = scale_within(cond[0], frame.codes[0], scaling)
     groups = tuple(cond[k + 1][firsts[k]] for k in range(nl - 1))
     unc = (total[0],) + tuple(total[k + 1][firsts[k]] for k in range(nl - 1))
-    return LevelWeights(w1, groups, unc, tuple(weights), scaling)
+    return LevelWeights(w1, groups, unc, tuple(weights), scaling, bool(conditional_weights))
 
 
 def build_stats(frame: ModelFrame, w: LevelWeights) -> ClusterStats:
@@ -130,6 +132,53 @@ def build_stats(frame: ModelFrame, w: LevelWeights) -> ClusterStats:
     V = np.column_stack(list(frame.Z) + [frame.X, frame.y])
     q = tuple(z.shape[1] for z in frame.Z)
     return cluster_stats(V, w.w1, w.groups, q, frame.X.shape[1], Hierarchy.from_codes(frame.codes))
+
+
+def check_identifiable(frame: ModelFrame, stats: ClusterStats) -> None:
+    """Raise :class:`DesignError` when the data cannot identify the random effects:
+
+    * as lme4's ``check.nobs.vs.nRE``: n ≤ q_l·J_l (as many random effects as rows);
+    * the q_l columns of Z_l are linearly dependent within *every* level-l group (fewer than
+      q_l distinct rows of Z in each group, or a random slope on a variable constant within
+      every group): the covariance of those random effects is not identified.
+    """
+    from lsa.mixed.stats import group_sum
+
+    n = len(frame.y)
+    h = stats.hierarchy
+    off = 0
+    for l, (g, zn) in enumerate(zip(frame.group_names, frame.znames)):
+        q, J = len(zn), h.ngroups[l]
+        term = f"({' + '.join(zn)} | {g})"
+        if n <= q * J:
+            raise DesignError(f"number of observations ({n}) <= number of random effects "
+                              f"({q * J} = {q} × {J} groups) for {term}: the random-effect "
+                              f"variances and the residual variance are not identifiable")
+        B = stats.S[:, off:off + q, off:off + q]
+        for k in range(l):
+            B = group_sum(B, h.starts[k + 1])
+        off += q
+        ranks = _group_ranks(B)
+        if ranks.max() >= q:
+            continue
+        redundant = [zn[k] for k in range(q)
+                     if np.all(_group_ranks(np.delete(np.delete(B, k, 1), k, 2)) == ranks)]
+        raise DesignError(f"random-effect columns {redundant or list(zn)} of {term} are linearly "
+                          f"dependent within every group of {g!r} (at most {ranks.max()} of "
+                          f"{q} independent in any group: a random slope on a variable constant "
+                          f"within groups, or fewer than {q} distinct rows per group); their "
+                          f"covariance cannot be identified: drop the random slope(s)")
+
+
+def _group_ranks(B: np.ndarray) -> np.ndarray:
+    """Rank of each (q, q) cross-product matrix of a stack, on the correlation scale."""
+    if B.shape[1] == 0:
+        return np.zeros(B.shape[0], int)
+    d = np.sqrt(np.einsum("jkk->jk", B))
+    inv = np.where(d > 0, 1 / np.where(d > 0, d, 1), 0.0)
+    C = B * inv[:, :, None] * inv[:, None, :]
+    ev = np.linalg.eigvalsh(C)
+    return (ev > 1e-9).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -291,6 +340,7 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
                       stacklevel=2)
     w = level_weights(frame, df, wcols_list, cond, scaling)
     stats = build_stats(frame, w)
+    check_identifiable(frame, stats)
     tmap = ThetaMap.from_blocks(frame.blocks)
     opt = optimize(stats, tmap, reml, control)
     return make_result(parsed, frame, w, stats, tmap, opt, reml)

@@ -154,6 +154,29 @@ class ModelFrame:
     n_dropped: int
     response: str
 
+    @property
+    def nlevels(self) -> int:
+        """Number of levels including the observations (2 or 3)."""
+        return len(self.Z) + 1
+
+    @property
+    def clusters(self) -> tuple[np.ndarray, ...]:
+        """Per level bottom-up (level 2 first), the group label of every row used."""
+        return tuple(ids[c] for ids, c in zip(self.group_ids, self.codes))
+
+    def Z_of(self, group: str) -> np.ndarray:
+        """Random-effect design (n, q) of grouping factor ``group``."""
+        if group not in self.group_names:
+            raise KeyError(f"{group!r} is not a grouping factor; they are {list(self.group_names)}")
+        return self.Z[self.group_names.index(group)]
+
+    def frozen(self) -> "ModelFrame":
+        """The same frame with every array made read-only (shared, not copied)."""
+        for a in (self.y, self.X, self.row_index, self.order, *self.Z, *self.codes,
+                  *self.group_ids):
+            a.flags.writeable = False
+        return self
+
 
 def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     """Data columns used anywhere in the formula (patsy tells which names it evaluates)."""

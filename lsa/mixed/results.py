@@ -32,7 +32,30 @@ class WaldTestResult:
 
 @dataclass(frozen=True)
 class MixedResult:
-    """Weighted linear mixed model fitted by pseudo-maximum likelihood (see ``mixed``)."""
+    """Weighted linear mixed model fitted by pseudo-maximum likelihood (see ``mixed``).
+
+    Fixed effects: ``params``, ``bse`` (sandwich), ``bse_model``, ``cov_params()``,
+    ``tvalues``, ``pvalues``, ``conf_int()``, ``wald_test()``. Random part:
+    ``variance_components`` (one row per variance and covariance, with sandwich SEs),
+    ``random_covariances()`` ({group: q×q DataFrame}), ``scale`` (σ̂²), ``theta`` (lme4's θ),
+    ``icc``, ``ranef`` (BLUPs). Fit: ``llf``, ``nobs``, ``ngroups``, ``n_dropped``,
+    ``converged``, ``iterations``, ``grad_norm``, ``notes``.
+
+    What the fit used (read-only; e.g. for :func:`lsa.robust.robust_mixed`):
+
+    * ``model_frame`` — :class:`lsa.mixed.formula.ModelFrame`: ``y`` (n,), ``X`` (n, p) with
+      ``xnames``, ``Z`` (tuple per level, level 2 first, of (n, q_l)) with ``znames`` and
+      ``blocks``, ``group_names`` (bottom-up), ``codes`` (per level, 0-based group index of every
+      row), ``group_ids`` (per level, the label of every group), ``clusters`` (per level, the
+      label of every row), ``row_index`` (= ``rows_used``: index labels of the rows used, in
+      the frame's order, sorted by cluster), ``order`` (their positions in the data),
+      ``n_dropped``. Arrays are read-only views; copy before modifying.
+    * ``level_weights`` — :class:`lsa.mixed.fit.LevelWeights`: ``w1`` (conditional level-1
+      weights per row, after scaling), ``groups`` (per level ≥ 2, conditional group weights,
+      top level unconditional), ``unconditional``; ``row_weights()`` spreads them over rows.
+    * ``theta_map`` (:class:`lsa.mixed.pml.ThetaMap`) — where each ``theta`` entry sits in
+      the relative Cholesky factors Λ_l.
+    """
 
     formula: str
     params: pd.Series
@@ -54,6 +77,43 @@ class MixedResult:
     scaling: str = "none"
     weight_stats: pd.DataFrame | None = field(default=None, repr=False)
     ranef: dict = field(default_factory=dict, repr=False)
+    #: model matrices of the fit (:class:`lsa.mixed.formula.ModelFrame`, arrays read-only)
+    model_frame: object = field(default=None, repr=False, compare=False)
+    #: weights as used (:class:`lsa.mixed.fit.LevelWeights`, conditional per level)
+    level_weights: object = field(default=None, repr=False, compare=False)
+    #: position of θ in the Λ_l (:class:`lsa.mixed.pml.ThetaMap`)
+    theta_map: object = field(default=None, repr=False, compare=False)
+    #: per group, the q×q random-effect covariance Σ_l = σ²Λ_lΛ_l' (see random_covariances())
+    random_cov: dict = field(default_factory=dict, repr=False, compare=False)
+    #: notes about the fit (boundary estimates, ...), also printed by summary()
+    notes: tuple = ()
+
+    # -- model frame ----------------------------------------------------------------------
+    def random_covariances(self) -> dict:
+        """Random-effect covariance matrix per grouping factor, bottom-up (level 2 first):
+        ``{group: DataFrame (q_l × q_l)}`` on the variance scale, Σ_l = σ̂²Λ_lΛ_l', rows and
+        columns named by the random-effect terms (``(Intercept)``, ``escs``). Zero blocks
+        between uncorrelated terms ``(1|g) + (0+x|g)``. Copies: safe to modify."""
+        return {g: m.copy() for g, m in self.random_cov.items()}
+
+    @property
+    def rows_used(self) -> np.ndarray:
+        """Index labels (of the data passed to ``mixed``) of the rows used, in the order of
+        the model-frame arrays (sorted by cluster)."""
+        return self.model_frame.row_index
+
+    def row_weights(self) -> pd.DataFrame:
+        """Weights as used, one row per observation in model-frame order (index =
+        ``rows_used``): ``w1_cond`` (level-1 weight conditional on the cluster, after any
+        ``scaling``), ``w1`` (unconditional level-1 weight as given/derived, before scaling),
+        then for each higher level l: ``w{l}_cond`` (conditional on the parent; the top level
+        is unconditional) and ``w{l}`` (unconditional). All 1 for an unweighted fit."""
+        fr, w = self.model_frame, self.level_weights
+        out = {"w1_cond": w.w1, "w1": w.unconditional[0]}
+        for k, codes in enumerate(fr.codes):
+            out[f"w{k + 2}_cond"] = w.groups[k][codes]
+            out[f"w{k + 2}"] = w.unconditional[k + 1][codes]
+        return pd.DataFrame(out, index=fr.row_index)
 
     # -- fixed effects --------------------------------------------------------------------
     def cov_params(self) -> pd.DataFrame:
@@ -140,34 +200,118 @@ class MixedResult:
                             "conf_low": np.nan, "conf_high": np.nan})
         return pd.concat([fixed, ran], ignore_index=True)
 
-    def summary(self) -> str:
-        """Text summary laid out like WeMix's."""
-        vc = self.variance_components
-        lines = [f"Linear mixed model fit by {'REML' if self.reml else 'pseudo-ML' if self.weights else 'ML'}",
-                 f"Formula: {self.formula}"]
-        if self.weights:
-            lines.append(f"Weights: {', '.join(self.weights)} (scaling: {self.scaling})")
-        lines += ["", "Variance terms:"]
-        show = vc.assign(std_dev=np.where(vc.term2.isna(), np.sqrt(vc.estimate.clip(lower=0)), np.nan))
-        lines.append(show[["level", "group", "term1", "term2", "estimate", "std_error",
-                           "std_dev"]].to_string(index=False, na_rep=""))
-        lines += ["", "Groups:"]
-        if self.weight_stats is not None:
-            lines.append(self.weight_stats.to_string(index=False))
-        else:
-            lines.append("  " + ", ".join(f"{k}: {v}" for k, v in self.ngroups.items()))
-        lines += ["", f"Fixed effects (std. errors: {self.vcov_type}):"]
-        fx = pd.DataFrame({"Estimate": self.params, "Std. Error": self.bse,
-                           "t value": self.tvalues})
-        lines.append(fx.to_string(float_format=lambda v: f"{v:.4f}"))
-        lines += ["", f"lnl = {self.llf:.2f}    ICC = {self.icc:.4f}    nobs = {self.nobs}"
-                  + (f"    rows dropped (missing) = {self.n_dropped}" if self.n_dropped else "")]
+    def summary(self, digits: int = 4) -> str:
+        """Text summary laid out and rounded like WeMix's ``summary(mix(...))``.
+
+        Call; "Variance terms" (Level, Group, Name, Variance, Std. Error, Std.Dev., and for
+        correlated random effects Corr1, ... rounded to 2 digits); "Groups" (n size, mean and sum
+        of the unconditional weights per level); "Fixed Effects" (Estimate, Std. Error,
+        t value); ``lnl=``; ``Intraclass Correlation=``. Numbers are formatted as R prints them
+        with ``digits`` significant digits (WeMix: ``max(3, getOption("digits") - 3)`` = 4, see
+        :mod:`lsa.mixed.rformat`), so they can be compared with WeMix output digit by digit.
+        Then the rows dropped for missing values, the notes and any convergence warning.
+        """
+        from lsa.mixed.rformat import coef_table, format_real, format_table
+
+        lines = ["Call:", self._call(), "", "Variance terms:"]
+        lines += format_table(self._varsmat(), digits)
+        lines.append("Groups:")
+        lines += format_table(self._groups_table(), digits)
+        head = "Fixed Effects:" if self.vcov_type == "sandwich" else \
+            f"Fixed Effects ({self.vcov_type} standard errors):"
+        lines += ["", head]
+        lines += coef_table(list(self.params.index), self.params, self.bse, self.tvalues, digits)
+        lines += ["", f"lnl= {format_real([self.llf], 7, 2)[0].strip()}",
+                  f"Intraclass Correlation= {format_real([self.icc], digits, 2)[0].strip()}"]
+        if self.n_dropped:
+            lines.append(f"There were {self.n_dropped} rows with missing data. These have been "
+                         f"removed ({self.nobs} used).")
+        for note in self.notes:
+            lines.append(f"Note: {note}")
         if not self.converged:
-            lines.append(f"WARNING: not converged (max projected gradient {self.grad_norm:.3g})")
+            lines.append(f"WARNING: not converged (max |projected gradient of l/N| = "
+                         f"{self.grad_norm:.3g} after {self.iterations} iterations)")
         return "\n".join(lines)
+
+    def _call(self) -> str:
+        args = [f"formula = {self.formula!r}"]
+        if self.weights:
+            args.append(f"weights = {list(self.weights)!r}")
+        lw = self.level_weights
+        if lw is not None and getattr(lw, "conditional", False):
+            args.append("conditional_weights = True")
+        if self.scaling != "none":
+            args.append(f"scaling = {self.scaling!r}")
+        if self.reml:
+            args.append("reml = True")
+        return "mixed(" + ", ".join(args) + ")"
+
+    def _varsmat(self) -> dict:
+        """WeMix's varsmat: variances by level (highest first), Residual last, correlations."""
+        vc = self.variance_components
+        rows = []
+        fr = self.model_frame
+        for lvl in sorted(vc.level.unique(), reverse=True):
+            if lvl == 1:
+                continue
+            sub = vc[(vc.level == lvl) & vc.term2.isna()]
+            g = sub.group.iloc[0]
+            cov = self.random_cov.get(g)
+            terms = list(sub.term1)
+            block = _block_of(fr, g, terms)
+            for i, (_, r) in enumerate(sub.iterrows()):
+                corr = []
+                for j in range(i):
+                    ok = cov is not None and block[i] == block[j]
+                    c = cov.iloc[i, j] / np.sqrt(cov.iloc[i, i] * cov.iloc[j, j]) if ok and \
+                        cov.iloc[i, i] > 0 and cov.iloc[j, j] > 0 else np.nan
+                    corr.append(c)
+                rows.append((int(lvl), g, r.term1, r.estimate, r.std_error, corr))
+        res = vc[vc.group == "Residual"].iloc[0]
+        rows.append((1, "Residual", None, res.estimate, res.std_error, []))
+        out = {"Level": [r[0] for r in rows], "Group": [r[1] for r in rows],
+               "Name": [r[2] for r in rows],
+               "Variance": [r[3] for r in rows], "Std. Error": [r[4] for r in rows],
+               "Std.Dev.": [float(np.sqrt(max(r[3], 0))) for r in rows]}
+        ncorr = max(len(r[5]) for r in rows)
+        for k in range(ncorr):
+            vals = [r[5][k] if k < len(r[5]) else np.nan for r in rows]
+            if np.isfinite(vals).any():
+                out[f"Corr{k + 1}"] = [None if not np.isfinite(v) else _r_round2(v) for v in vals]
+        return out
+
+    def _groups_table(self) -> dict:
+        ws = self.weight_stats
+        lv = sorted(self.ngroups.items(), key=lambda kv: kv[1])   # top level first
+        if ws is not None:
+            ws = ws.sort_values("level", ascending=False)
+            mean, total = list(ws.mean_wgt), list(ws.sum_wgt)
+        else:
+            n = [v for _, v in lv] + [self.nobs]
+            mean, total = [1.0] * len(n), [float(x) for x in n]
+        return {"Level": list(range(len(lv) + 1, 0, -1)), "Group": [g for g, _ in lv] + ["Obs"],
+                "n size": [int(v) for _, v in lv] + [int(self.nobs)],
+                "mean wgt": mean, "sum wgt": total}
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _block_of(frame, group, terms) -> list:
+    """Index of the separate random term ((1|g) + (0+x|g) are two blocks) of each term."""
+    if frame is None or group not in frame.group_names:
+        return [0] * len(terms)
+    l = frame.group_names.index(group)
+    ids = np.repeat(np.arange(len(frame.blocks[l])), frame.blocks[l])
+    zn = list(frame.znames[l])
+    return [int(ids[zn.index(t)]) if t in zn else 0 for t in terms]
+
+
+def _r_round2(v: float) -> str:
+    """R's as.character(round(v, 2)): '0.35', '-0.1', '1'."""
+    r = round(float(v), 2) + 0.0
+    txt = f"{r:.2f}".rstrip("0").rstrip(".")
+    return "0" if txt in ("-0", "") else txt
 
 
 # -- packaging --------------------------------------------------------------------------
@@ -194,6 +338,33 @@ def _vc_table(frame, tmap: ThetaMap, vcs, sigma2: float, ngroups) -> tuple[pd.Da
     rows.append({"level": 1, "group": "Residual", "term1": None, "term2": None,
                  "estimate": sigma2, "std_error": lowest.se_sigma2, "ngroups": len(frame.y)})
     return pd.DataFrame(rows), covs
+
+
+def _boundary(vc: pd.DataFrame, frame, tmap: ThetaMap, theta: np.ndarray, vcs):
+    """Notes for estimates on the boundary of the parameter space; SEs of zero variances
+    (and of covariances with them) are NaN, as WeMix reports NA for them."""
+    notes = []
+    vc = vc.copy()
+    for l, g in enumerate(frame.group_names):
+        lam = tmap.lambdas(theta)[l]
+        zn = frame.znames[l]
+        var = np.diag(lam @ lam.T)
+        zero = [zn[k] for k in range(len(zn)) if var[k] <= 1e-14 * max(var.max(), 1.0)]
+        diag0 = [k for k in np.flatnonzero((tmap.level == l) & tmap.diagonal)
+                 if theta[k] == 0.0]
+        if zero:
+            notes.append(f"the variance of {', '.join(zero)} | {g} is estimated at the boundary "
+                         f"0 (a singular fit); its standard error is not reported (NaN)")
+            hit = (vc.group == g) & (vc.term1.isin(zero) | vc.term2.isin(zero))
+            vc.loc[hit, "std_error"] = np.nan
+        elif diag0:
+            notes.append(f"the random-effect covariance matrix of {g} is singular (a boundary "
+                         f"fit: some random effects are perfectly correlated); standard errors of "
+                         f"its components may be unreliable")
+        if not vcs[l].hessian_pd:
+            notes.append(f"the Hessian of the pseudo-likelihood in the variance parameters of "
+                         f"{g} is not positive definite; their standard errors are unreliable")
+    return vc, notes
 
 
 def _weight_stats(frame, w) -> pd.DataFrame | None:
@@ -226,7 +397,7 @@ def conditional_modes(stats, fwd, beta) -> list[np.ndarray]:
     return out
 
 
-def make_result(parsed, frame, w, stats, tmap, opt, reml) -> MixedResult:
+def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResult:
     pr = opt.profile
     names = list(frame.xnames)
     fwd = pr.fwd
@@ -236,13 +407,19 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml) -> MixedResult:
     ngroups = {g: int(n) for g, n in zip(frame.group_names, stats.hierarchy.ngroups)}
     vcs = varcomp_cov(pr.theta, pr.sigma2, pr.beta, stats, tmap)
     vc, vc_cov = _vc_table(frame, tmap, vcs, pr.sigma2, ngroups)
+    vc, boundary_notes = _boundary(vc, frame, tmap, pr.theta, vcs)
+    notes = tuple(notes) + tuple(boundary_notes)
     theta_names = [f"{frame.group_names[l]}.{frame.znames[l][c]}" if r == c else
                    f"{frame.group_names[l]}.{frame.znames[l][r]}.{frame.znames[l][c]}"
                    for l, r, c in zip(tmap.level, tmap.rows, tmap.cols)]
     modes = conditional_modes(stats, fwd, pr.beta)
     ranef = {g: pd.DataFrame(b, index=frame.group_ids[l], columns=frame.znames[l])
              for l, (g, b) in enumerate(zip(frame.group_names, modes))}
+    random_cov = {g: pd.DataFrame(pr.sigma2 * lam @ lam.T, frame.znames[l], frame.znames[l])
+                  for l, (g, lam) in enumerate(zip(frame.group_names, tmap.lambdas(pr.theta)))}
     return MixedResult(parsed.formula, pd.Series(pr.beta, names), "sandwich", covs, vc, vc_cov,
                        pd.Series(pr.theta, theta_names), pr.sigma2, pr.loglik, len(frame.y),
                        ngroups, frame.n_dropped, opt.converged, opt.iterations, opt.grad_norm,
-                       reml, w.columns, w.scaling, _weight_stats(frame, w), ranef)
+                       reml, w.columns, w.scaling, _weight_stats(frame, w), ranef,
+                       model_frame=frame.frozen(), level_weights=w,
+                       theta_map=tmap, random_cov=random_cov, notes=tuple(notes))

@@ -1,0 +1,142 @@
+"""MixedResult accessors (model frame, weights as used, random-effect covariances), the
+WeMix-style summary and R number formatting, identifiability errors, boundary notes and
+non-convergence."""
+import subprocess
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lsa.errors import ConvergenceWarning, DesignError, FormulaError
+from lsa.mixed import MixedControl, build_stats, mixed, optimize, profiled
+from lsa.mixed.rformat import coef_table, format_real
+from test_mixed import read_csv
+
+W = ["w_fstuwt", "w_fschwt"]
+
+
+@pytest.fixture(scope="module")
+def pisa():
+    return read_csv("pisa2012")
+
+
+@pytest.fixture(scope="module")
+def rs(pisa):
+    return mixed("pv1math ~ escs + st04q01 + (1 + escs | schoolid)", pisa, weights=W)
+
+
+def test_model_frame_and_weights(pisa, rs):
+    mf = rs.model_frame
+    assert mf.X.shape == (rs.nobs, 3) and mf.xnames == tuple(rs.params.index)
+    assert [z.shape for z in mf.Z] == [(rs.nobs, 2)] and mf.znames == (("(Intercept)", "escs"),)
+    assert mf.group_names == ("schoolid",) and mf.Z_of("schoolid") is mf.Z[0]
+    rows = pisa.loc[rs.rows_used]
+    assert np.array_equal(mf.y, rows.pv1math.to_numpy())
+    assert np.array_equal(mf.clusters[0], rows.schoolid.astype(str).to_numpy())
+    assert np.array_equal(mf.X[:, 1], rows.escs.to_numpy())
+    with pytest.raises(ValueError):            # read-only
+        mf.y[0] = 0
+    rw = rs.row_weights()
+    assert np.allclose(rw.w1, rows.w_fstuwt) and np.allclose(rw.w2, rows.w_fschwt)
+    assert np.allclose(rw.w1_cond * rw.w2_cond, rw.w1)
+    # refitting from what the result holds gives the same estimates
+    opt = optimize(build_stats(mf, rs.level_weights), rs.theta_map)
+    assert np.allclose(opt.profile.beta, rs.params, rtol=1e-10)
+
+
+def test_random_covariances(rs):
+    cov = rs.random_covariances()["schoolid"]
+    vc = rs.variance_components.set_index(["term1", "term2"], drop=False)
+    assert cov.loc["(Intercept)", "(Intercept)"] == pytest.approx(vc.estimate.iloc[0], rel=1e-12)
+    assert cov.loc["escs", "escs"] == pytest.approx(vc.estimate.iloc[1], rel=1e-12)
+    assert cov.loc["escs", "(Intercept)"] == pytest.approx(vc.estimate.iloc[2], rel=1e-12)
+    lam = rs.theta_map.lambdas(rs.theta.to_numpy())[0]
+    assert np.allclose(cov, rs.scale * lam @ lam.T, rtol=1e-12)
+
+
+def test_summary_layout_random_slope(rs):
+    s = rs.summary()
+    for head in ("Call:", "Variance terms:", " Level    Group        Name Variance Std. Error "
+                 "Std.Dev. Corr1", "Groups:", "Fixed Effects:", "lnl= ", "Intraclass Correlation= "):
+        assert head in s
+    corr = rs.random_covariances()["schoolid"]
+    r = corr.iloc[1, 0] / np.sqrt(corr.iloc[0, 0] * corr.iloc[1, 1])
+    assert f" {round(r, 2):.2f}".rstrip("0") in s
+
+
+def test_wald_test(rs):
+    w = rs.wald_test(["escs", "st04q01Male"])
+    b, V = rs.params.iloc[1:].to_numpy(), rs.cov_params().iloc[1:, 1:].to_numpy()
+    assert w.statistic == pytest.approx(b @ np.linalg.solve(V, b), rel=1e-12) and w.df == 2
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R not available")
+def test_r_formatting_matches_r():
+    rng = np.random.default_rng(5)
+    cases = [list(rng.normal(size=4) * 10.0 ** rng.integers(-5, 7, size=4)) for _ in range(40)]
+    cases += [[2547.812684, 4463.001415], [200.060676, 80.920992], [1563.5483, 106058.01207]]
+    code = "; ".join(f"cat(format(c({', '.join(repr(float(v)) for v in c)}), digits=4), sep='|'); "
+                     "cat('\\n')" for c in cases)
+    out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True).stdout.splitlines()
+    assert out == ["|".join(format_real(c, 4)) for c in cases]
+    est, se = np.array([499.14781, -0.0123, 18.0536]), np.array([10.4826, 0.0051, 1.2161])
+    m = ", ".join(repr(float(v)) for v in np.r_[est, se, est / se])
+    r = subprocess.run(["Rscript", "-e", f"m <- matrix(c({m}), 3); dimnames(m) <- list(c('a','b',"
+                        "'c'), c('Estimate','Std. Error','t value')); printCoefmat(m, digits=4)"],
+                       capture_output=True, text=True).stdout.rstrip("\n").splitlines()
+    assert coef_table(["a", "b", "c"], est, se, est / se) == r
+
+
+def test_identifiability_errors(pisa):
+    d = pisa.assign(xc=pisa.groupby("schoolid").escs.transform("mean"))
+    with pytest.raises(DesignError, match=r"linearly dependent within every group of 'schoolid'"):
+        mixed("pv1math ~ escs + (1 + xc | schoolid)", d, weights=W)
+    two = pisa.groupby("schoolid").head(2)      # ≤ 2 rows per school, 3 random effects
+    with pytest.raises(DesignError, match="number of observations"):
+        mixed("pv1math ~ escs + (1 + escs + st04q01 | schoolid)", two)
+    one = pisa.groupby("schoolid").head(1)
+    with pytest.raises(DesignError, match=r"number of observations \(157\) <= number of random"):
+        mixed("pv1math ~ escs + (1 | schoolid)", one)
+    with pytest.raises(FormulaError, match="'nosuch'.*not a column"):
+        mixed("pv1math ~ escs + (1 | nosuch)", pisa, weights=W)
+    # single-unit clusters among others are fine
+    mixed("pv1math ~ escs + (1 | schoolid)", pd.concat([two, pisa.iloc[[0]]]).drop_duplicates())
+
+
+def test_boundary_variance_converges_to_zero_with_note(pisa):
+    d = pisa.assign(fake=np.random.default_rng(0).integers(0, 60, len(pisa)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        res = mixed("pv1math ~ escs + (1 | fake)", d)
+    assert res.converged and res.variance_components.estimate.iloc[0] == 0.0
+    assert np.isnan(res.variance_components.std_error.iloc[0])
+    assert len(res.notes) == 1 and "boundary" in res.notes[0]
+    assert "Note: the variance of (Intercept) | fake is estimated at the boundary" in res.summary()
+
+
+def test_nonconvergence_warns(pisa):
+    with pytest.warns(ConvergenceWarning, match=r"projected gradient.*after 2 L-BFGS-B iterations"):
+        res = mixed("pv1math ~ escs + (1 + escs | schoolid)", pisa,
+                    control=MixedControl(maxiter=2, newton=0))
+    assert not res.converged and res.grad_norm > 1e-7 and res.iterations == 2
+    assert "WARNING: not converged" in res.summary()
+
+
+def test_varcomp_hessian_step_independent(pisa):
+    """The variance-component Hessian (4th-order differences of the analytic gradient) does not
+    depend on the step: halving it changes the SEs by < 1e-8 relative."""
+    from lsa.mixed import vcov
+    res = mixed("pv1math ~ escs + (1 + escs | schoolid)", pisa, weights=W)
+    stats = build_stats(res.model_frame, res.level_weights)
+    th, s, b = res.theta.to_numpy(), np.sqrt(res.scale), res.params.to_numpy()
+    H1 = vcov._hessian(th, s, b, stats, res.theta_map, [0, 1, 2])
+    orig = vcov._steps
+    try:
+        vcov._steps = lambda *a: orig(*a) / 2
+        H2 = vcov._hessian(th, s, b, stats, res.theta_map, [0, 1, 2])
+    finally:
+        vcov._steps = orig
+    assert np.max(np.abs(H1 - H2)) < 1e-8 * np.max(np.abs(H1))
+    assert profiled(th, stats, res.theta_map).loglik == pytest.approx(res.llf, rel=1e-14)
