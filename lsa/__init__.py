@@ -10,6 +10,7 @@ from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaEr
                      MissingDataWarning, StudyError)
 from .estimators import (DesignResult, benchmarks, correlation, estimate, gap, lm, logit, mean, percentages, quantiles,
                          sd)
+from .mix_pv import MixPVResult, lrt_pv, mix_pv
 from .mixed import MixedControl, MixedResult, mixed
 from .replicates import Replicates
 
@@ -17,6 +18,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
-    "LsaWarning", "MissingDataWarning", "MixedControl", "MixedResult", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
-    "correlation", "datasets", "design_from_study", "estimate", "gap", "io", "lm", "logit", "mean", "mixed", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "weights",
+    "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
+    "correlation", "datasets", "design_from_study", "estimate", "gap", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "weights",
 ]

@@ -1,7 +1,13 @@
 """Shared fixtures: the reference data of tests/reference/data, read as R read them."""
 
 import json
+import os
 from pathlib import Path
+
+# Small batched matrix operations (per-cluster blocks, replicate refits) run 10-20x slower when
+# multithreaded OpenBLAS competes for the 2 cores of the CI machine; one thread is fastest here.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd
 import pytest
