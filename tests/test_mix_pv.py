@@ -3,7 +3,7 @@
 Oracles: tests/reference/mixpv_pisa2012_ri.json (MLMusingR 0.4.1 / WeMix 4.0.4, copied unchanged
 from ../shared/reference), and the printed / [V] numbers of the method spec: §2.5 R-2.2 (random
 slope, legacy and corrected alignment), §3.3 (lrtPV), §4.2 (PV as predictor), R-2.5 (Belgium
-10 PVs; skipped when ../shared/data is absent).
+10 PVs, from the repository's extract).
 
 Tolerances, stated at each assertion: quantities from iterative fits 1e-5 relative (WeMix stops
 at ~1e-6); variance-component SEs 1e-4 (numerical Hessians on the R side); pooling of given
@@ -31,10 +31,8 @@ LHS = " + ".join(PVS)
 RHS = "st29q03 + sc14q02 + st04q01 + escs"
 RI = f"{LHS} ~ {RHS} + (1|schoolid)"
 RS = f"{LHS} ~ {RHS} + (escs|schoolid)"
-# the repository's extract (tests/reference/data/README_pisa2018_bel.md), else the shared original
-BELGIUM = next((p for p in (Path(__file__).parent / "reference" / "data" / "pisa2018_bel.csv.gz",
-                            Path(__file__).resolve().parents[2] / "shared" / "data" / "pisa2018_bel" / "student.csv")
-                if p.exists()), Path("pisa2018_bel-not-found"))
+# the repository's extract of PISA 2018 Belgium (provenance: tests/reference/data/README_pisa2018_bel.md)
+BELGIUM = Path(__file__).parent / "reference" / "data" / "pisa2018_bel.csv.gz"
 
 
 def rel(a, b):
@@ -275,7 +273,6 @@ def test_design_form_equals_r_form(ri, design):
 
 # -- Belgium 10 PVs ---------------------------------------------------------------------
 
-@pytest.mark.skipif(not BELGIUM.exists(), reason="Belgium PISA 2018 data not available")
 def test_belgium_10_pvs():
     b = pd.read_csv(BELGIUM, dtype={"cntschid": str})
     for c, lv in {"gender": ["Male", "Female"], "immig2": ["Native", "Second-Generation", "First-Generation"],
