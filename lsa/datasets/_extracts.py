@@ -44,6 +44,13 @@ _EXTRACTS: dict[str, tuple[str, str, str, str]] = {
         "piaac2012_rus", "piaac", "2012",
         "PIAAC cycle 1 Russian Federation: 3,892 adults, SPFWT0 + SPFWT1-12 (VENREPS = 12), "
         "10 PVs of literacy, numeracy, problem solving"),
+    "pisa2018_bel": (
+        "pisa2018_bel", "pisa", "2018",
+        "PISA 2018 Belgium: 8,475 students, 288 schools, w_fstuwt + w_schgrnrabwt, 10 math PVs, model "
+        "covariates; escs_wmiss = escs with ~10% more values missing (MAR); no replicate weights"),
+    "pisa2018_bel_wmiss": (
+        "pisa2018_bel_wmiss", "pisa", "2018",
+        "PISA 2018 Belgium with extra missing values (Huang & Keller 2025 imputation example); no replicate weights"),
 }
 _ALIASES = {"pisa2012_usa": "pisa2012", "timss2011": "timss2011_aut_g4", "pisa2003": "pisa2003_nld",
             "piaac2012_bel": "piaac2012_bel_flanders", "piaac_flanders": "piaac2012_bel_flanders"}

@@ -103,6 +103,8 @@ def format_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(out[col]):
             if col in ("p_value", "p"):
                 out[col] = out[col].map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}")
+            elif col in ("difference", "tolerance"):
+                out[col] = out[col].map(lambda v: "" if np.isnan(v) else f"{v:.2g}")
             elif col in ("df",):
                 out[col] = out[col].map(lambda v: "∞" if np.isinf(v) else f"{v:.1f}")
             else:

@@ -13,6 +13,7 @@ import json
 import platform
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import LsaError
+from ..errors import LsaError, LsaWarning
 from .plots import bar_chart, coef_plot, pv_spread
 from .recipe import Recipe, RecipeError, check_kwargs, load_recipe
 from .render import Report
@@ -39,6 +40,7 @@ class Outcome:
     checks: pd.DataFrame | None = None
     error: str | None = None
     result: Any = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed_checks(self) -> int:
@@ -168,11 +170,20 @@ def run_analysis(rec: Recipe, index: int, design, df: pd.DataFrame) -> Outcome:
     published = a.pop("published", [])
     a.pop("plot", None)
     out = Outcome(name, fname)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LsaWarning)
+        _run_into(out, rec, index, a, published, design, df)
+    out.notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, LsaWarning)))
+    return out
+
+
+def _run_into(out: Outcome, rec: Recipe, index: int, a: dict, published: list, design, df) -> None:
+    fname = out.function
     try:
         fn, style = _function(fname)
         params = list(inspect.signature(fn).parameters)
-        skip = 1 if style == "design" else 2
-        check_kwargs(rec, index, fname, a, set(params[skip:]))
+        allowed = set(params[1:]) if style == "design" else set(params[2:]) | {"formula"}
+        check_kwargs(rec, index, fname, a, allowed)
         if style == "design":
             result = fn(design, **a)
         elif style == "formula-data":
@@ -189,7 +200,6 @@ def run_analysis(rec: Recipe, index: int, design, df: pd.DataFrame) -> Outcome:
         out.error = f"{type(exc).__name__}: {exc}"
     except Exception:  # noqa: BLE001 - a report must show any failure and go on
         out.error = traceback.format_exc(limit=3)
-    return out
 
 
 def compare(table: pd.DataFrame, published: list[dict]) -> pd.DataFrame:
@@ -256,6 +266,8 @@ def render(rec: Recipe, res: RunResult, design, files: list[Path]) -> Report:
             rep.text(f"FAILED ({o.function}): {o.error}")
             continue
         rep.table(_display(o.table))
+        for note in o.notes:
+            rep.text(f"Note: {note}")
         for name, svg in _plots(o):
             rep.plot(name, svg)
         if o.checks is not None and len(o.checks):
