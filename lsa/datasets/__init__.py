@@ -1,6 +1,7 @@
 """Bundled real extracts (see data/README.md for provenance) and a simulator with known truth."""
 
 from ._extracts import available, load, path
+from .clustered import cluster_sizes, simulate_clustered
 from .simulate import Simulated, simulate
 
-__all__ = ["Simulated", "available", "load", "path", "simulate"]
+__all__ = ["Simulated", "available", "cluster_sizes", "load", "path", "simulate", "simulate_clustered"]

@@ -7,7 +7,10 @@
 * :func:`gee` -- GEE (independence / exchangeable) with Liang-Zeger, Mancl-DeRouen (CR3) and
   CR2 (Kauermann-Carroll-type) corrections.
 * :func:`lpm`, :func:`modified_poisson` -- risk differences and risk ratios for binary outcomes.
-* :func:`robust_mixed` -- CR0/CR2 for linear mixed models (``lsa.mixed`` fits).
+* :func:`robust_mixed` -- CR0/CR2 for linear mixed models (``lsa.mixed`` fits, weighted or
+  not, two or three levels, clustered at the top level) with Satterthwaite df.
+* :func:`random_slope_diagnostic`, :func:`h_test`, :func:`ncv_mlm` -- model-based vs robust SEs
+  (omitted random slopes) and level-1 heteroskedasticity tests (spec 10).
 """
 
 from .binary import lpm, modified_poisson, risk_ratios
@@ -16,7 +19,8 @@ from .clustered import ClusteredResult, clustered
 from .effective import (FewClustersWarning, check_effective_clusters, effective_clusters,
                         effective_clusters_simple)
 from .gee import gee
-from .mixed import robust_mixed, robust_mixed_components, se_ratio
+from .diagnostics import HTestResult, NcvResult, h_test, ncv_mlm
+from .mixed import random_slope_diagnostic, robust_mixed, robust_mixed_components, se_ratio
 from .cr import COVARIANCE_TYPES, CovarianceType, SingularAdjustmentWarning, get_covariance_type
 from .satterthwaite import DF_METHODS, get_df_method
 from .wald import WaldTestResult
@@ -28,6 +32,11 @@ __all__ = [
     "effective_clusters",
     "effective_clusters_simple",
     "gee",
+    "h_test",
+    "HTestResult",
+    "ncv_mlm",
+    "NcvResult",
+    "random_slope_diagnostic",
     "lpm",
     "modified_poisson",
     "risk_ratios",

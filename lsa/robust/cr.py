@@ -110,6 +110,64 @@ class CR2(CovarianceType):
 
     name = "CR2"
 
+    def estimating_matrices(self, b):
+        """``E_j = A_j' W_j X_j M``. For inverse-variance weights with a full working matrix
+        (mixed models, GEE) ``A_j`` is never formed: with ``Theta_j = U'U``,
+        ``B_j = U (Theta_j - X_j M X_j') U' = (UU')^2 - (UX) M (UX)'`` and
+        ``E_j = U' B_j^{-1/2} U W_j X_j M`` from the eigen-decomposition of ``B_j`` applied to
+        ``n_j x p`` matrices (same result, about half the ``n_j^3`` work)."""
+        from ._linalg import EIGEN_TOL
+
+        M = b.bread
+        out, singular = [], []
+        if b.inverse_var and b.Theta is None and b.W is None:
+            # OLS / GLM working scale: H_jj = X_j M X_j' has rank <= p. With X_j = QR (thin)
+            # and R M R' = P diag(lam) P', H_jj = K diag(lam) K' (K = QP orthonormal), so
+            # (I - H_jj)^{-1/2} = I + K diag((1 - lam)^{-1/2} - 1) K': O(n_j p^2), not O(n_j^3).
+            # Eigenvalues 1 - lam <= 1e-12 are treated as zero (pseudo-inverse), as sym_power.
+            for j, x in enumerate(b.X):
+                q, r = np.linalg.qr(x)
+                lam, p_ = np.linalg.eigh(r @ M @ r.T)
+                k = q @ p_
+                one_minus = 1.0 - lam
+                keep = one_minus > EIGEN_TOL
+                c = np.where(keep, np.abs(one_minus) ** -0.5 * keep, 0.0) - 1.0
+                xm = x @ M
+                out.append(xm + k @ (c[:, None] * (k.T @ xm)))
+                if (~keep).any():
+                    singular.append(b.labels[j])
+            self._warn_singular(singular)
+            return out
+        if not (b.inverse_var and b.Theta is not None
+                and all(t is not None and t.ndim == 2 for t in b.Theta)):
+            return super().estimating_matrices(b)
+        for j, x in enumerate(b.X):
+            u = chol_upper(b.Theta[j])
+            k = u @ x
+            c = u @ u.T
+            B = c @ c - k @ M @ k.T
+            d, q = np.linalg.eigh(0.5 * (B + B.T))
+            keep = d > EIGEN_TOL
+            dp = np.zeros_like(d)
+            dp[keep] = d[keep] ** -0.5
+            y = u @ (wmul(b.W[j], x) @ M)
+            out.append(u.T @ (q @ (dp[:, None] * (q.T @ y))))
+            if (~keep).any():
+                singular.append(b.labels[j])
+        self._warn_singular(singular)
+        return out
+
+    @staticmethod
+    def _warn_singular(singular) -> None:
+        if singular:
+            warnings.warn(
+                f"CR2: the adjustment matrix (I - H_jj) is singular in {len(singular)} "
+                f"cluster(s) {list(singular)[:10]}; using the pseudo-inverse square root "
+                "(eigenvalues <= 1e-12 set to 0) as clubSandwich does",
+                SingularAdjustmentWarning,
+                stacklevel=4,
+            )
+
     def adjustments(self, b):
         M = b.bread
         F = None
