@@ -3,7 +3,7 @@
 The public API, nothing else: see the README and docs/ for how to use it.
 """
 
-from . import datasets, io, pooling, robust, weights
+from . import datasets, impute, io, pooling, robust, weights
 from .design import SurveyDesign
 from .dictionaries import DictionaryError, StudyInfo, design_from_study, studies, study_info
 from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, LsaWarning,
@@ -19,5 +19,5 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
     "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
-    "correlation", "datasets", "design_from_study", "estimate", "gap", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "weights",
+    "correlation", "datasets", "design_from_study", "estimate", "gap", "impute", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "weights",
 ]

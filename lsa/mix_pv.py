@@ -568,13 +568,45 @@ def _cluster_df(frame) -> float:
     return float(G - p2 - q * (q + 1) // 2)
 
 
+def _datasets(data) -> list[pd.DataFrame] | None:
+    """Completed data sets (a list of DataFrames or an lsa.impute.Imputed), else None."""
+    if isinstance(data, pd.DataFrame) or hasattr(data, "replicates"):
+        return None
+    if isinstance(data, (list, tuple)) or hasattr(data, "pv_index"):
+        sets = list(data)
+        bad = [i for i, d in enumerate(sets) if not isinstance(d, pd.DataFrame)]
+        if bad or not sets:
+            raise DesignError(f"completed data sets must be DataFrames; items {bad[:5]} are not")
+        return sets
+    return None
+
+
+def _dataset_labels(data, n: int) -> list[str]:
+    if hasattr(data, "pv_index") and hasattr(data, "imp_index"):
+        return [f"PV {p}, imputation {i}" for p, i in zip(data.pv_index, data.imp_index)]
+    return [f"data set {k + 1}" for k in range(n)]
+
+
+def _nested_shape(data, kept: list[str], labels: list[str]) -> tuple[int, int]:
+    """(M PVs, m imputations) of a complete PV-major grid of imputed data sets."""
+    if kept != labels:
+        raise EstimationError("nested pooling needs every PV x imputation fit; some were dropped")
+    pv, imp = np.asarray(data.pv_index), np.asarray(data.imp_index)
+    m_pv, m_imp = len(np.unique(pv)), len(np.unique(imp))
+    grid = np.repeat(np.unique(pv), m_imp), np.tile(np.unique(imp), m_pv)
+    if len(pv) != m_pv * m_imp or not (np.array_equal(pv, grid[0]) and np.array_equal(imp, grid[1])):
+        raise LsaError("nested pooling needs the data sets in PV-major order with the same imputations "
+                       "for every PV (as lsa.impute.impute returns them)")
+    return m_pv, m_imp
+
+
 def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
            conditional_weights: bool = False, scaling: str = "none",
            df: DfRule | float = "barnard_rubin", se: Literal["sandwich", "replicate"] = "sandwich",
            legacy_alignment: bool = False, allow_single: bool = False,
            nonconverged: Literal["error", "warn", "drop"] = "error",
            control: MixedControl | None = None, n_jobs: int = 1,
-           progress: bool | None = None) -> MixPVResult:
+           progress: bool | None = None, pool: Literal["flat", "nested"] = "flat") -> MixPVResult:
     """Fit a weighted multilevel model once per plausible value and pool (Rubin's rules).
 
     Parameters
@@ -591,7 +623,10 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
           data set on the rows analysed, so ``scale(MATH)`` standardises every PV separately
           (spec §4.2).
     data : DataFrame (with ``weights``), or an ``lsa.SurveyDesign`` (weights by level, domain,
-        PV sets and replicate weights from it).
+        PV sets and replicate weights from it), or completed data sets: a list of DataFrames or
+        an :class:`lsa.impute.Imputed` (multiple imputations, possibly M PVs × m imputations).
+        The formula is then fitted once per data set (its response, e.g. ``math``, being the
+        PV a set was imputed with) and the fits are pooled as ``pool`` says.
     weights : weight columns, level 1 first (total weights unless ``conditional_weights``);
         ``None`` = unweighted.
     conditional_weights, scaling : as :func:`lsa.mixed.mixed`.
@@ -624,6 +659,10 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     control : :class:`lsa.mixed.MixedControl` for every fit.
     n_jobs : joblib workers over PVs (results identical to ``n_jobs=1``).
     progress : stderr progress line; default: only for runs of more than 20 fits.
+    pool : with completed data sets: ``"flat"`` pools all M·m fits as one set of draws (Huang &
+        Keller 2025, spec §6.2; df as ``df`` says), ``"nested"`` applies Rubin's (2003) rules
+        for PVs (between) and imputations within PV (needs an ``Imputed`` with ``pv_index``
+        and ``imp_index``; ``miceadds::NMIcombine``; its own df).
 
     Returns
     -------
@@ -658,9 +697,23 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
             (isinstance(df, (int, float)) and not isinstance(df, bool) and df > 0)):
         raise LsaError(f"df must be 'barnard_rubin', 'rubin', 'cluster' or a positive number; got {df!r}")
     control = control or MixedControl()
-    inp = _inputs(data, weights, conditional_weights)
+    datasets = _datasets(data)
+    if pool not in ("flat", "nested"):
+        raise LsaError(f"pool must be 'flat' or 'nested'; got {pool!r}")
+    if pool == "nested" and (datasets is None or not hasattr(data, "pv_index")):
+        raise LsaError("pool='nested' needs imputed data sets tagged by PV and imputation (lsa.impute.Imputed)")
+    inp = _inputs(datasets[0] if datasets else data, weights, conditional_weights)
     pvs = dict(inp.design.pvs) if inp.design is not None else {}
-    draws = _expand_formula(formula, inp.df, pvs)
+    if datasets:
+        if se == "replicate":
+            raise LsaError("se='replicate' needs a design; with imputed data sets use the sandwich")
+        one = _expand_formula(formula, inp.df, {})
+        if len(one) != 1:
+            raise FormulaError(f"with completed data sets the formula has one response; got {formula!r}")
+        labels = _dataset_labels(data, len(datasets))
+        draws = [dataclasses.replace(one[0], label=lab) for lab in labels]
+    else:
+        draws = _expand_formula(formula, inp.df, pvs)
     M = len(draws)
     if M < 2 and not allow_single:
         raise LsaError(f"mix_pv needs at least 2 plausible values; formula {formula!r} gives {M} "
@@ -673,7 +726,8 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
         rep_all = design.replicate_weights()[inp.rows]
 
     # -- frames and statistics: once when only the outcome changes ---------------------------
-    only_y = all(len(d.alias) == (1 if d.alias and d.alias[0][0] == d.response else 0) for d in draws)
+    only_y = not datasets and all(len(d.alias) == (1 if d.alias and d.alias[0][0] == d.response else 0)
+                                  for d in draws)
     pv_cols = [dict(d.alias).get(d.response, d.response) for d in draws]
     if only_y and M > 1:
         only_y = not inp.df[pv_cols].isna().to_numpy().any()
@@ -682,7 +736,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     base = None
     for k, d in enumerate(draws):
         if base is None or not only_y:
-            parsed, frame, dm = _draw_frame(d, inp.df, inp.weights)
+            parsed, frame, dm = _draw_frame(d, datasets[k] if datasets else inp.df, inp.weights)
             w = level_weights(frame, dm, inp.weights, inp.conditional, scaling)
             stats = build_stats(frame, w)
             base = (frame, w, stats)
@@ -811,8 +865,14 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
         method = "given"
     within_f = U_fixed[0] if first_only else None
     within_r = np.diag(U_vc[0]) if first_only else None
-    fixed = pooling.rubin(Q_fixed, U_fixed, df_complete=nu[0], within=within_f)
-    random = pooling.rubin(Q_vc, U_vc, df_complete=nu[1], within=within_r)
+    if pool == "nested":
+        shape = _nested_shape(data, [d.label for d in draws], labels)
+        fixed = pooling.nested(Q_fixed.reshape(*shape, -1), U_fixed.reshape(*shape, p, p))
+        random = pooling.nested(Q_vc.reshape(*shape, -1), U_vc.reshape(*shape, -1))
+        method = "nested"
+    else:
+        fixed = pooling.rubin(Q_fixed, U_fixed, df_complete=nu[0], within=within_f)
+        random = pooling.rubin(Q_vc, U_vc, df_complete=nu[1], within=within_r)
     return MixPVResult(formula, tuple(d.label for d in draws), fits, fixed, random, fixed_terms,
                        tuple(rterms), tuple(rkind), n, tuple(dropped), method, nu, se,
                        bool(legacy_alignment), rep_est, factor, time.perf_counter() - t0)

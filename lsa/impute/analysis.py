@@ -1,0 +1,304 @@
+"""Analyse every completed data set and pool the results with :mod:`lsa.pooling`.
+
+* :func:`analyze` applies a fitting function (or an ``lsa.mixed`` formula) to each completed
+  data set of an :class:`~lsa.impute.Imputed` (joblib), keeping the PV/imputation tags;
+* :func:`pool` pools them **flat** (all M·m fits as one set, Rubin's rules with the
+  Barnard–Rubin df of mixPV, as Huang & Keller 2025 do; spec §6.2 step 7) or **nested**
+  (Rubin 2003, PVs as between-draws and imputations within, :func:`lsa.pooling.nested`).
+
+Any result object with ``params`` (Series or array) and ``cov_params()`` (or ``bse``) can be
+pooled. For :class:`lsa.MixedResult` the variance components are pooled too (estimate and
+its SE per fit, as ``summary.mixPV``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .. import pooling
+from ..errors import LsaError, MissingDataWarning
+from .completed import Imputed
+
+__all__ = ["Analyses", "PooledMI", "analyze", "pool"]
+
+PoolMethod = Literal["flat", "nested"]
+
+
+class Analyses(list):
+    """A list of fitted results with ``pv_index`` / ``imp_index`` tags (same order as the
+    :class:`Imputed` analysed). ``.pool(method=...)`` pools them."""
+
+    def __init__(self, results: Sequence[Any], pv_index: Sequence[int], imp_index: Sequence[int]):
+        super().__init__(results)
+        self.pv_index = np.asarray(pv_index, dtype=int)
+        self.imp_index = np.asarray(imp_index, dtype=int)
+
+    def pool(self, method: PoolMethod = "flat", df_complete: Any = "mixpv") -> "PooledMI":
+        return pool(self, method=method, df_complete=df_complete)
+
+
+def _formula_columns(formula: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", formula)) - {"C", "I", "Q", "np", "log", "exp"}
+
+
+def analyze(imputed: Imputed | Sequence[pd.DataFrame], fit: Callable[[pd.DataFrame], Any] | str, *,
+            weights: Sequence[str] | None = None, n_jobs: int = 1, progress: bool = False,
+            **fit_kwargs: Any) -> Analyses:
+    """Fit every completed data set.
+
+    Parameters
+    ----------
+    imputed : an :class:`Imputed` (or a plain list of completed DataFrames: tagged PV 1,
+        imputations 1..m).
+    fit : a function ``df -> result`` (result with ``params`` and ``cov_params()``), or an
+        ``lsa.mixed`` formula string, fitted as ``lsa.mixed(fit, df, weights=weights, **fit_kwargs)``.
+    weights : weight columns for the formula form (level 1 first, e.g. ``["w_fstuwt", "w_schgrnrabwt"]``).
+    n_jobs : joblib workers (loky processes); results do not depend on it.
+    progress : print "analysed k/K" on stderr.
+
+    Returns
+    -------
+    :class:`Analyses` — the results in the order of ``imputed``.
+    """
+    if not isinstance(imputed, Imputed):
+        imputed = Imputed.from_frames(list(imputed))
+    if isinstance(fit, str):
+        _check_congenial(fit, imputed)
+        from ..mixed import mixed
+        formula = fit
+
+        def fn(df, _f=formula, _w=weights, _k=fit_kwargs):
+            return mixed(_f, df, weights=_w, **_k)
+    elif callable(fit):
+        if weights is not None or fit_kwargs:
+            raise LsaError("weights= and other keyword arguments are only used with a formula; "
+                           "bind them into your fitting function instead.")
+        fn = fit
+    else:
+        raise LsaError(f"fit must be a function of a DataFrame or an lsa.mixed formula; got {type(fit).__name__}.")
+    n = len(imputed)
+    if n_jobs == 1:
+        results = []
+        for k, df in enumerate(imputed):
+            results.append(fn(df))
+            if progress:
+                print(f"\ranalysed {k + 1}/{n}", end="", file=sys.stderr, flush=True)
+    else:
+        from joblib import Parallel, delayed
+        results = []
+        par = Parallel(n_jobs=n_jobs, return_as="generator")
+        for k, r in enumerate(par(delayed(fn)(df) for df in imputed)):
+            results.append(r)
+            if progress:
+                print(f"\ranalysed {k + 1}/{n}", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return Analyses(results, imputed.pv_index, imputed.imp_index)
+
+
+def _check_congenial(formula: str, imputed: Imputed) -> None:
+    """Warn when an analysis variable was not in the imputation model."""
+    if not imputed.variables:
+        return
+    df0 = imputed[0]
+    used = [c for c in _formula_columns(formula) if c in df0.columns]
+    known = set(imputed.variables) | {imputed.cluster, imputed.pv_column, imputed.weight} | set(imputed.pv_columns)
+    absent = [c for c in used if c not in known]
+    if absent:
+        warnings.warn(f"analysis variable(s) {absent} were not in the imputation model {list(imputed.variables)}: "
+                      f"the imputations assume they are unrelated to the imputed variables, which biases "
+                      f"their coefficients toward zero (uncongenial imputation). Re-impute with them in "
+                      f"variables=.", MissingDataWarning, stacklevel=3)
+    still = [c for c in used if df0[c].isna().any()]
+    if still:
+        warnings.warn(f"analysis variable(s) {still} still have missing values in the completed data "
+                      f"(they were not imputed); lsa.mixed drops those rows.", MissingDataWarning, stacklevel=3)
+
+
+# -- pooling ------------------------------------------------------------------------------------
+
+def _params(r: Any) -> tuple[pd.Series, np.ndarray]:
+    if not hasattr(r, "params"):
+        raise LsaError(f"a result of type {type(r).__name__} has no .params; fit functions must return "
+                       f"objects with params and cov_params() (or bse).")
+    p = r.params
+    p = p if isinstance(p, pd.Series) else pd.Series(np.asarray(p, dtype=float).ravel())
+    if hasattr(r, "cov_params"):
+        c = r.cov_params()
+        c = np.asarray(c.to_numpy() if hasattr(c, "to_numpy") else c, dtype=float)
+    elif hasattr(r, "bse"):
+        c = np.diag(np.asarray(r.bse, dtype=float) ** 2)
+    else:
+        raise LsaError(f"a result of type {type(r).__name__} has neither cov_params() nor bse.")
+    return p.astype(float), c
+
+
+def _vc(r: Any) -> pd.DataFrame | None:
+    vc = getattr(r, "variance_components", None)
+    if not isinstance(vc, pd.DataFrame) or "estimate" not in vc or "std_error" not in vc:
+        return None
+    t1 = vc["term1"].fillna("").astype(str) if "term1" in vc else ""
+    t2 = vc["term2"].fillna("").astype(str) if "term2" in vc else ""
+    name = vc["group"].astype(str) + "." + np.where(t2 == "", t1, t1 + "." + t2)
+    name = [n.rstrip(".") if n.startswith("Residual") else n for n in name]
+    return pd.DataFrame({"term": name, "estimate": vc["estimate"].to_numpy(float),
+                         "std_error": vc["std_error"].to_numpy(float)})
+
+
+@dataclass(frozen=True)
+class PooledMI:
+    """Pooled results of the M·m analyses.
+
+    ``fixed``/``random``: tables (term, estimate, std_error, statistic, df, p_value, conf_low,
+    conf_high, riv, fmi); ``pooled``/``pooled_random``: the :class:`lsa.pooling.Pooled`
+    objects; ``method``, ``m`` (fits pooled), ``nobs`` (level-1 rows of the first fit).
+    """
+
+    fixed: pd.DataFrame
+    random: pd.DataFrame | None
+    pooled: pooling.Pooled
+    pooled_random: pooling.Pooled | None
+    method: str
+    m: int
+    nobs: int | None
+
+    @property
+    def params(self) -> pd.Series:
+        return self.fixed.set_index("term")["estimate"]
+
+    @property
+    def bse(self) -> pd.Series:
+        return self.fixed.set_index("term")["std_error"]
+
+    def cov_params(self) -> pd.DataFrame:
+        t = self.fixed["term"]
+        return pd.DataFrame(self.pooled.total, index=t, columns=t)
+
+    def tidy(self) -> pd.DataFrame:
+        parts = [self.fixed.assign(effect="fixed")]
+        if self.random is not None:
+            parts.append(self.random.assign(effect="ran_pars"))
+        return pd.concat(parts, ignore_index=True)
+
+    def summary(self) -> str:
+        how = ("flat Rubin pooling (Barnard–Rubin df)" if self.method == "flat"
+               else "nested pooling (Rubin 2003)")
+        lines = [f"Results of multilevel analyses with {self.m} completed data sets ({how})."]
+        if self.nobs:
+            lines.append(f"Number of observations: {self.nobs}")
+        cols = ["estimate", "std_error", "statistic", "df", "p_value", "fmi"]
+        fmt = {"estimate": "{:.3f}", "std_error": "{:.3f}", "statistic": "{:.2f}", "df": "{:.0f}",
+               "p_value": "{:.4f}", "fmi": "{:.3f}"}
+        for title, tab in (("random effects", self.random), ("fixed effects", self.fixed)):
+            if tab is None:
+                continue
+            lines += ["", f"Estimates for {title}:"]
+            t = tab.set_index("term")[cols].copy()
+            lines.append(t.to_string(formatters={c: fmt[c].format for c in cols}))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _table(names: Sequence[str], p: pooling.Pooled) -> pd.DataFrame:
+    se = p.std_error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = p.estimate / se
+    df = p.df
+    q = stats.t.ppf(0.975, df)
+    return pd.DataFrame({"term": list(names), "estimate": p.estimate, "std_error": se, "statistic": stat,
+                         "df": df, "p_value": 2 * stats.t.sf(np.abs(stat), df),
+                         "conf_low": p.estimate - q * se, "conf_high": p.estimate + q * se,
+                         "riv": p.riv, "fmi": p.fmi})
+
+
+def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_complete: Any = "mixpv", *,
+         pv_index: Sequence[int] | None = None, imp_index: Sequence[int] | None = None) -> PooledMI:
+    """Pool fits of completed data sets with Rubin's rules.
+
+    Parameters
+    ----------
+    results : :class:`Analyses` from :func:`analyze`, or a list of results (then give
+        ``pv_index``/``imp_index`` for nested pooling).
+    method : ``"flat"`` — all fits as one set (:func:`lsa.pooling.rubin`; Huang & Keller 2025,
+        ``class(allres) <- 'mixPV'``); ``"nested"`` — PVs between, imputations within
+        (:func:`lsa.pooling.nested`, Rubin 2003; needs ≥ 2 PVs × ≥ 2 imputations, a full grid).
+    df_complete : flat pooling only. ``"mixpv"`` (default): Barnard–Rubin df with ν_com = n − k,
+        n = level-1 rows of the first fit and k = number of parameters in the block (fixed
+        effects; variance terms), exactly as ``summary.mixPV``; a number: that ν_com for both
+        blocks; ``None`` or ``inf``: Rubin's (1987) df.
+    """
+    if isinstance(results, Analyses):
+        pv_index = results.pv_index if pv_index is None else pv_index
+        imp_index = results.imp_index if imp_index is None else imp_index
+    results = list(results)
+    if not results:
+        raise LsaError("no results to pool.")
+    if method not in ("flat", "nested"):
+        raise LsaError(f"method must be 'flat' or 'nested'; got {method!r}.")
+    pars = [_params(r) for r in results]
+    names = list(pars[0][0].index)
+    for k, (p, _) in enumerate(pars[1:], start=2):
+        if list(p.index) != names:
+            raise LsaError(f"fit {k} has parameters {list(p.index)} but fit 1 has {names}: a factor level is "
+                           f"absent from some completed data set, or the models differ.")
+    Q = np.vstack([p.to_numpy() for p, _ in pars])
+    U = np.stack([c for _, c in pars])
+    vcs = [_vc(r) for r in results]
+    has_vc = all(v is not None for v in vcs) and len({tuple(v["term"]) for v in vcs}) == 1
+    nobs = getattr(results[0], "nobs", None)
+    nobs = int(nobs) if nobs is not None else None
+
+    def ncom(k: int) -> float:
+        if df_complete is None:
+            return np.inf
+        if isinstance(df_complete, str):
+            if df_complete != "mixpv":
+                raise LsaError(f"df_complete must be 'mixpv', a number or None; got {df_complete!r}.")
+            return float(nobs - k) if nobs else np.inf
+        return float(df_complete)
+
+    if method == "flat":
+        fixed = pooling.rubin(Q, U, df_complete=ncom(Q.shape[1]))
+        rand = None
+        if has_vc:
+            vq = np.vstack([v["estimate"].to_numpy() for v in vcs])
+            vu = np.vstack([v["std_error"].to_numpy() ** 2 for v in vcs])
+            rand = pooling.rubin(vq, vu, df_complete=ncom(vq.shape[1]))
+    else:
+        if pv_index is None or imp_index is None:
+            raise LsaError("nested pooling needs pv_index and imp_index (use analyze() on an Imputed).")
+        order, mm, nn = _grid(np.asarray(pv_index), np.asarray(imp_index))
+        k = Q.shape[1]
+        fixed = pooling.nested(Q[order].reshape(mm, nn, k), U[order].reshape(mm, nn, k, k))
+        rand = None
+        if has_vc:
+            vq = np.vstack([v["estimate"].to_numpy() for v in vcs])[order]
+            vu = np.vstack([v["std_error"].to_numpy() ** 2 for v in vcs])[order]
+            kv = vq.shape[1]
+            rand = pooling.nested(vq.reshape(mm, nn, kv), vu.reshape(mm, nn, kv))
+    ftab = _table(names, fixed)
+    rtab = _table(list(vcs[0]["term"]), rand) if rand is not None else None
+    return PooledMI(ftab, rtab, fixed, rand, method, len(results), nobs)
+
+
+def _grid(pv: np.ndarray, imp: np.ndarray) -> tuple[np.ndarray, int, int]:
+    pvs, imps = np.unique(pv), np.unique(imp)
+    if len(pvs) < 2 or len(imps) < 2:
+        raise LsaError(f"nested pooling needs at least 2 PVs and 2 imputations per PV; got {len(pvs)} PV(s) "
+                       f"and imputation numbers {imps.tolist()}. Use method='flat'.")
+    order = np.lexsort((imp, pv))
+    if len(pv) != len(pvs) * len(imps) or not all(
+            set(imp[pv == p]) == set(imps) for p in pvs):
+        raise LsaError("nested pooling needs the same imputation numbers for every PV (a full PV × "
+                       "imputation grid).")
+    return order, len(pvs), len(imps)

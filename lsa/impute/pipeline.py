@@ -1,0 +1,599 @@
+"""Multilevel-aware multiple imputation by chained equations (miceforest / LightGBM).
+
+What it does
+------------
+``impute(data_or_design, m=20, cluster="cntschid", level2=[...], pvs=[...], weight="w_fstuwt")``
+follows the pipeline of Huang & Keller (2025, spec §6.2) with miceforest in place of Blimp:
+
+* every **plausible value** is imputed separately (PVs are themselves imputations): for PV p
+  the outcome column is PV p, and m chains give m completed data sets → M × m in all
+  (PV-major order), tagged ``pv_index``/``imp_index``; without PVs, m data sets;
+* the imputation model contains the outcome (each PV), every analysis variable, and the student
+  **weight** as a predictor (Carpenter et al. 2023, p. 279); the school weight only if listed;
+* **level-1 variables** are imputed on the student table with, as predictors, the other level-1
+  variables, the cluster means of the level-1 variables (outcome, weight and imputed variables;
+  shares of the non-reference levels for categorical ones; recomputed from the current completed
+  values at every iteration, as mice's ``type = 3`` predictors), the leave-one-out cluster mean
+  of the target's own observed values, the cluster size and the cluster's level-2 variables;
+* **level-2 variables** are imputed once per cluster on a cluster-level table (one row per
+  cluster: the level-2 variables and the cluster means of all level-1 variables) and merged
+  back, so a school never gets two values of a school variable; observed values are spread to
+  the rows of their cluster where the same variable is missing;
+* categorical variables (pandas ``category``; string columns are converted) stay categorical;
+  LightGBM fits multiclass/binary models and predictive mean matching draws observed values;
+* one "iteration" updates the cluster table (level 2) and then the student table (level 1);
+  the mean and SD of the imputed values of every variable are traced over iterations for the
+  convergence diagnostics (:mod:`lsa.impute.convergence`);
+* seeds: one ``numpy.random.SeedSequence(seed)`` is split into one child per chain, so results
+  do not depend on ``n_jobs``; joblib runs the M·m chains in parallel; a progress line on stderr
+  names the PV and imputation finished.
+
+How this approximates the congenial multilevel imputation model
+---------------------------------------------------------------
+The analysis model of spec §6 is a random-intercept model ``y_ij = x_ij'β + z_j'γ + u_j + e_ij``.
+Its congenial joint imputation model (Blimp, jomo) treats u_j as a latent cluster effect and the
+level-2 variables z_j as cluster-level variables correlated with the cluster means of the level-1
+variables (the latent between-cluster parts). This pipeline uses the fixed-effects/manifest-mean
+approximation studied by Grund, Lüdtke & Robitzsch (2018): including the cluster means of the
+level-1 variables (and, for the target, its own observed cluster mean) as predictors reproduces
+the between-cluster associations and the random intercept, and imputing z_j on the cluster table
+from the cluster means keeps the level-2 relations. It is close to the latent model when clusters
+are not tiny (PISA: ~30 students per school); with very small clusters manifest means are noisy
+and between-cluster relations are somewhat attenuated. LightGBM trees also capture non-linear
+relations and interactions that a linear joint model would miss, at the price of some smoothing.
+
+What it cannot capture: **random slopes** (cluster-specific regression slopes of y on x) are not
+represented — the imputed values follow a common slope — unless the slope variable is interacted
+with cluster means (give such products as extra columns in ``variables``, or use trees deep
+enough to find the interaction, which is not guaranteed); cross-level interactions in the
+analysis model need the same care. Three-level data are treated as two-level (the given cluster).
+Imputations are "proper" only approximately: between-imputation variability comes from bagging
+and predictive mean matching rather than posterior draws of model parameters.
+
+References
+----------
+Huang, F. L., & Keller, B. T. (2025). Working with missing data in large-scale assessments.
+Large-scale Assessments in Education, 13. doi:10.1186/s40536-025-00248-9.
+Grund, S., Lüdtke, O., & Robitzsch, A. (2018). Multiple imputation of missing data for multilevel
+models: simulations and recommendations. Organizational Research Methods, 21(1), 111–149.
+White, I. R., Royston, P., & Wood, A. M. (2011). Multiple imputation using chained equations.
+Statistics in Medicine, 30(4), 377–399.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DesignError, LsaError, MissingDataWarning
+from .completed import Imputed, _Fill
+from .convergence import Trace
+
+__all__ = ["impute", "DEFAULT_LGB_PARAMS"]
+
+#: LightGBM settings used for every model (small boosted trees with bagging, one thread per
+#: model: the data are small and joblib parallelises over chains). Override with lgb_params=.
+DEFAULT_LGB_PARAMS: dict[str, Any] = {
+    "boosting": "gbdt", "num_iterations": 50, "learning_rate": 0.1, "num_leaves": 16, "max_depth": -1,
+    "min_data_in_leaf": 20, "bagging_fraction": 0.632, "bagging_freq": 1, "feature_fraction_bynode": 0.8,
+    "num_threads": 1, "verbosity": -1,
+}
+
+
+# -- specification ------------------------------------------------------------------------------
+
+@dataclass
+class _Spec:
+    data: pd.DataFrame
+    cluster: str
+    weight: str | None
+    pv_columns: tuple[str, ...]
+    pv_column: str | None
+    level1: list[str]            # level-1 model variables (not weight/PV/cluster)
+    level2: list[str]
+    imputed1: list[str] = field(default_factory=list)
+    imputed2: list[str] = field(default_factory=list)
+    design: Any = None
+    converted: list[str] = field(default_factory=list)
+    spread: dict[str, int] = field(default_factory=dict)
+
+
+def _short(items, n=6) -> str:
+    items = list(items)
+    return str(items[:n])[:-1] + (f", … (+{len(items) - n} more)]" if len(items) > n else "]")
+
+
+def _resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> _Spec:
+    design = None
+    if isinstance(data, pd.DataFrame):
+        df = data
+    elif all(hasattr(data, a) for a in ("data", "ids", "weights", "pvs")):
+        design = data
+        df = design.data
+    else:
+        raise LsaError(f"data must be a pandas DataFrame or an lsa.SurveyDesign; got {type(data).__name__}.")
+    if len(df) == 0:
+        raise DesignError("the data have no rows.")
+    if not all(isinstance(c, str) for c in df.columns):
+        raise DesignError("column names must be strings.")
+    if cluster is None:
+        if design is None or not design.ids:
+            raise DesignError("give cluster= (the level-2 id column, e.g. 'cntschid').")
+        cluster = next(iter(design.ids.values()))
+    if weight is None and design is not None:
+        weight = design.weights.get(design.observation_level)
+    # plausible values
+    pv_set = None
+    if pvs is None:
+        pv_cols: tuple[str, ...] = ()
+    elif isinstance(pvs, str):
+        if design is None or pvs not in design.pvs:
+            known = list(design.pvs) if design is not None else []
+            raise DesignError(f"pvs={pvs!r} is not a PV set of the design (PV sets: {known}); give a PV-set "
+                              f"name of a SurveyDesign or the list of PV columns.")
+        pv_set, pv_cols = pvs, tuple(design.pvs[pvs])
+    else:
+        pv_cols = tuple(pvs)
+        if len(pv_cols) == 0:
+            raise DesignError("pvs is an empty list.")
+    named = {"cluster": [cluster], "weight": [weight] if weight else [], "pvs": list(pv_cols),
+             "level2": list(level2 or []), "variables": list(variables or [])}
+    for what, cols in named.items():
+        unknown = [c for c in cols if c not in df.columns]
+        if unknown:
+            raise DesignError(f"{what}: column(s) {_short(unknown)} not in the data; columns are "
+                              f"{_short(df.columns, 12)}.")
+    if df[cluster].isna().any():
+        rows = np.flatnonzero(df[cluster].isna().to_numpy())
+        raise DesignError(f"cluster id {cluster!r} has {len(rows)} missing value(s) (rows {rows[:5].tolist()}); "
+                          f"every row needs its cluster. Fix or drop these rows explicitly.")
+    if weight and df[weight].isna().any():
+        rows = np.flatnonzero(df[weight].isna().to_numpy())
+        raise DesignError(f"weight {weight!r} has {len(rows)} missing value(s) (rows {rows[:5].tolist()}); the "
+                          f"weight is a predictor in the imputation model and must be complete.")
+    for c in pv_cols:
+        if df[c].isna().any():
+            raise DesignError(f"plausible value {c!r} has {int(df[c].isna().sum())} missing value(s); PVs must "
+                              f"be complete (rows without PVs are outside the tested population).")
+    # the model variables
+    exclude = {cluster, weight, *pv_cols}
+    if design is not None:
+        exclude |= set(design.weights.values()) | set(design.ids.values())
+        for cols in design.pvs.values():
+            exclude |= set(cols)
+        rep = getattr(design, "replicates", None)
+        if rep is not None:
+            exclude |= set(getattr(rep, "needed_columns", ()))
+    if variables is None:
+        model = [c for c in df.columns if c not in exclude]
+    else:
+        model = [c for c in variables if c not in {cluster, weight, *pv_cols}]
+    for c in level2 or []:
+        if c not in model:
+            model.append(c)
+    if pv_cols and pv_column is None:
+        base = pv_set or _common_name(pv_cols)
+        pv_column = base
+        clash = set(df.columns) | (set(design.pvs) if design is not None else set())
+        if pv_column in clash:
+            pv_column = base + "_pv"
+        if pv_column in clash:
+            raise DesignError(f"cannot name the PV column {base!r} or {base + '_pv'!r}: taken; give pv_column=.")
+    elif pv_column is not None and pv_column in df.columns:
+        raise DesignError(f"pv_column {pv_column!r} is already a column of the data; choose another name.")
+    if not pv_cols:
+        pv_column = None
+    # types, emptiness
+    data_out = df.copy()
+    converted = []
+    for c in model:
+        s = df[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            continue
+        if pd.api.types.is_bool_dtype(s.dtype):
+            data_out[c] = s.astype(float)
+        elif pd.api.types.is_numeric_dtype(s.dtype):
+            continue
+        elif pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
+            data_out[c] = s.astype("category")
+            converted.append(c)
+        else:
+            raise DesignError(f"variable {c!r} has dtype {s.dtype}; imputation needs numeric or categorical "
+                              f"(pandas category or string) columns.")
+    empty = [c for c in model if df[c].isna().all()]
+    if empty:
+        raise DesignError(f"variable(s) {empty} are entirely missing: nothing to impute them from. Remove them "
+                          f"from the imputation model.")
+    lv2 = list(level2 or [])
+    spread = _check_level2(data_out, cluster, lv2)
+    level1 = [c for c in model if c not in lv2]
+    spec = _Spec(data_out, cluster, weight, pv_cols, pv_column, level1, lv2, design=design,
+                 converted=converted, spread=spread)
+    spec.imputed1 = [c for c in level1 if data_out[c].isna().any()]
+    spec.imputed2 = [c for c in lv2 if not data_out[c].notna().groupby(data_out[cluster].to_numpy()).any().all()]
+    for c in spec.imputed1 + spec.imputed2:
+        s = data_out[c]
+        if isinstance(s.dtype, pd.CategoricalDtype) and s.dropna().nunique() < 2:
+            raise DesignError(f"categorical variable {c!r} has fewer than two observed levels "
+                              f"({s.dropna().unique().tolist()}); it cannot be imputed.")
+    return spec
+
+
+def _common_name(cols: Sequence[str]) -> str:
+    stripped = {re.sub(r"(?i)^pv\d+_?|\d+$", "", c) for c in cols}
+    if len(stripped) == 1 and next(iter(stripped)):
+        return next(iter(stripped))
+    return "pv"
+
+
+def _check_level2(df: pd.DataFrame, cluster: str, level2: list[str]) -> dict[str, int]:
+    """A level-2 variable must be constant within clusters where observed; returns, per
+    variable, the number of rows filled from an observed value of the same cluster."""
+    spread = {}
+    for c in level2:
+        n_obs = df.groupby(cluster, observed=True)[c].nunique(dropna=True)
+        bad = n_obs[n_obs > 1]
+        if len(bad):
+            ex = bad.index[:3].tolist()
+            vals = {k: sorted(map(str, df.loc[df[cluster] == k, c].dropna().unique()))[:4] for k in ex}
+            raise DesignError(f"level-2 variable {c!r} varies within {len(bad)} cluster(s) of {cluster!r} in its "
+                              f"observed values, e.g. {vals}; a level-2 variable must be constant within "
+                              f"each cluster (or impute it as a level-1 variable).")
+        has_obs = df[c].notna().groupby(df[cluster].to_numpy()).transform("any").to_numpy(dtype=bool)
+        spread[c] = int((df[c].isna().to_numpy() & has_obs).sum())
+    return spread
+
+
+# -- the per-chain work ----------------------------------------------------------------------
+
+@dataclass
+class _Tables:
+    """Everything a chain needs (built once per PV, pickled to workers)."""
+
+    l1: pd.DataFrame                   # student table (internal column names)
+    l2: pd.DataFrame                   # cluster table
+    codes: np.ndarray                  # cluster code per row
+    names: dict[str, str]              # internal name -> original column
+    level1: list[str]                  # internal names of level-1 variables
+    level2: list[str]
+    imputed1: list[str]
+    imputed2: list[str]
+    cm: dict[str, list[str]]           # level-1 internal var -> its cluster-mean columns
+    schema1: dict[str, list[str]]
+    schema2: dict[str, list[str]]
+    series: list[tuple[str, str | None]]  # traced (internal var, level or None)
+
+
+def _cm_columns(name: str, s: pd.Series) -> list[str]:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return [f"{name}_m{k}" for k in range(1, len(s.cat.categories))]
+    return [f"{name}_m"]
+
+
+def _cluster_means(s: pd.Series, codes: np.ndarray, ncl: int) -> np.ndarray:
+    """(ncl, ncols) cluster means of the values (shares of non-reference levels if categorical),
+    NaN ignored."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        c = s.cat.codes.to_numpy()
+        ok = c >= 0
+        cnt = np.bincount(codes[ok], minlength=ncl).astype(float)
+        out = np.column_stack([np.bincount(codes[ok], weights=(c[ok] == k).astype(float), minlength=ncl)
+                               for k in range(1, len(s.cat.categories))])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return out / cnt[:, None]
+    v = s.to_numpy(dtype=float)
+    ok = ~np.isnan(v)
+    cnt = np.bincount(codes[ok], minlength=ncl).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.bincount(codes[ok], weights=v[ok], minlength=ncl) / cnt)[:, None]
+
+
+def _loo_means(s: pd.Series, codes: np.ndarray, ncl: int) -> np.ndarray:
+    """(n, ncols) leave-one-out cluster means of the observed values of s (NaN if none)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        c = s.cat.codes.to_numpy()
+        ok = (c >= 0).astype(float)
+        ind = np.column_stack([(c == k).astype(float) for k in range(1, len(s.cat.categories))])
+    else:
+        v = s.to_numpy(dtype=float)
+        ok = (~np.isnan(v)).astype(float)
+        ind = np.nan_to_num(v)[:, None]
+    cnt = np.bincount(codes, weights=ok, minlength=ncl)[codes] - ok
+    tot = np.column_stack([np.bincount(codes, weights=ind[:, j] * ok, minlength=ncl)[codes] - ind[:, j] * ok
+                           for j in range(ind.shape[1])])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt[:, None] > 0, tot / cnt[:, None], np.nan)
+
+
+def _build_tables(spec: _Spec, pv: str | None) -> _Tables:
+    df = spec.data
+    codes, uniq = pd.factorize(df[spec.cluster], sort=True)
+    ncl = len(uniq)
+    names: dict[str, str] = {}
+    l1 = {}
+    level1 = []
+    for j, c in enumerate(spec.level1):
+        nm = f"x{j}"
+        names[nm] = c
+        s = df[c].reset_index(drop=True)
+        l1[nm] = s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("float64")
+        level1.append(nm)
+    fixed1 = []
+    if pv is not None:
+        l1["y"] = df[pv].reset_index(drop=True).astype(float)
+        names["y"] = pv
+        fixed1.append("y")
+    if spec.weight and spec.weight not in spec.level1:
+        l1["w"] = df[spec.weight].reset_index(drop=True).astype(float)
+        names["w"] = spec.weight
+        fixed1.append("w")
+    l1 = pd.DataFrame(l1)
+    # cluster table: level-2 variables (one value per cluster)
+    l2 = {}
+    level2 = []
+    for j, c in enumerate(spec.level2):
+        nm = f"z{j}"
+        names[nm] = c
+        s = df[c].reset_index(drop=True)
+        if not isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype("float64")
+        first = s.groupby(codes).first()
+        l2[nm] = first.reindex(range(ncl)).reset_index(drop=True)
+        level2.append(nm)
+    l2 = pd.DataFrame(l2, index=range(ncl))
+    size = np.bincount(codes, minlength=ncl).astype(float)
+    l2["n"] = size
+    cm: dict[str, list[str]] = {}
+    for nm in level1 + fixed1:
+        cols = _cm_columns(nm, l1[nm])
+        cm[nm] = cols
+        vals = _cluster_means(l1[nm], codes, ncl)
+        for k, col in enumerate(cols):
+            l2[col] = vals[:, k]
+    # student table: cluster means, size, level-2 variables, own leave-one-out means
+    for nm, cols in cm.items():
+        for col in cols:
+            l1[col] = l2[col].to_numpy()[codes]
+    l1["n"] = size[codes]
+    for nm in level2:
+        l1[nm] = l2[nm].iloc[codes].reset_index(drop=True)
+    imputed1 = [f"x{spec.level1.index(c)}" for c in spec.imputed1]
+    imputed2 = [f"z{spec.level2.index(c)}" for c in spec.imputed2]
+    own = {}
+    for nm in imputed1:
+        lo = _loo_means(l1[nm], codes, ncl)
+        own[nm] = [f"{nm}_o{k}" for k in range(lo.shape[1])]
+        for k, col in enumerate(own[nm]):
+            l1[col] = lo[:, k]
+    base1 = [c for c in l1.columns if not re.fullmatch(r"x\d+_o\d+", c)]
+    schema1 = {nm: [c for c in base1 if c != nm and c not in cm[nm]] + own[nm] for nm in imputed1}
+    schema2 = {nm: [c for c in l2.columns if c != nm] for nm in imputed2}
+    series = []
+    for nm in imputed1 + imputed2:
+        s = l1[nm] if nm in l1 and nm.startswith("x") else l2[nm]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            series += [(nm, lev) for lev in s.cat.categories[1:]]
+        else:
+            series.append((nm, None))
+    return _Tables(l1, l2, codes, names, level1, level2, imputed1, imputed2, cm, schema1, schema2, series)
+
+
+def _stats(values: pd.Series, level) -> tuple[float, float]:
+    if level is None:
+        v = values.to_numpy(dtype=float)
+    else:
+        v = (values.astype(object) == level).to_numpy(dtype=float)
+    if len(v) == 0:
+        return np.nan, np.nan
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def _run_chain(t: _Tables, iterations: int, seed_state: np.ndarray, lgb1: dict, lgb2: dict, mmc: int):
+    """One chain: returns {internal var: imputed values at its missing positions} and the trace
+    (iterations + 1, n_series, 2)."""
+    import miceforest as mf
+
+    ncl = len(t.l2)
+    s1, s2 = int(seed_state[0]), int(seed_state[1])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*have very rare categories.*")
+        k1 = (mf.ImputationKernel(t.l1, num_datasets=1, variable_schema=t.schema1, mean_match_candidates=mmc,
+                                  save_all_iterations_data=False, random_state=s1) if t.imputed1 else None)
+        k2 = (mf.ImputationKernel(t.l2, num_datasets=1, variable_schema=t.schema2, mean_match_candidates=mmc,
+                                  save_all_iterations_data=False, random_state=s2) if t.imputed2 else None)
+    trace = np.full((iterations + 1, len(t.series), 2), np.nan)
+    with warnings.catch_warnings():  # miceforest 6.0.5 uses DataFrame.drop(inplace=True) (pandas 3.1)
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        return _iterate(t, k1, k2, iterations, trace, lgb1, lgb2)
+
+
+def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict, lgb2: dict):
+    ncl = len(t.l2)
+
+    def current():
+        c1 = k1.complete_data(0) if k1 is not None else t.l1
+        c2 = k2.complete_data(0) if k2 is not None else t.l2
+        return c1, c2
+
+    def record(it):
+        for j, (nm, lev) in enumerate(t.series):
+            vals = k1[nm, it, 0] if nm in t.imputed1 else k2[nm, it, 0]
+            trace[it, j] = _stats(vals, lev)
+
+    record(0)
+    for it in range(1, iterations + 1):
+        c1, _ = current()
+        if k2 is not None:
+            for nm in t.imputed1:  # cluster means of the current level-1 values
+                vals = _cluster_means(c1[nm], t.codes, ncl)
+                for k, col in enumerate(t.cm[nm]):
+                    k2.working_data[col] = vals[:, k]
+            k2.mice(1, **lgb2)
+        if k1 is not None:
+            _, c2 = current()
+            for nm in t.imputed2:
+                k1.working_data[nm] = c2[nm].iloc[t.codes].reset_index(drop=True)
+            for nm in t.imputed1:
+                vals = _cluster_means(c1[nm], t.codes, ncl)
+                for k, col in enumerate(t.cm[nm]):
+                    k1.working_data[col] = vals[t.codes, k]
+            k1.mice(1, **lgb1)
+        record(it)
+    out = {}
+    for nm in t.imputed1:
+        out[nm] = k1[nm, k1.iteration_count(dataset=0, variable=nm), 0]
+    for nm in t.imputed2:
+        out[nm] = k2[nm, k2.iteration_count(dataset=0, variable=nm), 0]
+    return out, trace
+
+
+def _chain_task(t: _Tables, iterations, seed_state, lgb1, lgb2, mmc, pv_no, imp_no):
+    out, trace = _run_chain(t, iterations, seed_state, lgb1, lgb2, mmc)
+    return pv_no, imp_no, out, trace
+
+
+def _fills(spec: _Spec, t: _Tables, out: dict[str, pd.Series]) -> dict[str, _Fill]:
+    """Imputed cells in original columns: level-1 at their rows; level-2 spread to the cluster."""
+    df = spec.data
+    fills = {}
+    for nm, vals in out.items():
+        col = t.names[nm]
+        s = df[col]
+        cat = isinstance(s.dtype, pd.CategoricalDtype)
+        if nm.startswith("x"):
+            rows = np.asarray(vals.index, dtype=np.int64)
+            v = vals.cat.codes.to_numpy() if cat else vals.to_numpy(dtype=float)
+            fills[col] = _Fill(rows, v)
+        else:
+            per = pd.Series(vals.cat.codes.to_numpy() if cat else vals.to_numpy(dtype=float),
+                            index=np.asarray(vals.index))
+            fills[col] = per  # completed below
+    for nm in t.level2:  # level-2: one value per cluster, for every row missing it
+        col = t.names[nm]
+        s = df[col]
+        cat = isinstance(s.dtype, pd.CategoricalDtype)
+        table = t.l2[nm]
+        per_cluster = table.cat.codes.to_numpy().copy() if cat else table.to_numpy(dtype=float).copy()
+        imp = fills.get(col)
+        if isinstance(imp, pd.Series):
+            per_cluster[imp.index.to_numpy()] = imp.to_numpy()
+        rows = np.flatnonzero(s.isna().to_numpy())
+        if len(rows):
+            fills[col] = _Fill(rows, per_cluster[t.codes[rows]])
+    return fills
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[str] | None = None,
+           pvs: Sequence[str] | str | None = None, weight: str | None = None,
+           variables: Sequence[str] | None = None, seed: int | None = None, iterations: int = 10,
+           n_jobs: int = 1, progress: bool = True, pv_column: str | None = None,
+           lgb_params: dict | None = None, lgb_params_level2: dict | None = None,
+           mean_match_candidates: int = 5) -> Imputed:
+    """Multiply impute clustered LSA data, separately for every plausible value.
+
+    Parameters
+    ----------
+    data : DataFrame, or an :class:`lsa.SurveyDesign` (cluster = its top-level id, weight = its
+        observation-level weight, unless given).
+    m : imputations per plausible value (≥ 1; White et al. 2011: at least the percentage of
+        incomplete cases, see :func:`lsa.impute.diagnose`).
+    cluster : level-2 id column (e.g. ``"cntschid"``); must be complete.
+    level2 : level-2 variables (constant within clusters), imputed on the cluster table.
+    pvs : plausible-value columns of the outcome (``["pv1math", ..., "pv10math"]``) or the name of
+        a PV set of the design; each PV is imputed separately. None: no PV loop.
+    weight : the student (final) weight, a predictor in every model; must be complete.
+    variables : the analysis variables (level 1 and 2) in the imputation model. Default: every
+        column except the cluster id, PV columns and design weight/replicate columns. Variables
+        without missing values are predictors only.
+    seed : reproducibility (same seed → identical completed data, whatever ``n_jobs``).
+    iterations : chained-equation iterations per chain (each: level-2 step, then level-1 step).
+    n_jobs : joblib workers over the M·m chains.
+    progress : a progress line on stderr ("PV 3/10, imputation 7/20").
+    pv_column : name of the column holding the PV a data set was imputed with (default: the
+        PV-set name or the common stem, e.g. ``"math"`` for ``pv1math..pv10math``).
+    lgb_params, lgb_params_level2 : LightGBM parameters overriding :data:`DEFAULT_LGB_PARAMS`
+        for the student and the cluster models.
+    mean_match_candidates : donors for predictive mean matching (miceforest).
+
+    Returns
+    -------
+    :class:`lsa.impute.Imputed` with M·m (or m) completed data sets, PV-major, every original
+    row and column (plus ``pv_column`` with PVs), ``.trace`` for convergence diagnostics.
+    """
+    if not isinstance(m, (int, np.integer)) or m < 1:
+        raise LsaError(f"m must be a positive integer; got {m!r}.")
+    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
+        raise LsaError(f"iterations must be a positive integer; got {iterations!r}.")
+    spec = _resolve(data, cluster, level2, pvs, weight, variables, pv_column)
+    t0 = time.perf_counter()
+    ncl = spec.data[spec.cluster].nunique()
+    lgb1 = {**DEFAULT_LGB_PARAMS, **(lgb_params or {})}
+    lgb2 = {**DEFAULT_LGB_PARAMS, "num_leaves": 8, "min_data_in_leaf": int(max(3, min(20, ncl // 15))),
+            **(lgb_params_level2 or {})}
+    pv_list: list[str | None] = list(spec.pv_columns) or [None]
+    n_pv = len(pv_list)
+    children = np.random.SeedSequence(seed).spawn(n_pv * m)
+    entropy = children[0].entropy if children else seed
+    tables = [_build_tables(spec, pv) for pv in pv_list]
+    tasks = [(p, i) for p in range(n_pv) for i in range(m)]
+    nothing = not tables[0].imputed1 and not tables[0].imputed2
+    if nothing:
+        warnings.warn("no variable in the imputation model has missing values: the completed data sets are "
+                      "copies of the data.", MissingDataWarning, stacklevel=2)
+    results: dict[tuple[int, int], tuple[dict, np.ndarray]] = {}
+
+    def report(done):
+        if progress:
+            p, i = done
+            lab = f"PV {p + 1}/{n_pv}, " if spec.pv_columns else ""
+            print(f"\rimputing: {lab}imputation {i + 1}/{m} done ({len(results)}/{len(tasks)} chains, "
+                  f"{time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
+
+    args = [(tables[p], iterations, children[p * m + i].generate_state(2), lgb1, lgb2, mean_match_candidates, p, i)
+            for p, i in tasks]
+    if n_jobs == 1 or len(tasks) == 1:
+        for a in args:
+            p, i, out, tr = _chain_task(*a)
+            results[(p, i)] = (out, tr)
+            report((p, i))
+    else:
+        from joblib import Parallel, delayed
+        par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        for p, i, out, tr in par(delayed(_chain_task)(*a) for a in args):
+            results[(p, i)] = (out, tr)
+            report((p, i))
+    if progress:
+        print(file=sys.stderr)
+    fills, traces = [], []
+    for p, i in tasks:
+        out, tr = results[(p, i)]
+        fills.append(_fills(spec, tables[p], out))
+        traces.append(tr)
+    t = tables[0]
+    series_names = [t.names[nm] + (f"[{lev}]" if lev is not None else "") for nm, lev in t.series]
+    series_vars = [t.names[nm] for nm, _ in t.series]
+    trace = Trace(values=np.stack(traces) if traces else np.empty((0, iterations + 1, 0, 2)),
+                  series=series_names, variables=series_vars,
+                  pv_index=np.array([p + 1 for p, _ in tasks]), imp_index=np.array([i + 1 for _, i in tasks]))
+    base = spec.data
+    elapsed = time.perf_counter() - t0
+    info = {"seed": seed, "entropy": entropy, "iterations": iterations, "m": m, "n_pvs": n_pv if spec.pv_columns else 0,
+            "seconds": elapsed, "n_clusters": int(ncl), "converted_to_category": spec.converted,
+            "level2_filled_within_cluster": {k: v for k, v in spec.spread.items() if v},
+            "lgb_params": lgb1, "lgb_params_level2": lgb2}
+    model_vars = list(spec.level1) + list(spec.level2)
+    return Imputed(base=base, fills=fills, pv_index=[p + 1 for p, _ in tasks], imp_index=[i + 1 for _, i in tasks],
+                   pv_column=spec.pv_column, pv_columns=spec.pv_columns, variables=model_vars,
+                   imputed_variables=spec.imputed1 + spec.imputed2 + [c for c, v in spec.spread.items()
+                                                                       if v and c not in spec.imputed2],
+                   cluster=spec.cluster, level2=spec.level2, weight=spec.weight, trace=trace, info=info,
+                   design=spec.design)
