@@ -281,6 +281,16 @@ class SurveyDesign:
         object.__setattr__(new, "_frozen", True)
         return new
 
+    def with_data(self, data: pd.DataFrame) -> "SurveyDesign":
+        """The same design (ids, weights, PV sets, replicates, domain) on other data of the same
+        rows — e.g. a completed data set of a multiple imputation. Weights and ids are re-checked."""
+        if not isinstance(data, pd.DataFrame) or len(data) != self.n:
+            raise DesignError(f"with_data needs a DataFrame with the design's {self.n} rows; got "
+                              f"{len(data) if isinstance(data, pd.DataFrame) else type(data).__name__}.")
+        return SurveyDesign(data, self._ids, self._weights, self._pvs, self._replicates, self._strata,
+                            conditional_weights=self._conditional, pv_variance=self._pv_variance,
+                            benchmarks=self._benchmarks, study=self.study, cycle=self.cycle, domain=self._domain)
+
     # -- variables ----------------------------------------------------------------------
     def resolve(self, name: str) -> tuple[str, ...]:
         """Columns behind a name: the PV columns of a PV set, or the column itself."""

@@ -14,6 +14,7 @@ never drops rows from the design.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
@@ -24,7 +25,7 @@ from scipy import stats
 
 from ..design import SurveyDesign
 from ..errors import DesignError, MissingDataWarning
-from ..pooling import Pooled, rubin
+from ..pooling import Pooled, nested, rubin
 from ..replicates import replicate_variance
 
 DfMethod = Literal["barnard_rubin", "rubin"]
@@ -168,6 +169,21 @@ def t_table(pooled: Pooled) -> dict[str, np.ndarray]:
     }
 
 
+@dataclass(frozen=True)
+class GroupDraws:
+    """The per-draw estimates (M, k) and sampling covariances (M, k, k) of one group, kept in
+    results so that results over completed data sets can be pooled again (:func:`combine`)."""
+
+    labels: dict
+    terms: list[str]
+    extra: dict
+    estimates: np.ndarray
+    covariances: np.ndarray
+    df_complete: float
+    n_obs: np.ndarray
+    n_missing: np.ndarray
+
+
 def run_by_groups(
     design: SurveyDesign,
     by: str | Sequence[str] | None,
@@ -183,7 +199,7 @@ def run_by_groups(
     if design.replicates is None:
         warnings.warn("the design has no replicate weights: standard errors are not available (NaN).",
                       MissingDataWarning, stacklevel=3)
-    rows, per_pv, covs = [], [], {}
+    groups, pooled = [], []
     for labels, mask in by_groups(design, by):
         draws = compute(design.weight_matrix(mask))
         if np.isnan(draws.theta[:, 0, :]).any():
@@ -191,22 +207,113 @@ def run_by_groups(
             where = f" in group {labels}" if labels else ""
             warnings.warn(f"{statistic} of {bad} is undefined{where} (no observations with data); "
                           f"reported as NaN.", MissingDataWarning, stacklevel=3)
-        pooled, cov = pool_draws(draws, design, df_method)
-        table = pd.DataFrame({**labels, **draws.extra, "term": draws.terms, **t_table(pooled),
-                              "n_obs": draws.n_obs, "n_missing": draws.n_missing})
-        rows.append(table)
-        m = draws.theta.shape[0]
-        for i in range(m):
-            per_pv.append(pd.DataFrame({**labels, "pv": i + 1, "term": draws.terms, "estimate": draws.theta[i, 0],
-                                        "sampling_se": np.sqrt(np.diag(cov[i]))}))
-        covs[tuple(labels.values())] = pd.DataFrame(pooled.total, index=draws.terms, columns=draws.terms)
-    tidy = pd.concat(rows, ignore_index=True)
-    n_missing = int(tidy["n_missing"].max()) if len(tidy) else 0
+        result, cov = pool_draws(draws, design, df_method)
+        pooled.append(result)
+        groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
+                                 draws.n_obs, draws.n_missing))
+    out = _assemble(statistic, groups, pooled, _design_note(design, df_method, groups[0].estimates.shape[0]))
+    n_missing = int(out.table["n_missing"].max()) if len(out.table) else 0
     if n_missing:
         warnings.warn(f"{statistic}: {n_missing} rows in the domain were excluded for missing values "
                       f"(see the n_missing column).", MissingDataWarning, stacklevel=3)
-    return DesignResult(statistic, tidy, pd.concat(per_pv, ignore_index=True), covs, m,
-                        _design_note(design, df_method, m))
+    return out
+
+
+def _assemble(statistic: str, groups: list[GroupDraws], pooled: list[Pooled], note: str) -> "DesignResult":
+    rows, per_pv, covs = [], [], {}
+    for g, p in zip(groups, pooled):
+        rows.append(pd.DataFrame({**g.labels, **g.extra, "term": g.terms, **t_table(p),
+                                  "n_obs": g.n_obs, "n_missing": g.n_missing}))
+        for i in range(g.estimates.shape[0]):
+            per_pv.append(pd.DataFrame({**g.labels, "pv": i + 1, "term": g.terms, "estimate": g.estimates[i],
+                                        "sampling_se": np.sqrt(np.diag(g.covariances[i]))}))
+        covs[tuple(g.labels.values())] = pd.DataFrame(p.total, index=g.terms, columns=g.terms)
+    return DesignResult(statistic, pd.concat(rows, ignore_index=True), pd.concat(per_pv, ignore_index=True), covs,
+                        groups[0].estimates.shape[0], note, tuple(groups))
+
+
+def combine(results: Sequence["DesignResult"], pool: str = "flat", shape: tuple[int, int] | None = None,
+            df_method: DfMethod = "barnard_rubin") -> "DesignResult":
+    """Pool one statistic computed on several completed data sets (multiple imputations).
+
+    ``"flat"`` pools all draws (imputations × PVs within each) by Rubin's rules with the design
+    df as complete-data df (Barnard–Rubin; ``df_method="rubin"`` for Rubin 1987); statistics
+    of non-PV variables are pooled over one draw per data set;
+    ``"nested"`` applies Rubin's (2003) rules with ``shape = (M between, m within)`` draws in
+    between-major order (PVs × imputations, as :func:`lsa.impute.impute` returns them; for a
+    plain list of designs: data sets × the PVs within each).
+    """
+    first = results[0]
+    pooled_groups, pooled = [], []
+    for gi, g in enumerate(first.groups):
+        parts = [r.groups[gi] for r in results]
+        if any(p.labels != g.labels or p.terms != g.terms for p in parts):
+            raise DesignError("the completed data sets give different groups or terms; a category is "
+                              "absent from some imputations? Pool them separately.")
+        est = np.concatenate([p.estimates for p in parts])
+        cov = np.concatenate([p.covariances for p in parts])
+        if pool == "nested":
+            shape = shape or (len(parts), len(parts[0].estimates))     # data sets × draws within each
+            if shape[0] * shape[1] != len(est):
+                raise DesignError(f"nested pooling needs shape=(M, m) with M·m = {len(est)} draws; got {shape}.")
+            p = nested(est.reshape(*shape, -1), cov.reshape(*shape, *cov.shape[1:]))
+        elif pool == "flat":
+            p = _flat(parts, g.df_complete if df_method == "barnard_rubin" else np.inf)
+        else:
+            raise DesignError(f"pool must be 'flat' or 'nested'; got {pool!r}.")
+        pooled.append(p)
+        pooled_groups.append(GroupDraws(g.labels, g.terms, g.extra, est, cov, g.df_complete,
+                                        np.max([p.n_obs for p in parts], axis=0),
+                                        np.max([p.n_missing for p in parts], axis=0)))
+    note = f"{len(results)} completed data sets, {len(pooled_groups[0].estimates)} draws pooled ({pool}); " + first.note
+    return _assemble(first.statistic, pooled_groups, pooled, note)
+
+
+def _flat(parts: list[GroupDraws], df_complete: float) -> Pooled:
+    """Flat Rubin pooling over data sets × within-set draws. A term that is not a PV statistic
+    has identical copies within each data set: those terms are pooled over one draw per data
+    set (otherwise the copies would shrink B and inflate M). When a group mixes both kinds, each
+    kind is pooled on its own and the covariances between them are not estimated (NaN)."""
+    # copies agree to rounding (BLAS may order sums differently per column)
+    same = np.all([np.all(np.isclose(p.estimates, p.estimates[:1], rtol=1e-12, atol=0), axis=0)
+                   for p in parts], axis=0)                                                  # (k,)
+    full = (np.concatenate([p.estimates for p in parts]), np.concatenate([p.covariances for p in parts]))
+    one = (np.stack([p.estimates[0] for p in parts]), np.stack([p.covariances[0] for p in parts]))
+    if same.all() or not same.any():
+        est, cov = one if same.all() else full
+        return rubin(est, cov, df_complete=df_complete)
+    k = len(same)
+    out = {f: np.full((k, k), np.nan) for f in ("within", "between", "total")}
+    estimate, df = np.empty(k), np.empty(k)
+    for idx, (est, cov) in ((np.flatnonzero(same), one), (np.flatnonzero(~same), full)):
+        p = rubin(est[:, idx], cov[:, idx][:, :, idx], df_complete=df_complete)
+        estimate[idx], df[idx] = p.estimate, p.df
+        for f in out:
+            out[f][np.ix_(idx, idx)] = getattr(p, f)
+    return Pooled(estimate, out["within"], out["between"], out["total"], df, len(full[0]), df_complete)
+
+
+def over_completed(estimator: Callable) -> Callable:
+    """Let an estimator take completed designs (a list of SurveyDesigns, or an
+    ``lsa.impute.Imputed`` whose ``designs()`` gives them) and pool the results by
+    :func:`combine` (``pool="flat"`` or ``"nested"``)."""
+
+    @functools.wraps(estimator)
+    def wrapper(design, *args, pool: str = "flat", **kwargs):
+        if isinstance(design, SurveyDesign):
+            return estimator(design, *args, **kwargs)
+        shape = None
+        if hasattr(design, "designs"):
+            shape = design.shape if hasattr(design, "shape") else None
+            design = design.designs()
+        designs = list(design)
+        if not designs or not all(isinstance(d, SurveyDesign) for d in designs):
+            raise DesignError(f"{estimator.__name__} needs a SurveyDesign or completed designs (a list of "
+                              f"SurveyDesigns or an lsa.impute.Imputed); got {type(design).__name__}.")
+        results = [estimator(d, *args, **kwargs) for d in designs]
+        return combine(results, pool, shape, kwargs.get("df_method", "barnard_rubin"))
+
+    return wrapper
 
 
 def _design_note(design: SurveyDesign, df_method: DfMethod, m: int) -> str:
@@ -236,6 +343,7 @@ class DesignResult:
     covariances: dict
     n_pvs: int
     note: str
+    groups: tuple = ()
 
     def tidy(self) -> pd.DataFrame:
         return self.table.copy()

@@ -10,9 +10,10 @@ import pandas as pd
 
 from ..design import SurveyDesign
 from ..errors import EstimationError
-from ._core import DesignResult, DfMethod, Draws, run_by_groups
+from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 
 
+@over_completed
 def estimate(design: SurveyDesign, statistic: Callable[[pd.DataFrame, np.ndarray], np.ndarray], *,
              terms: Sequence[str] | None = None, by=None, df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Evaluate ``statistic(data, weights)`` for every PV and weight column and pool.

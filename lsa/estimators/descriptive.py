@@ -17,8 +17,8 @@ import pandas as pd
 
 from ..design import SurveyDesign
 from ..errors import DesignError, MissingDataWarning
-from ._core import (DesignResult, DfMethod, Draws, as_list, by_groups, counts, numeric_matrix, pv_columns,
-                    run_by_groups, weighted_means)
+from ._core import (DesignResult, DfMethod, Draws, as_list, by_groups, counts, numeric_matrix, over_completed,
+                    pv_columns, run_by_groups, weighted_means)
 
 DEFAULT_PROBS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
 
@@ -36,6 +36,7 @@ def _count_all(ys: list[np.ndarray], w_full: np.ndarray) -> tuple[np.ndarray, np
     return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
+@over_completed
 def mean(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
          df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted mean Σ w y / Σ w of each variable or PV set, with replicate + PV variance.
@@ -54,6 +55,7 @@ def mean(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
     return run_by_groups(design, by, compute, statistic="Mean", df_method=df_method)
 
 
+@over_completed
 def sd(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
        df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted standard deviation √(Σ w (y − ȳ)² / Σ w) (population form, as PISA/TIMSS reports)."""
@@ -89,6 +91,7 @@ def _codes(s: pd.Series, cats: list) -> np.ndarray:
     return pd.Categorical(s, categories=cats).codes
 
 
+@over_completed
 def percentages(design: SurveyDesign, variable: str, by=None, *,
                 df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted percentage of each category of ``variable`` among rows with a valid value:
@@ -133,6 +136,7 @@ def _weighted_quantiles(y: np.ndarray, w: np.ndarray, probs: np.ndarray) -> np.n
     return out
 
 
+@over_completed
 def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFAULT_PROBS, by=None, *,
               df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted quantiles (percentiles) of a variable or PV set.
@@ -161,6 +165,7 @@ def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFA
     return run_by_groups(design, by, compute, statistic="Quantiles", df_method=df_method)
 
 
+@over_completed
 def benchmarks(design: SurveyDesign, pv_set: str, cuts: Sequence[float] | None = None,
                labels: Sequence[str] | None = None, *, cumulative: bool = False, by=None,
                df_method: DfMethod = "barnard_rubin") -> DesignResult:
@@ -216,6 +221,7 @@ def _level_terms(cuts: np.ndarray, labels, cumulative: bool) -> list[str]:
     return [f"< {fmt[0]}"] + [f"{a}–{b}" for a, b in zip(fmt, fmt[1:])] + [f">= {fmt[-1]}"]
 
 
+@over_completed
 def gap(design: SurveyDesign, variable: str, between: str, groups: Sequence | None = None, by=None, *,
         df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Difference in means between two groups of ``between`` (second minus first).
@@ -252,6 +258,7 @@ def gap(design: SurveyDesign, variable: str, between: str, groups: Sequence | No
                          df_method=df_method)
 
 
+@over_completed
 def correlation(design: SurveyDesign, variables: Sequence[str], by=None, *,
                 df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted Pearson correlations of every pair of variables (pairwise complete rows).

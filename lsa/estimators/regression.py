@@ -27,7 +27,7 @@ import patsy
 
 from ..design import SurveyDesign
 from ..errors import ConvergenceWarning, EstimationError, FormulaError
-from ._core import DesignResult, DfMethod, Draws, pv_columns, run_by_groups
+from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _TREATMENT = re.compile(r"(?:C\()?([A-Za-z_][A-Za-z0-9_.]*)(?:[^\[]*\))?\[T\.([^\]]+)\]")
@@ -205,6 +205,7 @@ def _regression(design, formula, by, df_method, binary: bool, statistic: str) ->
     return run_by_groups(design, by, compute, statistic=f"{statistic}: {formula}", df_method=df_method)
 
 
+@over_completed
 def lm(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted linear regression by formula; PV sets may be the response and/or predictors.
 
@@ -215,6 +216,7 @@ def lm(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "ba
     return _regression(design, formula, by, df_method, False, "Linear regression")
 
 
+@over_completed
 def logit(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted logistic regression by formula (response 0/1, logical, or a two-level factor whose
     second level is the event); coefficients are log-odds as ``survey::svyglm(family = quasibinomial)``."""

@@ -197,7 +197,7 @@ class Imputed(Sequence[pd.DataFrame]):
         design = design if design is not None else self.design
         if design is None:
             raise LsaError("no design to complete: pass design= (an lsa.SurveyDesign on the original data).")
-        return [_with_data(design, df) for df in self]
+        return [design.with_data(df) for df in self]
 
     def __repr__(self) -> str:
         m, n = self.shape
@@ -205,19 +205,6 @@ class Imputed(Sequence[pd.DataFrame]):
         rows = len(self._base) if self._base is not None else len(self._frames[0])
         imp = ", ".join(self.imputed_variables) or "(none recorded)"
         return f"<Imputed: {len(self)} completed data sets ({what}) of {rows} rows; imputed: {imp}>"
-
-
-def _with_data(design: Any, data: pd.DataFrame):
-    """A copy of an (immutable) SurveyDesign with other data of the same shape."""
-    if len(data) != design.n:
-        raise DesignError(f"a completed data set has {len(data)} rows but the design has {design.n}.")
-    new = object.__new__(type(design))
-    for k, v in design.__dict__.items():
-        if k in ("_frozen", "_cache_store"):
-            continue
-        object.__setattr__(new, k, data if k == "_data" else v)
-    object.__setattr__(new, "_frozen", True)
-    return new
 
 
 def from_long(df: pd.DataFrame, imp: str = ".imp", pv: str | None = None, *, original: int | None = 0,
