@@ -23,14 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
 
 from ..design import SurveyDesign
 from ..errors import ConvergenceWarning, EstimationError, FormulaError
+from ..formula import fixed_matrix
 from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-_TREATMENT = re.compile(r"(?:C\()?([A-Za-z_][A-Za-z0-9_.]*)(?:[^\[]*\))?\[T\.([^\]]+)\]")
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,6 @@ class ModelData:
     x: list[np.ndarray]
     rows: np.ndarray
     terms: list[str]
-
-
-def r_names(names: list[str]) -> list[str]:
-    """patsy column names in R's style: ``Intercept`` → ``(Intercept)``, ``x[T.a]`` → ``xa``."""
-    return ["(Intercept)" if n == "Intercept" else _TREATMENT.sub(r"\1\2", n) for n in names]
 
 
 def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> ModelData:
@@ -70,50 +64,20 @@ def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> Mode
     if not rows.any():
         raise FormulaError(f"no row has data on every variable of {formula!r}.")
     rhs_vars = [n for n in used if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w.])", rhs)]
-    frame = lambda names, i: _categorical(pd.DataFrame({n: data[cols[n][i]].to_numpy()[rows] for n in names}))
+    frame = lambda names, i: pd.DataFrame({n: data[cols[n][i]].to_numpy()[rows] for n in names})
     pv_rhs = any(design.is_pv(n) for n in rhs_vars)
     xs, names = [], None
     for i in range(m if pv_rhs else 1):
-        x = _matrix(rhs, frame(rhs_vars, i), formula)
-        order = _formula_order(x.design_info, rhs)
-        xs.append(np.asarray(x)[:, order])
-        names = names or r_names([x.design_info.column_names[j] for j in order])
+        x, names = fixed_matrix(rhs, frame(rhs_vars, i), f"predictors of {formula!r}")
+        xs.append(x)
     if lhs in used and pd.api.types.is_numeric_dtype(data[cols[lhs][0]]) and not pd.api.types.is_bool_dtype(data[cols[lhs][0]]):
         y = np.column_stack([data[cols[lhs][i]].to_numpy(dtype=float)[rows] for i in range(m)])
         y = np.column_stack([_response(y[:, [i]], lhs, binary) for i in range(m)])
     else:
         lhs_vars = [n for n in used if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w.])", lhs)]
-        y = np.column_stack([_response(_matrix(lhs + " - 1", frame(lhs_vars, i), formula), lhs, binary)
-                             for i in range(m)])
+        y = np.column_stack([_response(fixed_matrix(lhs + " - 1", frame(lhs_vars, i), f"response of {formula!r}")[0],
+                                       lhs, binary) for i in range(m)])
     return ModelData(y, xs if pv_rhs else xs * m, rows, names)
-
-
-def _matrix(side: str, frame: pd.DataFrame, formula: str):
-    try:
-        return patsy.dmatrix(side, frame, return_type="matrix", NA_action="raise")
-    except patsy.PatsyError as exc:
-        raise FormulaError(f"cannot build the model matrix of {formula!r}: {exc}") from exc
-
-
-def _categorical(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strings become factors with sorted levels (as R); unused levels are dropped (R's
-    treatment coding drops empty levels, and patsy would make all-zero columns of them)."""
-    for c in frame.columns:
-        s = frame[c]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            frame[c] = s.cat.remove_unused_categories()
-        elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            frame[c] = pd.Categorical(s)
-    return frame
-
-
-def _formula_order(info, rhs: str) -> list[int]:
-    """Column order as R gives it: terms in the order the formula names them (patsy puts
-    categorical terms before numeric ones)."""
-    terms = patsy.ModelDesc.from_formula(rhs).rhs_termlist
-    rank = {t: i for i, t in enumerate(terms)}
-    slices = sorted(info.term_slices.items(), key=lambda kv: rank.get(kv[0], -1))
-    return [j for _, sl in slices for j in range(sl.start, sl.stop)]
 
 
 def _response(y, lhs: str, binary: bool) -> np.ndarray:

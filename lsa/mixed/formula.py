@@ -22,6 +22,7 @@ import pandas as pd
 import patsy
 import scipy.linalg
 
+from lsa.formula import as_factors, fixed_matrix, r_name
 from lsa.errors import DesignError, FormulaError
 
 __all__ = ["RandomTerm", "ParsedFormula", "ModelFrame", "parse_formula", "model_frame",
@@ -115,14 +116,6 @@ def parse_formula(formula: str) -> ParsedFormula:
     return ParsedFormula(formula, lhs, " + ".join(fixed) if fixed else "1", tuple(random))
 
 
-def r_name(patsy_name: str) -> str:
-    """Translate a patsy column name into R's: ``Intercept`` → ``(Intercept)``,
-    ``st04q01[T.Male]`` → ``st04q01Male``."""
-    if patsy_name == "Intercept":
-        return "(Intercept)"
-    return re.sub(r"\[T\.(.*?)\]", r"\1", patsy_name)
-
-
 @dataclass(frozen=True)
 class ModelFrame:
     """Model matrices of complete rows, sorted so that every group is contiguous.
@@ -204,26 +197,8 @@ def complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return data[columns].notna().all(axis=1).to_numpy()
 
 
-def _drop_empty_levels(df: pd.DataFrame) -> pd.DataFrame:
-    df = df.copy()
-    for c in df.columns:
-        if isinstance(df[c].dtype, pd.CategoricalDtype):
-            df[c] = df[c].cat.remove_unused_categories()
-    return df
-
-
 def _design(rhs: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    try:
-        m = patsy.dmatrix(rhs, df, return_type="dataframe", NA_action="raise")
-    except patsy.PatsyError as e:
-        raise FormulaError(f"cannot evaluate {what} {rhs!r}: {e}") from None
-    # patsy groups terms by their numeric factors; R keeps the order written
-    info = m.design_info
-    written = patsy.ModelDesc.from_formula(rhs).rhs_termlist
-    cols = [i for t in written if t in info.term_slices
-            for i in range(info.term_slices[t].start, info.term_slices[t].stop)]
-    m = m.iloc[:, cols]
-    return m.to_numpy(dtype=float), tuple(r_name(c) for c in m.columns)
+    return fixed_matrix(rhs, df, what)
 
 
 def check_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
@@ -307,7 +282,7 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
             raise DesignError(f"weight column {c!r} is not in the data")
     cols = list(dict.fromkeys(_needed_columns(parsed, data) + list(extra_columns)))
     keep = complete_rows(data, cols)
-    df = _drop_empty_levels(data.loc[keep, cols])
+    df = as_factors(data.loc[keep, cols])
     if len(df) == 0:
         raise DesignError("no complete rows: every row misses a model variable or weight")
     raw = {g: _group_codes(df, g) for g in parsed.groups}

@@ -19,7 +19,8 @@ from scipy import stats
 from ..errors import DesignError, LsaError, MissingDataWarning
 from .blocks import ClusterBlocks, make_blocks
 from .cr import CovarianceType, get_covariance_type
-from .formula import build_design, r_term_name
+from ..formula import r_name
+from .formula import build_design
 from .satterthwaite import DfMethod, PArrayStats, get_df_method
 from .wald import WaldTestResult, wald_test
 
@@ -404,7 +405,7 @@ def _from_statsmodels(res, data, cluster, type, df) -> ClusteredResult:
         )
     X = np.asarray(model.exog, float)
     y = np.asarray(model.endog, float)
-    terms = tuple(r_term_name(t) for t in model.exog_names)
+    terms = tuple(r_name(t) for t in model.exog_names)
     cl = _cluster_for_model(model, data, cluster, X.shape[0])
     cl_name = cluster if isinstance(cluster, str) else "cluster"
     beta = np.asarray(res.params, float)

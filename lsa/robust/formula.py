@@ -10,32 +10,13 @@ string columns use sorted levels (R's default for character vectors).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..errors import FormulaError
-
-_LEVEL = re.compile(r"^(?:C\()?(?P<var>.*?)(?:\))?\[T\.(?P<level>.*)\]$")
-
-
-def r_term_name(name: str) -> str:
-    """Translate one patsy column name into R's ``model.matrix`` name."""
-    if name == "Intercept":
-        return "(Intercept)"
-    parts = []
-    for part in name.split(":"):
-        m = _LEVEL.match(part)
-        if m:
-            level = m.group("level")
-            level = {"True": "TRUE", "False": "FALSE"}.get(level, level)
-            parts.append(f"{m.group('var')}{level}")
-        else:
-            parts.append(part)
-    return ":".join(parts)
-
+from ..formula import as_factors, r_name, r_order
 
 @dataclass(frozen=True)
 class Design:
@@ -66,12 +47,12 @@ def build_design(formula: str, data: pd.DataFrame) -> Design:
 
     if not isinstance(formula, str) or "~" not in formula:
         raise FormulaError(f"formula must be a string 'y ~ x1 + x2'; got {formula!r}")
-    data = _strings_as_categories(data)
+    data = as_factors(data)
     try:
         y, X = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
-        if len(X) < len(data) or _has_unused_levels(data.loc[X.index]):
-            # R's model.frame drops unused factor levels after removing incomplete rows
-            used = _drop_unused_levels(data.loc[X.index])
+        rows = data.loc[X.index]
+        used = as_factors(rows)                   # R's model.frame drops levels unused in complete rows
+        if used is not rows:
             y, X = patsy.dmatrices(formula, used, return_type="dataframe", NA_action="drop")
     except patsy.PatsyError as exc:  # unknown names, bad syntax
         raise FormulaError(f"cannot evaluate formula {formula!r} on the data: {exc}") from exc
@@ -80,8 +61,8 @@ def build_design(formula: str, data: pd.DataFrame) -> Design:
             f"formula {formula!r} has a {y.shape[1]}-column response; give one numeric "
             "outcome (a factor outcome must be coded 0/1 first)"
         )
-    X = _r_term_order(X, formula)
-    terms = tuple(r_term_name(c) for c in X.columns)
+    X = X.iloc[:, r_order(X.design_info, formula.split("~", 1)[1])]
+    terms = tuple(r_name(c) for c in X.columns)
     return Design(
         y=y.iloc[:, 0].to_numpy(dtype=float),
         X=X.to_numpy(dtype=float),
@@ -89,59 +70,6 @@ def build_design(formula: str, data: pd.DataFrame) -> Design:
         rows=X.index,
         n_dropped=int(len(data) - len(X)),
     )
-
-
-def _r_term_order(X: pd.DataFrame, formula: str) -> pd.DataFrame:
-    """Reorder columns as R's ``model.matrix``: terms in written order, stably sorted by
-    interaction order (patsy groups categorical-only terms first)."""
-    import patsy
-
-    info = X.design_info
-    written = list(patsy.ModelDesc.from_formula(formula).rhs_termlist)
-    slices = info.term_slices
-    order = sorted(range(len(written)), key=lambda i: (len(written[i].factors), i))
-    cols = []
-    for i in order:
-        sl = slices.get(written[i])
-        if sl is not None:
-            cols.extend(range(X.shape[1])[sl])
-    if sorted(cols) != list(range(X.shape[1])):  # pragma: no cover - unexpected patsy layout
-        return X
-    return X.iloc[:, cols]
-
-
-def _has_unused_levels(data: pd.DataFrame) -> bool:
-    for col in data.columns:
-        s = data[col]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            if len(s.cat.categories) > s.nunique(dropna=True):
-                return True
-    return False
-
-
-def _drop_unused_levels(data: pd.DataFrame) -> pd.DataFrame:
-    out = data.copy()
-    for col in out.columns:
-        if isinstance(out[col].dtype, pd.CategoricalDtype):
-            out[col] = out[col].cat.remove_unused_categories()
-    return out
-
-
-def _strings_as_categories(data: pd.DataFrame) -> pd.DataFrame:
-    """Object/string columns become Categoricals with sorted levels (R's factor())."""
-    conv = {}
-    for col in data.columns:
-        s = data[col]
-        if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                continue
-            conv[col] = pd.Categorical(s, categories=sorted(s.dropna().unique()))
-    if not conv:
-        return data
-    out = data.copy()
-    for col, v in conv.items():
-        out[col] = v
-    return out
 
 
 def read_reference_csv(path, meta_path=None) -> pd.DataFrame:
