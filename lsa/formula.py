@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import patsy
 
-from .errors import FormulaError
+from .errors import FormulaError, LsaError
 
 _LEVEL = re.compile(r"^(?:C\()?(?P<var>.*?)(?:\))?\[T\.(?P<level>.*)\]$")
 
@@ -73,3 +73,26 @@ def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors") -> tup
         raise FormulaError(f"cannot evaluate the {what} {rhs!r}: {exc}") from exc
     cols = r_order(m.design_info, rhs)
     return np.asarray(m)[:, cols], tuple(r_name(m.design_info.column_names[j]) for j in cols)
+
+
+def constraint_matrix(constraints, terms) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Term names (each tested = 0) or a q x p matrix -> (C, labels)."""
+    terms = list(terms)
+    if isinstance(constraints, str):
+        constraints = [constraints]
+    arr = np.asarray(constraints)
+    if arr.dtype.kind in "US" or arr.dtype == object and all(isinstance(c, str) for c in constraints):
+        unknown = [c for c in constraints if c not in terms]
+        if unknown:
+            raise LsaError(f"constraints name unknown term(s) {unknown}; terms are {terms}")
+        C = np.zeros((len(constraints), len(terms)))
+        for i, c in enumerate(constraints):
+            C[i, terms.index(c)] = 1.0
+        return C, tuple(f"{c} = 0" for c in constraints)
+    C = np.atleast_2d(np.asarray(constraints, dtype=float))
+    if C.shape[1] != len(terms):
+        raise LsaError(f"constraint matrix must have {len(terms)} columns; got shape {C.shape}")
+    labels = tuple(
+        " + ".join(f"{v:g}*{t}" for v, t in zip(row, terms) if v != 0) + " = r" for row in C
+    )
+    return C, labels

@@ -51,6 +51,7 @@ from lsa import pooling
 from lsa.errors import ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, MissingDataWarning
 from lsa.mixed import MixedControl, MixedResult, ThetaMap, build_stats, level_weights, model_frame, optimize
 from lsa.mixed.formula import _split_top, parse_formula
+from lsa.formula import constraint_matrix
 from lsa.mixed.results import make_result
 from lsa.weights import scale_within
 
@@ -471,17 +472,7 @@ class MixPVResult:
     def wald_test(self, R, r=None) -> pooling.WaldTest:
         """Pooled Wald test (D1, Li, Raghunathan & Rubin 1991) of R β = r over the fixed
         effects. ``R``: matrix, or list of term names (each = 0)."""
-        names = list(self.fixed_terms)
-        if isinstance(R, str):
-            R = [R]
-        if isinstance(R, (list, tuple)) and all(isinstance(x, str) for x in R):
-            bad = [x for x in R if x not in names]
-            if bad:
-                raise LsaError(f"unknown term(s) {bad}; fixed-effect terms are {names}")
-            R = np.array([[1.0 if n == x else 0.0 for n in names] for x in R])
-        R = np.atleast_2d(np.asarray(R, float))
-        if R.shape[1] != len(names):
-            raise LsaError(f"R must have {len(names)} columns (one per fixed effect); got {R.shape}")
+        R, _ = constraint_matrix(R, self.fixed_terms)
         r = np.zeros(R.shape[0]) if r is None else np.asarray(r, float)
         q = np.array([R @ f.params.to_numpy() - r for f in self.fits])
         if self.se_type == "replicate":

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from lsa.formula import constraint_matrix
 from lsa.errors import LsaError
 from lsa.mixed.pml import ThetaMap
 from lsa.mixed.vcov import VCOV_TYPES, varcomp_cov
@@ -152,13 +153,7 @@ class MixedResult:
 
     def wald_test(self, R, r=None) -> WaldTestResult:
         """Wald χ² test of R β = r. ``R``: matrix, or list of term names (each = 0)."""
-        names = list(self.params.index)
-        if isinstance(R, (list, tuple)) and all(isinstance(x, str) for x in R):
-            bad = [x for x in R if x not in names]
-            if bad:
-                raise LsaError(f"unknown term(s) {bad}; terms are {names}")
-            R = np.array([[1.0 if n == x else 0.0 for n in names] for x in R])
-        R = np.atleast_2d(np.asarray(R, float))
+        R, _ = constraint_matrix(R, self.params.index)
         r = np.zeros(R.shape[0]) if r is None else np.asarray(r, float)
         d = R @ self.params.to_numpy() - r
         V = R @ self.cov_params().to_numpy() @ R.T

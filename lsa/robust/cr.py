@@ -196,14 +196,7 @@ class CR2(CovarianceType):
             if nzero:
                 singular.append(b.labels[j])
             out.append(a)
-        if singular:
-            warnings.warn(
-                f"CR2: the adjustment matrix (I - H_jj) is singular in {len(singular)} "
-                f"cluster(s) {list(singular)[:10]}; using the pseudo-inverse square root "
-                "(eigenvalues <= 1e-12 set to 0) as clubSandwich does",
-                SingularAdjustmentWarning,
-                stacklevel=3,
-            )
+        self._warn_singular(singular)
         return out
 
 

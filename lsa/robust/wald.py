@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import LsaError
+from ..formula import constraint_matrix
 from ._linalg import sym_power
 from .satterthwaite import PArrayStats
 
@@ -45,29 +46,6 @@ class WaldTestResult:
             f"F = {self.statistic:.4f}, df = ({self.df_num}, {self.df_denom:.2f}), "
             f"p = {self.p_value:.4g}"
         )
-
-
-def constraint_matrix(constraints, terms) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Term names (each tested = 0) or a q x p matrix -> (C, labels)."""
-    terms = list(terms)
-    if isinstance(constraints, str):
-        constraints = [constraints]
-    arr = np.asarray(constraints)
-    if arr.dtype.kind in "US" or arr.dtype == object and all(isinstance(c, str) for c in constraints):
-        unknown = [c for c in constraints if c not in terms]
-        if unknown:
-            raise LsaError(f"constraints name unknown term(s) {unknown}; terms are {terms}")
-        C = np.zeros((len(constraints), len(terms)))
-        for i, c in enumerate(constraints):
-            C[i, terms.index(c)] = 1.0
-        return C, tuple(f"{c} = 0" for c in constraints)
-    C = np.atleast_2d(np.asarray(constraints, dtype=float))
-    if C.shape[1] != len(terms):
-        raise LsaError(f"constraint matrix must have {len(terms)} columns; got shape {C.shape}")
-    labels = tuple(
-        " + ".join(f"{v:g}*{t}" for v, t in zip(row, terms) if v != 0) + " = r" for row in C
-    )
-    return C, labels
 
 
 def wald_test(beta, vcov, pstats: PArrayStats, n_clusters: int, constraints, terms,
