@@ -18,7 +18,6 @@ Designs are immutable: :meth:`subset` returns a new design.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np

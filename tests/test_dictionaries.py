@@ -1,6 +1,5 @@
 """Study dictionaries: loading, validation, study_info, studies() and design_from_study."""
 
-import warnings
 from pathlib import Path
 
 import numpy as np

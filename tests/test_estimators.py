@@ -7,7 +7,6 @@ iterative (Newton to 1e-10 relative step): tolerance 1e-7 relative.
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import lsa

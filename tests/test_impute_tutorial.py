@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 import lsa
-import pytest
 
 import lsa.impute as li
 from lsa.impute.tutorial_data import load_belgium_wmiss

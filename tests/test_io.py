@@ -1,7 +1,6 @@
 """Readers: labels, user-missing codes, column selection, study folders, describe."""
 
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np

@@ -1,10 +1,8 @@
 """lsa.robust bad input: clear lsa.errors messages naming the column/values; missing rows counted."""
 
-import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from lsa.errors import DesignError, FormulaError, LsaError, MissingDataWarning

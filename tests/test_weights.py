@@ -80,7 +80,6 @@ def test_informativeness_tests_match_manual(pisa):
     f = "pv1math ~ escs + st04q01"
     dd = W.dumouchel_duncan(f, pisa, "w_fstuwt")
     import statsmodels.formula.api as smf
-    import statsmodels.api as sm
     m0 = smf.ols(f, pisa).fit()
     m1 = smf.ols("pv1math ~ (escs + st04q01) * w_fstuwt", pisa).fit()
     F, p, k = m1.compare_f_test(m0)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pandas as pd
 
-import lsa
 import lsa.impute as li
 from lsa.errors import MissingDataWarning
 from lsa.impute.tutorial_data import load_belgium_wmiss

@@ -9,14 +9,13 @@ Rows with a missing value are excluded from that statistic only, counted in ``n_
 
 from __future__ import annotations
 
-import warnings
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..design import SurveyDesign
-from ..errors import DesignError, MissingDataWarning
+from ..errors import DesignError
 from ._core import (DesignResult, DfMethod, Draws, as_list, by_groups, counts, numeric_matrix, over_completed,
                     pv_columns, run_by_groups, weighted_means)
 

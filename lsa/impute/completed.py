@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DesignError, LsaError, MissingDataWarning
+from ..errors import LsaError, MissingDataWarning
 
 __all__ = ["Imputed", "from_long"]
 

@@ -126,7 +126,7 @@ def trace_svg(trace: Trace, series: Sequence[str] | None = None, pv: int | None 
     height = top + len(series) * (panel_height + 14) + 24
     its = np.arange(trace.values.shape[1])
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}">', f'<rect width="100%" height="100%" fill="white"/>',
+             f'viewBox="0 0 {width} {height}">', '<rect width="100%" height="100%" fill="white"/>',
              f'<text x="{left}" y="18" {_FONT} font-weight="bold">Imputation chains'
              f'{" (PV " + str(pv) + ")" if len(set(trace.pv_index.tolist())) > 1 else ""}: mean and SD of the '
              f'imputed values by iteration</text>']

@@ -400,7 +400,6 @@ def _run_chain(t: _Tables, iterations: int, seed_state: np.ndarray, lgb1: dict, 
     (iterations + 1, n_series, 2)."""
     import miceforest as mf
 
-    ncl = len(t.l2)
     s1, s2 = int(seed_state[0]), int(seed_state[1])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*have very rare categories.*")
@@ -415,7 +414,6 @@ def _run_chain(t: _Tables, iterations: int, seed_state: np.ndarray, lgb1: dict, 
 
 
 def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict, lgb2: dict):
-    ncl = len(t.l2)
 
     def current():
         c1 = k1.complete_data(0) if k1 is not None else t.l1
