@@ -414,6 +414,7 @@ def _run_chain(t: _Tables, iterations: int, seed_state: np.ndarray, lgb1: dict, 
 
 
 def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict, lgb2: dict):
+    ncl = len(t.l2)
 
     def current():
         c1 = k1.complete_data(0) if k1 is not None else t.l1
