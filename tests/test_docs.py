@@ -1,4 +1,4 @@
-"""The documentation: every Python code block in docs/ runs, and the site builds with no warning.
+"""The documentation: every Python code block in docs/ and the README runs, and the site builds with no warning.
 
 Blocks of one page run in order in one namespace (as a reader would type them), in a temporary
 working directory. A block preceded by the line ``<!-- norun -->`` is skipped.
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-PAGES = sorted((ROOT / "docs").rglob("*.md"))
+PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
 BLOCK = re.compile(r"(<!-- norun -->\s*\n)?```python\n(.*?)```", re.S)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT / "docs")))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_code_blocks_run(page, tmp_path, monkeypatch):
     blocks = [code for skip, code in BLOCK.findall(page.read_text()) if not skip]
     if not blocks:
