@@ -38,6 +38,10 @@ def _studies(args: argparse.Namespace) -> int:
     table = studies()
     if args.study:
         table = table[table["study"].str.lower() == args.study.lower()]
+    if not args.all:
+        table = table[["name", "cycle", "grade", "final_weight", "method", "n_replicates", "variance_factor",
+                       "pv_variance", "n_pv", "pv_roots", "n_unverified"]].assign(
+            pv_roots=lambda t: t["pv_roots"].map(lambda r: r if len(r) <= 40 else r[:37] + "..."))
     print(table.to_string(index=False))
     return 0
 
@@ -63,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_run)
     s = sub.add_parser("studies", help="list the studies and cycles the data dictionaries know")
     s.add_argument("study", nargs="?", help="only this study")
+    s.add_argument("--all", action="store_true", help="every column (ids, files, unverified facts)")
     s.set_defaults(func=_studies)
     f = sub.add_parser("describe", help="variables, labels and missing codes of a data file, and its study/cycle")
     f.add_argument("file")
@@ -77,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     except LsaError as exc:
         print(f"lsa: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:          # output piped into head/less that closed early
+        return 0
 
 
 if __name__ == "__main__":
