@@ -50,6 +50,7 @@ import pandas as pd
 from lsa import pooling
 from lsa.errors import ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, MissingDataWarning
 from lsa.mixed import MixedControl, MixedResult, ThetaMap, build_stats, level_weights, model_frame, optimize
+from lsa.mixed.fit import _design_adapter
 from lsa.mixed.formula import _split_top, parse_formula
 from lsa.formula import constraint_matrix
 from lsa.mixed.results import make_result
@@ -181,30 +182,16 @@ class _Inputs:
 
 
 def _inputs(data, weights, conditional_weights) -> _Inputs:
+    if isinstance(weights, str):
+        weights = (weights,)
+    df, w, cond = _design_adapter(data, weights, conditional_weights)
+    w = None if w is None else tuple(w)
     if isinstance(data, pd.DataFrame):
-        w = None if weights is None else ((weights,) if isinstance(weights, str) else tuple(weights))
-        if w is not None:
-            missing = [c for c in w if c not in data.columns]
-            if missing:
-                raise DesignError(f"weight column(s) {missing} are not in the data")
-        return _Inputs(data, w, bool(conditional_weights), None, np.arange(len(data)))
-    if not all(hasattr(data, a) for a in ("data", "weights", "levels", "pvs")):
-        raise DesignError(f"data must be a DataFrame or an lsa.SurveyDesign; got {type(data).__name__}")
-    if weights is not None:
-        raise DesignError("give the weights through the design, not both a design and weights=")
-    dom = np.asarray(data.domain, bool)
-    rows = np.flatnonzero(dom)
-    df = data.data.iloc[rows] if not dom.all() else data.data
-    # level names of the design may be used as grouping factors: (1 | school)
-    alias = {lvl: col for lvl, col in data.ids.items() if lvl not in df.columns}
-    if alias:
-        df = df.assign(**{lvl: df[col] for lvl, col in alias.items()})
-    wmap = data.weights
-    cols = tuple(wmap[lvl] for lvl in reversed(data.levels) if lvl in wmap)
-    if cols and len(cols) != len(data.levels):
-        raise DesignError(f"the design has weights for levels {list(wmap)} but a multilevel model "
-                          f"needs one per level {list(data.levels)}")
-    return _Inputs(df, cols or None, bool(data.conditional_weights), data, rows)
+        missing = [c for c in (w or ()) if c not in data.columns]
+        if missing:
+            raise DesignError(f"weight column(s) {missing} are not in the data")
+        return _Inputs(df, w, cond, None, np.arange(len(df)))
+    return _Inputs(df, w, cond, data, np.flatnonzero(np.asarray(data.domain, bool)))
 
 
 def _draw_frame(draw: _Draw, df: pd.DataFrame, weights):

@@ -149,3 +149,21 @@ def test_simulation_with_known_truth_covers():
     z = np.array(z)
     assert np.all(np.abs(z.mean(axis=0)) < 0.5)
     assert np.all((z.std(axis=0) > 0.6) & (z.std(axis=0) < 1.4))
+
+
+def test_multilevel_models_take_the_design(df):
+    """lsa.mixed and lsa.mix_pv with a design equal the same fits with explicit weight columns
+    (same data, same optimiser: identical to 1e-10); level names work as grouping factors and a
+    domain equals fitting the subset."""
+    d = base(df)
+    by_cols = lsa.mixed("pv1math ~ escs + (1|schoolid)", df, weights=["w_fstuwt", "w_fschwt"])
+    for formula in ("pv1math ~ escs + (1|schoolid)", "pv1math ~ escs + (1|school)"):
+        np.testing.assert_allclose(lsa.mixed(formula, d).params, by_cols.params, rtol=1e-10)
+    girls = df["st04q01"] == "Female"
+    np.testing.assert_allclose(lsa.mixed("pv1math ~ escs + (1|school)", d.subset(girls)).params,
+                               lsa.mixed("pv1math ~ escs + (1|schoolid)", df[girls],
+                                         weights=["w_fstuwt", "w_fschwt"]).params, rtol=1e-10)
+    pooled = lsa.mix_pv("MATH ~ escs + (1|school)", d)
+    explicit = lsa.mix_pv(" + ".join(PV) + " ~ escs + (1|schoolid)", df, weights=["w_fstuwt", "w_fschwt"])
+    np.testing.assert_allclose(pooled.params, explicit.params, rtol=1e-10)
+    np.testing.assert_allclose(pooled.bse, explicit.bse, rtol=1e-10)

@@ -59,7 +59,8 @@ class LevelWeights:
 
 
 def _design_adapter(data, weights, conditional_weights):
-    """Accept a SurveyDesign: data in its domain, weights by level bottom-up."""
+    """Accept a SurveyDesign: data in its domain (level names added as columns, so that
+    ``(1 | school)`` works), weights by level bottom-up."""
     if isinstance(data, pd.DataFrame):
         return data, weights, conditional_weights
     if not all(hasattr(data, a) for a in ("data", "weights", "levels")):
@@ -71,6 +72,10 @@ def _design_adapter(data, weights, conditional_weights):
     dom = getattr(data, "domain", None)
     if dom is not None and not np.all(dom):
         df = df.loc[np.asarray(dom, bool)]
+    # the design's level names may be used as grouping factors: (1 | school)
+    alias = {lvl: col for lvl, col in getattr(data, "ids", {}).items() if lvl not in df.columns}
+    if alias:
+        df = df.assign(**{lvl: df[col] for lvl, col in alias.items()})
     wmap = data.weights
     cols = [wmap[lvl] for lvl in reversed(data.levels) if lvl in wmap]
     if cols and len(cols) != len(data.levels):
