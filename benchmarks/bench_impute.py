@@ -1,6 +1,6 @@
 """Benchmark of the multiple-imputation pipeline (issue 6).
 
-``python benchmarks/bench_impute.py belgium [--m 20 --pvs 10 --iterations 10 --jobs 2]``
+``python benchmarks/bench_impute.py belgium [--m 20 --pvs 10 --iterations 20 --jobs 2]``
     the full Belgium pipeline (spec §6.2: 10 PVs × 20 imputations), timing and pooled results
     next to the reference R-6.1 (Blimp; stochastic) and listwise deletion.
 ``python benchmarks/bench_impute.py coverage [--reps 100]``
@@ -128,7 +128,7 @@ if __name__ == "__main__":
     ap.add_argument("what", choices=["belgium", "coverage"])
     ap.add_argument("--m", type=int, default=20)
     ap.add_argument("--pvs", type=int, default=10)
-    ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--reps", type=int, default=100)
     a = ap.parse_args()

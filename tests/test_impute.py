@@ -79,6 +79,50 @@ def test_mi_removes_most_listwise_bias(sim, imp1):
     assert err_mi[0] < 0.5 * err_lw[0]  # the intercept: most biased under listwise deletion
 
 
+TRUTH = np.array([1.0, 0.5, -0.3, 0.3, 0.4])   # generating values of simulate(): 1, x, g[b], g[c], z
+COVERAGE_REPS = 40
+
+
+def _coverage_rep(r):
+    """One replication of the coverage study: MI (m = 5) and listwise deletion on one data set."""
+    _, df = simulate(seed=5000 + r, J=40, nj=20, n_pvs=1)
+    imp = li.impute(df, m=5, cluster="school", level2=["z"], pvs=["pv1y"], weight="w", variables=["x", "g"],
+                    seed=r, iterations=5, progress=False)
+    p = li.pool(li.analyze(imp, FORMULA)).fixed
+    cover_mi = np.abs(p.estimate.to_numpy() - TRUTH) <= (p.conf_high - p.estimate).to_numpy()
+    lw = _fit("pv1y ~ x + g + z + (1|school)", df)
+    cover_lw = np.abs(lw.params.to_numpy() - TRUTH) <= 1.96 * lw.bse.to_numpy()
+    return p.estimate.to_numpy(), cover_mi, lw.params.to_numpy(), cover_lw
+
+
+def test_mi_coverage_near_nominal():
+    """Monte-Carlo check of 95 % interval coverage against the generating parameters, R = 40
+    replications (J = 40 schools × 20 students, MAR missingness in x, g and z driven by the
+    outcome; m = 5, 5 iterations). Monte-Carlo SE of one coefficient's coverage at the nominal
+    rate: sqrt(0.95·0.05/40) = 0.034, so each coefficient must cover ≥ 0.95 − 3·0.034 = 0.847;
+    the average over the 5 coefficients must be ≥ 0.95 − 3·SE, with SE the larger of the
+    independent-coefficient value sqrt(0.95·0.05/200) = 0.015 and the SE of the per-replication
+    averages (coefficients of one replication are correlated). Listwise deletion, for contrast,
+    covers the intercept and x far less often (its bias is several SEs)."""
+    from joblib import Parallel, delayed
+
+    out = Parallel(n_jobs=2)(delayed(_coverage_rep)(r) for r in range(COVERAGE_REPS))
+    est = np.array([o[0] for o in out])
+    cov_mi = np.array([o[1] for o in out], dtype=float)
+    cov_lw = np.array([o[3] for o in out], dtype=float)
+    mcse = np.sqrt(0.95 * 0.05 / COVERAGE_REPS)
+    per_coef = cov_mi.mean(axis=0)
+    assert (per_coef >= 0.95 - 3 * mcse).all(), per_coef
+    se_avg = max(np.sqrt(0.95 * 0.05 / cov_mi.size), cov_mi.mean(axis=1).std(ddof=1) / np.sqrt(COVERAGE_REPS))
+    assert cov_mi.mean() >= 0.95 - 3 * se_avg, (cov_mi.mean(), se_avg)
+    # the check has power: listwise deletion under-covers the intercept and the slope of x
+    assert cov_lw.mean(axis=0)[:2].max() < 0.95 - 3 * mcse, cov_lw.mean(axis=0)
+    # MI bias of the slope of x: small relative to listwise deletion's
+    lw_bias = np.array([o[2] for o in out]).mean(axis=0) - TRUTH
+    mi_bias = est.mean(axis=0) - TRUTH
+    assert abs(mi_bias[1]) < 0.5 * abs(lw_bias[1])
+
+
 def test_reproducible_and_independent_of_n_jobs(sim):
     _, df = sim
     kw = dict(m=2, cluster="school", level2=["z"], pvs=["pv1y"], weight="w", variables=["x", "g"], iterations=2,

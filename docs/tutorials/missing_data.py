@@ -90,8 +90,8 @@ if __name__ == "__main__":
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--out", default=None, help="directory for the SVG plots and the comparison table")
-    ap.add_argument("--full", action="store_true", help="10 PVs × 20 imputations, 10 iterations, 2 jobs")
+    ap.add_argument("--full", action="store_true", help="10 PVs × 20 imputations, 20 iterations, 2 jobs")
     a = ap.parse_args()
     if a.full:
-        a.pvs, a.m, a.iterations, a.jobs = 10, 20, 10, max(a.jobs, 2)
+        a.pvs, a.m, a.iterations, a.jobs = 10, 20, 20, max(a.jobs, 2)
     main(a.pvs, a.m, a.iterations, a.jobs, a.seed, a.out)

@@ -21,6 +21,12 @@ follows the pipeline of Huang & Keller (2025, spec §6.2) with miceforest in pla
   the rows of their cluster where the same variable is missing;
 * categorical variables (pandas ``category``; string columns are converted) stay categorical;
   LightGBM fits multiclass/binary models and predictive mean matching draws observed values;
+* every model is fitted to a **bootstrap** resample of the cases where its target is observed
+  (whole clusters resampled on the student table; clusters on the cluster table), and the
+  donors of predictive mean matching come from that resample: the bootstrap is the
+  parameter-draw step of a proper imputation (approximate Bayesian bootstrap, Rubin 1987).
+  Without it the between-imputation variance misses the uncertainty of the fitted imputation
+  model and pooled SEs are too small (``bootstrap=False`` switches it off);
 * one "iteration" updates the cluster table (level 2) and then the student table (level 1);
   the mean and SD of the imputed values of every variable are traced over iterations for the
   convergence diagnostics (:mod:`lsa.impute.convergence`);
@@ -47,8 +53,13 @@ represented — the imputed values follow a common slope — unless the slope va
 with cluster means (give such products as extra columns in ``variables``, or use trees deep
 enough to find the interaction, which is not guaranteed); cross-level interactions in the
 analysis model need the same care. Three-level data are treated as two-level (the given cluster).
-Imputations are "proper" only approximately: between-imputation variability comes from bagging
-and predictive mean matching rather than posterior draws of model parameters.
+Imputations are "proper" only approximately: the bootstrap stands in for posterior draws of the
+imputation model's parameters, and predictive mean matching with tree models cannot extrapolate
+beyond the observed range of a variable, which slightly biases relations where missingness is
+concentrated in the tails (coverage study in ``tests/test_impute.py``, 40 replications, x
+missing mostly for high outcomes and g for low ones: bias +0.023 ± 0.007 on a slope of 0.5 and
+−0.071 ± 0.020 on a category effect of 0.3, against −0.086 and −0.060 under listwise deletion;
+95 % intervals covered 0.90–1.00 per coefficient, 0.965 on average).
 
 References
 ----------
@@ -395,18 +406,56 @@ def _stats(values: pd.Series, level) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
-def _run_chain(t: _Tables, iterations: int, seed_state: np.ndarray, lgb1: dict, lgb2: dict, mmc: int):
-    """One chain: returns {internal var: imputed values at its missing positions} and the trace
-    (iterations + 1, n_series, 2)."""
+_KERNEL_CLASS = None
+
+
+def _kernel_class():
+    """miceforest's ImputationKernel with a bootstrap step: every model is trained on a
+    bootstrap resample of the rows where its target is observed, resampling whole groups
+    (clusters on the student table, rows = clusters on the cluster table), and predictive mean
+    matching draws donors from that resample. The bootstrap is the parameter-draw step that
+    makes the imputations "proper" (Rubin 1987, approximate Bayesian bootstrap): without it the
+    between-imputation variance misses the uncertainty of the fitted imputation model and
+    pooled standard errors are too small (see the coverage check in ``tests/test_impute.py``)."""
+    global _KERNEL_CLASS
+    if _KERNEL_CLASS is not None:
+        return _KERNEL_CLASS
     import miceforest as mf
 
+    class _BootstrapKernel(mf.ImputationKernel):
+        def __init__(self, *args, groups: np.ndarray | None = None, **kwargs):
+            self._lsa_groups = groups
+            super().__init__(*args, **kwargs)
+
+        def _get_nonmissing_subset_index(self, variable: str, seed: int):
+            idx = self._get_nonmissing_index(variable=variable)
+            groups = self._lsa_groups
+            if groups is None:
+                return idx
+            rs = np.random.RandomState(seed)
+            g = groups[idx]
+            uniq, inv = np.unique(g, return_inverse=True)
+            draw = np.bincount(rs.randint(len(uniq), size=len(uniq)), minlength=len(uniq))
+            return np.repeat(idx, draw[inv])
+
+    _KERNEL_CLASS = _BootstrapKernel
+    return _KERNEL_CLASS
+
+
+def _run_chain(t: _Tables, iterations: int, seed_state: np.ndarray, lgb1: dict, lgb2: dict, mmc: int,
+               bootstrap: bool = True):
+    """One chain: returns {internal var: imputed values at its missing positions} and the trace
+    (iterations + 1, n_series, 2)."""
+    kernel = _kernel_class()
     s1, s2 = int(seed_state[0]), int(seed_state[1])
+    g1 = t.codes if bootstrap else None
+    g2 = np.arange(len(t.l2)) if bootstrap else None
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*have very rare categories.*")
-        k1 = (mf.ImputationKernel(t.l1, num_datasets=1, variable_schema=t.schema1, mean_match_candidates=mmc,
-                                  save_all_iterations_data=False, random_state=s1) if t.imputed1 else None)
-        k2 = (mf.ImputationKernel(t.l2, num_datasets=1, variable_schema=t.schema2, mean_match_candidates=mmc,
-                                  save_all_iterations_data=False, random_state=s2) if t.imputed2 else None)
+        k1 = (kernel(t.l1, num_datasets=1, variable_schema=t.schema1, mean_match_candidates=mmc,
+                     save_all_iterations_data=False, random_state=s1, groups=g1) if t.imputed1 else None)
+        k2 = (kernel(t.l2, num_datasets=1, variable_schema=t.schema2, mean_match_candidates=mmc,
+                     save_all_iterations_data=False, random_state=s2, groups=g2) if t.imputed2 else None)
     trace = np.full((iterations + 1, len(t.series), 2), np.nan)
     with warnings.catch_warnings():  # miceforest 6.0.5 uses DataFrame.drop(inplace=True) (pandas 3.1)
         warnings.filterwarnings("ignore", message=".*inplace keyword.*")
@@ -453,8 +502,8 @@ def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict,
     return out, trace
 
 
-def _chain_task(t: _Tables, iterations, seed_state, lgb1, lgb2, mmc, pv_no, imp_no):
-    out, trace = _run_chain(t, iterations, seed_state, lgb1, lgb2, mmc)
+def _chain_task(t: _Tables, iterations, seed_state, lgb1, lgb2, mmc, bootstrap, pv_no, imp_no):
+    out, trace = _run_chain(t, iterations, seed_state, lgb1, lgb2, mmc, bootstrap)
     return pv_no, imp_no, out, trace
 
 
@@ -493,10 +542,10 @@ def _fills(spec: _Spec, t: _Tables, out: dict[str, pd.Series]) -> dict[str, _Fil
 
 def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[str] | None = None,
            pvs: Sequence[str] | str | None = None, weight: str | None = None,
-           variables: Sequence[str] | None = None, seed: int | None = None, iterations: int = 10,
+           variables: Sequence[str] | None = None, seed: int | None = None, iterations: int = 20,
            n_jobs: int = 1, progress: bool = True, pv_column: str | None = None,
            lgb_params: dict | None = None, lgb_params_level2: dict | None = None,
-           mean_match_candidates: int = 5) -> Imputed:
+           mean_match_candidates: int = 5, bootstrap: bool = True) -> Imputed:
     """Multiply impute clustered LSA data, separately for every plausible value.
 
     Parameters
@@ -522,6 +571,9 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
     lgb_params, lgb_params_level2 : LightGBM parameters overriding :data:`DEFAULT_LGB_PARAMS`
         for the student and the cluster models.
     mean_match_candidates : donors for predictive mean matching (miceforest).
+    bootstrap : fit every model to a (cluster) bootstrap resample of the observed cases, the
+        parameter-draw step of a proper imputation (default; ``False`` fits to all observed
+        cases, which understates the between-imputation variance).
 
     Returns
     -------
@@ -557,7 +609,8 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
             print(f"\rimputing: {lab}imputation {i + 1}/{m} done ({len(results)}/{len(tasks)} chains, "
                   f"{time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
 
-    args = [(tables[p], iterations, children[p * m + i].generate_state(2), lgb1, lgb2, mean_match_candidates, p, i)
+    args = [(tables[p], iterations, children[p * m + i].generate_state(2), lgb1, lgb2, mean_match_candidates,
+             bootstrap, p, i)
             for p, i in tasks]
     if n_jobs == 1 or len(tasks) == 1:
         for a in args:
