@@ -519,6 +519,23 @@ def _piaac_replicates(info, data, cols, names, missing):
                       "pass replicates= explicitly.")
 
 
+def _ids_unique_across_countries(info: StudyInfo, data: pd.DataFrame, cols: "_Columns", ids: dict):
+    """School (and class) ids are numbered within country in most studies (IDSCHOOL, SCHOOLID):
+    with several countries in the data, a combined ``<country>:<school>`` id is added (as a new
+    column of a copy of the data) so that schools of different countries are different units."""
+    country = next((c for c in (cols.get(info.ids.get(k)) for k in ("country", "country_alpha", "country_numeric"))
+                    if c is not None), None)
+    if country is None or not ids or data[country].nunique() < 2:
+        return data, ids
+    new = {}
+    for lvl, col in ids.items():
+        if (data.groupby(col, observed=True)[country].nunique() > 1).any():
+            name = f"{col}_{country}"
+            new[name] = data[country].astype(str) + ":" + data[col].astype(str)
+            ids = {**ids, lvl: name}
+    return (data.assign(**new) if new else data), ids
+
+
 def design_from_study(study: str, cycle: Any, data: pd.DataFrame, grade: Any = None, **overrides):
     """Build a :class:`lsa.design.SurveyDesign` for study data from the dictionary.
 
@@ -572,6 +589,7 @@ def design_from_study(study: str, cycle: Any, data: pd.DataFrame, grade: Any = N
             c = cols.get(info.ids.get(lvl)) if lvl != obs else None
             if c is not None:
                 ids[lvl] = c
+        data, ids = _ids_unique_across_countries(info, data, cols, ids)
     if isinstance(weights, dict) and "school" not in weights and "school" in ids and obs != "school":
         sw = cols.get(info.weights.get("school"))
         if sw is not None:
