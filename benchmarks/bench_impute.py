@@ -27,21 +27,22 @@ R61 = {"(Intercept)": (496.875, 10.737), "genderFemale": (-19.495, 2.315), "escs
 FORMULA = "math ~ gender + escs + immig2 + stubeha + lackstaff + (1|cntschid)"
 
 
-def belgium(m: int, n_pvs: int, iterations: int, jobs: int, seed: int = 1234) -> None:
+def belgium(m: int, n_pvs: int, iterations: int, jobs: int, seed: int = 1234, numeric: str = "norm") -> None:
     from lsa.impute.tutorial_data import load_belgium_wmiss
 
     df = load_belgium_wmiss()
     pvs = [f"pv{i}math" for i in range(1, n_pvs + 1)]
     t0 = time.perf_counter()
     imp = li.impute(df, m=m, cluster="cntschid", level2=["stubeha", "lackstaff"], pvs=pvs, weight="w_fstuwt",
-                    variables=["gender", "escs", "immig2"], seed=seed, iterations=iterations, n_jobs=jobs)
+                    variables=["gender", "escs", "immig2"], seed=seed, iterations=iterations, n_jobs=jobs,
+                    numeric=numeric)
     t1 = time.perf_counter()
     fits = li.analyze(imp, FORMULA, weights=["w_fstuwt", "w_schgrnrabwt"], n_jobs=jobs)
     t2 = time.perf_counter()
     flat = li.pool(fits, "flat")
     nested = li.pool(fits, "nested") if n_pvs > 1 and m > 1 else None
     print(f"impute: {t1 - t0:.1f} s; analyse: {t2 - t1:.1f} s; total {t2 - t0:.1f} s "
-          f"({len(imp)} data sets, {iterations} iterations, n_jobs={jobs})")
+          f"({len(imp)} data sets, {iterations} iterations, n_jobs={jobs}, numeric={numeric!r})")
     conv = li.convergence_summary(imp.trace)
     print("max R-hat per series:\n", conv[["series", "rhat_max", "flag"]].to_string(index=False))
     tab = flat.tidy().set_index("term")
@@ -86,7 +87,7 @@ def simulate(seed: int, J: int = 40, nj: int = 25):
 TRUTH = pd.Series({"(Intercept)": 1.0, "x": 0.5, "g[T.b]": -0.3, "g[T.c]": 0.3, "z": 0.4})
 
 
-def coverage(reps: int, m: int = 10, iterations: int = 5) -> None:
+def coverage(reps: int, m: int = 10, iterations: int = 5, numeric: str = "norm") -> None:
     f = "y ~ x + g + z + (1|school)"
     rows = []
     t0 = time.perf_counter()
@@ -97,7 +98,7 @@ def coverage(reps: int, m: int = 10, iterations: int = 5) -> None:
             cc = lsa.mixed(f, df)
             fu = lsa.mixed(f, full)
         imp = li.impute(df, m=m, cluster="school", level2=["z"], weight="w", variables=["x", "g", "y"], seed=r,
-                        iterations=iterations, progress=False)
+                        iterations=iterations, progress=False, numeric=numeric)
         p = li.pool(li.analyze(imp, f)).fixed.set_index("term")
         names = list(p.index)
         truth = TRUTH.reindex(names, fill_value=np.nan).to_numpy()
@@ -119,7 +120,8 @@ def coverage(reps: int, m: int = 10, iterations: int = 5) -> None:
                          "cover_full": g.cover_full.mean(), "cover_listwise": g.cover_lw.mean(),
                          "cover_mi": g.cover_mi.mean()})
     summ["mcse_cover"] = np.sqrt(0.95 * 0.05 / reps)
-    print(f"{reps} replications, m = {m}, {iterations} iterations, {time.perf_counter() - t0:.0f} s")
+    print(f"{reps} replications, m = {m}, {iterations} iterations, numeric={numeric!r}, "
+          f"{time.perf_counter() - t0:.0f} s")
     print(summ.round(3).to_string())
 
 
@@ -131,8 +133,10 @@ if __name__ == "__main__":
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--reps", type=int, default=100)
+    ap.add_argument("--numeric", choices=["norm", "pmm"], default="norm",
+                    help="imputation method of numeric variables (lsa.impute.impute(numeric=...))")
     a = ap.parse_args()
     if a.what == "belgium":
-        belgium(a.m, a.pvs, a.iterations, a.jobs)
+        belgium(a.m, a.pvs, a.iterations, a.jobs, numeric=a.numeric)
     else:
-        coverage(a.reps, m=min(a.m, 10), iterations=min(a.iterations, 5))
+        coverage(a.reps, m=min(a.m, 10), iterations=min(a.iterations, 5), numeric=a.numeric)

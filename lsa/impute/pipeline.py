@@ -21,7 +21,14 @@ follows the pipeline of Huang & Keller (2025, spec §6.2) with miceforest in pla
   the rows of their cluster where the same variable is missing;
 * categorical variables (pandas ``category``; string columns are converted) stay categorical;
   LightGBM fits multiclass/binary models and predictive mean matching draws observed values;
-* every model is fitted to a **bootstrap** resample of the cases where its target is observed
+* numeric variables (more than two distinct observed values) are imputed by a **Bayesian
+  linear-normal draw** (``numeric="norm"``, the default; mice's ``norm``, Rubin 1987 p. 167):
+  the variable is regressed by least squares on the same predictors the tree model would use
+  (categorical predictors dummy-coded), σ² = RSS/χ²(n−p) and β ~ N(β̂, σ²(X'X)⁻¹) are drawn,
+  and ŷ + N(0, σ²) is imputed. The fit uses all observed cases (the posterior draw is the
+  parameter step, so no bootstrap). ``numeric="pmm"`` uses LightGBM + predictive mean matching
+  for them too (numeric 0/1 variables always do);
+* every tree model is fitted to a **bootstrap** resample of the cases where its target is observed
   (whole clusters resampled on the student table; clusters on the cluster table), and the
   donors of predictive mean matching come from that resample: the bootstrap is the
   parameter-draw step of a proper imputation (approximate Bayesian bootstrap, Rubin 1987).
@@ -45,21 +52,45 @@ level-1 variables (and, for the target, its own observed cluster mean) as predic
 the between-cluster associations and the random intercept, and imputing z_j on the cluster table
 from the cluster means keeps the level-2 relations. It is close to the latent model when clusters
 are not tiny (PISA: ~30 students per school); with very small clusters manifest means are noisy
-and between-cluster relations are somewhat attenuated. LightGBM trees also capture non-linear
-relations and interactions that a linear joint model would miss, at the price of some smoothing.
+and between-cluster relations are somewhat attenuated.
+
+The choice of method for **numeric** variables: with ``numeric="norm"`` (default) a numeric
+level-1 variable is drawn from a single-level linear-normal regression on the outcome (PV),
+the weight, the other level-1 variables, the manifest cluster means of the level-1 variables,
+its own leave-one-out observed cluster mean, the cluster size and the level-2 variables —
+a linear model *without* a random intercept, in which the manifest cluster means stand in for
+the cluster effect; a numeric level-2 variable is drawn from a linear regression on the cluster
+table. This is the linear, manifest-mean counterpart of the model Blimp (the reference R-6.1)
+fits: Blimp's continuous level-1 variables are linear-normal as well, but with a latent cluster
+mean (a random intercept, shrunken towards the grand mean according to the cluster's size and
+the intraclass correlation) instead of a manifest one, and its parameters come from one joint
+MCMC. Being linear, the draw extrapolates where the observed cases imply it: when a variable is
+missing mostly in a tail of the outcome (MAR on the PV), tree models + predictive mean matching
+can only re-use observed values from the fitted range and steepen the slope of that variable,
+the linear draw does not. ``numeric="pmm"`` keeps the trees for numeric variables too: it
+captures non-linear relations and interactions that a linear model misses (at the price of that
+tail bias) and keeps imputed values inside the observed range (e.g. bounded or integer scales);
+categorical and numeric 0/1 variables always use LightGBM + predictive mean matching.
 
 What it cannot capture: **random slopes** (cluster-specific regression slopes of y on x) are not
 represented — the imputed values follow a common slope — unless the slope variable is interacted
-with cluster means (give such products as extra columns in ``variables``, or use trees deep
-enough to find the interaction, which is not guaranteed); cross-level interactions in the
-analysis model need the same care. Three-level data are treated as two-level (the given cluster).
-Imputations are "proper" only approximately: the bootstrap stands in for posterior draws of the
-imputation model's parameters, and predictive mean matching with tree models cannot extrapolate
-beyond the observed range of a variable, which slightly biases relations where missingness is
-concentrated in the tails (coverage study in ``tests/test_impute.py``, 40 replications, x
-missing mostly for high outcomes and g for low ones: bias +0.023 ± 0.007 on a slope of 0.5 and
-−0.071 ± 0.020 on a category effect of 0.3, against −0.086 and −0.060 under listwise deletion;
-95 % intervals covered 0.90–1.00 per coefficient, 0.965 on average).
+with cluster means (give such products as extra columns in ``variables``; with
+``numeric="pmm"`` trees deep enough may find the interaction, which is not guaranteed, and the
+linear draw of ``numeric="norm"`` never does); cross-level interactions and interactions between
+level-1 variables in the analysis model need the same care. Three-level data are treated as
+two-level (the given cluster). Imputations are "proper" only approximately: the bootstrap stands
+in for posterior draws of the tree models' parameters, and predictive mean matching cannot
+extrapolate beyond the observed range of a variable, which biases relations where missingness is
+concentrated in the tails — for categorical variables in all cases, for numeric ones only with
+``numeric="pmm"``. Coverage study in ``tests/test_impute.py`` (40 replications, m = 5; x missing
+mostly for high outcomes, g for low ones; truth: slope of x 0.5, effect of g = c 0.3): bias of
+the slope of x −0.007 ± 0.006 with ``"norm"`` against +0.023 ± 0.007 with ``"pmm"`` and −0.086
+under listwise deletion; the category effect g = c keeps a bias of −0.065 ± 0.019 (pmm:
+−0.071 ± 0.020; listwise −0.060); 95 % intervals covered 0.90–1.00 per coefficient, 0.960 on
+average (pmm: 0.965). The larger study ``benchmarks/bench_impute.py coverage`` (100
+replications, m = 10, 25 students per school): slope of x −0.010 ± 0.003 (complete data
+−0.003; pmm +0.016 ± 0.004), intercept +0.018 (complete data +0.019; pmm +0.043), coverage
+0.94–0.96 per coefficient (pmm 0.91–0.95).
 
 References
 ----------
@@ -423,14 +454,15 @@ def _kernel_class():
     import miceforest as mf
 
     class _BootstrapKernel(mf.ImputationKernel):
-        def __init__(self, *args, groups: np.ndarray | None = None, **kwargs):
+        def __init__(self, *args, groups: np.ndarray | None = None, norm: Sequence[str] = (), **kwargs):
             self._lsa_groups = groups
+            self._lsa_norm = frozenset(norm)
             super().__init__(*args, **kwargs)
 
         def _get_nonmissing_subset_index(self, variable: str, seed: int):
             idx = self._get_nonmissing_index(variable=variable)
             groups = self._lsa_groups
-            if groups is None:
+            if groups is None or variable in self._lsa_norm:  # norm: the posterior draw is the parameter step
                 return idx
             rs = np.random.RandomState(seed)
             g = groups[idx]
@@ -438,31 +470,109 @@ def _kernel_class():
             draw = np.bincount(rs.randint(len(uniq), size=len(uniq)), minlength=len(uniq))
             return np.repeat(idx, draw[inv])
 
+        def _mean_match_mice(self, variable, lgbmodel, bachelor_features, candidate_features, candidate_values,
+                             dataset, iteration):
+            if variable not in self._lsa_norm:
+                return super()._mean_match_mice(variable, lgbmodel, bachelor_features, candidate_features,
+                                                candidate_values, dataset, iteration)
+            vals = _norm_draw(candidate_features, candidate_values.to_numpy(dtype=float), bachelor_features,
+                              self._random_state)
+            return pd.Series(vals, index=bachelor_features.index, name=variable)
+
     _KERNEL_CLASS = _BootstrapKernel
     return _KERNEL_CLASS
 
 
+#: ridge added to the diagonal of X'X (relative to it) in the norm draw, as mice's ``ridge = 1e-5``
+_NORM_RIDGE = 1e-5
+
+
+def _norm_matrix(cand: pd.DataFrame, bach: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Design matrices (intercept first) of the linear-normal model: categorical predictors
+    dummy-coded (first level = reference), numeric ones as they are; a missing predictor value
+    (e.g. a leave-one-out mean of a cluster with no other observed value) is set to the mean of
+    the observed training values plus a missingness indicator; columns constant in the training
+    rows are dropped; the rest are standardised with the training mean and SD."""
+    xc, xb = [], []
+    for col in cand.columns:
+        a, b = cand[col], bach[col]
+        if isinstance(a.dtype, pd.CategoricalDtype):
+            ca, cb = a.cat.codes.to_numpy(), b.cat.codes.to_numpy()
+            for k in range(1, len(a.cat.categories)):
+                xc.append((ca == k).astype(float))
+                xb.append((cb == k).astype(float))
+            miss_a, miss_b = ca < 0, cb < 0
+        else:
+            va, vb = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+            miss_a, miss_b = np.isnan(va), np.isnan(vb)
+            fill = float(np.nanmean(va)) if (~miss_a).any() else 0.0
+            xc.append(np.where(miss_a, fill, va))
+            xb.append(np.where(miss_b, fill, vb))
+        if miss_a.any() or miss_b.any():
+            xc.append(miss_a.astype(float))
+            xb.append(miss_b.astype(float))
+    n = len(cand)
+    if not xc:
+        return np.ones((n, 1)), np.ones((len(bach), 1))
+    xc_, xb_ = np.column_stack(xc), np.column_stack(xb)
+    mu, sd = xc_.mean(axis=0), xc_.std(axis=0)
+    keep = sd > 1e-12 * np.maximum(1.0, np.abs(mu))
+    xc_ = (xc_[:, keep] - mu[keep]) / sd[keep]
+    xb_ = (xb_[:, keep] - mu[keep]) / sd[keep]
+    return np.column_stack([np.ones(n), xc_]), np.column_stack([np.ones(len(bach)), xb_])
+
+
+def _norm_draw(cand: pd.DataFrame, y: np.ndarray, bach: pd.DataFrame, rs: np.random.RandomState) -> np.ndarray:
+    """Bayesian linear-normal imputation (mice's ``norm``; Rubin 1987, p. 167): regress y on the
+    predictors of the observed rows, draw σ² = RSS/χ²(n−p) and β ~ N(β̂, σ²(X'X)⁻¹), and impute
+    x_b'β + N(0, σ²) for the missing rows."""
+    xc, xb = _norm_matrix(cand, bach)
+    n, p = xc.shape
+    xtx = xc.T @ xc
+    xtx[np.diag_indices(p)] += _NORM_RIDGE * np.diag(xtx)
+    v = np.linalg.inv(xtx)
+    v = (v + v.T) / 2
+    beta = v @ (xc.T @ y)
+    rss = float(np.sum((y - xc @ beta) ** 2))
+    sigma = np.sqrt(rss / rs.chisquare(max(n - p, 1)))
+    beta_star = beta + np.linalg.cholesky(v) @ rs.standard_normal(p) * sigma
+    return xb @ beta_star + rs.standard_normal(len(xb)) * sigma
+
+
+def _norm_variables(table: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """Numeric targets with more than two distinct observed values (binary 0/1 numeric columns
+    stay on LightGBM + predictive mean matching, which keeps them 0/1)."""
+    return [nm for nm in names if not isinstance(table[nm].dtype, pd.CategoricalDtype)
+            and table[nm].dropna().nunique() > 2]
+
+
 def _run_chain(t: _Tables, iterations: int, seed_state: np.ndarray, lgb1: dict, lgb2: dict, mmc: int,
-               bootstrap: bool = True):
+               bootstrap: bool = True, numeric: str = "norm"):
     """One chain: returns {internal var: imputed values at its missing positions} and the trace
     (iterations + 1, n_series, 2)."""
     kernel = _kernel_class()
     s1, s2 = int(seed_state[0]), int(seed_state[1])
     g1 = t.codes if bootstrap else None
     g2 = np.arange(len(t.l2)) if bootstrap else None
+    norm1 = _norm_variables(t.l1, t.imputed1) if numeric == "norm" else []
+    norm2 = _norm_variables(t.l2, t.imputed2) if numeric == "norm" else []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*have very rare categories.*")
         k1 = (kernel(t.l1, num_datasets=1, variable_schema=t.schema1, mean_match_candidates=mmc,
-                     save_all_iterations_data=False, random_state=s1, groups=g1) if t.imputed1 else None)
+                     save_all_iterations_data=False, random_state=s1, groups=g1, norm=norm1) if t.imputed1 else None)
         k2 = (kernel(t.l2, num_datasets=1, variable_schema=t.schema2, mean_match_candidates=mmc,
-                     save_all_iterations_data=False, random_state=s2, groups=g2) if t.imputed2 else None)
+                     save_all_iterations_data=False, random_state=s2, groups=g2, norm=norm2) if t.imputed2 else None)
+    # a norm variable's LightGBM model is not used: one tiny tree keeps miceforest's loop cheap
+    vp1 = {nm: {"num_iterations": 1, "num_leaves": 2} for nm in norm1}
+    vp2 = {nm: {"num_iterations": 1, "num_leaves": 2} for nm in norm2}
     trace = np.full((iterations + 1, len(t.series), 2), np.nan)
     with warnings.catch_warnings():  # miceforest 6.0.5 uses DataFrame.drop(inplace=True) (pandas 3.1)
         warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        return _iterate(t, k1, k2, iterations, trace, lgb1, lgb2)
+        return _iterate(t, k1, k2, iterations, trace, lgb1, lgb2, vp1, vp2)
 
 
-def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict, lgb2: dict):
+def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict, lgb2: dict,
+             vp1: dict | None = None, vp2: dict | None = None):
     ncl = len(t.l2)
 
     def current():
@@ -483,7 +593,7 @@ def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict,
                 vals = _cluster_means(c1[nm], t.codes, ncl)
                 for k, col in enumerate(t.cm[nm]):
                     k2.working_data[col] = vals[:, k]
-            k2.mice(1, **lgb2)
+            k2.mice(1, variable_parameters=vp2 or {}, **lgb2)
         if k1 is not None:
             _, c2 = current()
             for nm in t.imputed2:
@@ -492,7 +602,7 @@ def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict,
                 vals = _cluster_means(c1[nm], t.codes, ncl)
                 for k, col in enumerate(t.cm[nm]):
                     k1.working_data[col] = vals[t.codes, k]
-            k1.mice(1, **lgb1)
+            k1.mice(1, variable_parameters=vp1 or {}, **lgb1)
         record(it)
     out = {}
     for nm in t.imputed1:
@@ -502,8 +612,8 @@ def _iterate(t: _Tables, k1, k2, iterations: int, trace: np.ndarray, lgb1: dict,
     return out, trace
 
 
-def _chain_task(t: _Tables, iterations, seed_state, lgb1, lgb2, mmc, bootstrap, pv_no, imp_no):
-    out, trace = _run_chain(t, iterations, seed_state, lgb1, lgb2, mmc, bootstrap)
+def _chain_task(t: _Tables, iterations, seed_state, lgb1, lgb2, mmc, bootstrap, numeric, pv_no, imp_no):
+    out, trace = _run_chain(t, iterations, seed_state, lgb1, lgb2, mmc, bootstrap, numeric)
     return pv_no, imp_no, out, trace
 
 
@@ -545,7 +655,7 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
            variables: Sequence[str] | None = None, seed: int | None = None, iterations: int = 20,
            n_jobs: int = 1, progress: bool = True, pv_column: str | None = None,
            lgb_params: dict | None = None, lgb_params_level2: dict | None = None,
-           mean_match_candidates: int = 5, bootstrap: bool = True) -> Imputed:
+           mean_match_candidates: int = 5, bootstrap: bool = True, numeric: str = "norm") -> Imputed:
     """Multiply impute clustered LSA data, separately for every plausible value.
 
     Parameters
@@ -571,9 +681,13 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
     lgb_params, lgb_params_level2 : LightGBM parameters overriding :data:`DEFAULT_LGB_PARAMS`
         for the student and the cluster models.
     mean_match_candidates : donors for predictive mean matching (miceforest).
-    bootstrap : fit every model to a (cluster) bootstrap resample of the observed cases, the
+    bootstrap : fit every tree model to a (cluster) bootstrap resample of the observed cases, the
         parameter-draw step of a proper imputation (default; ``False`` fits to all observed
         cases, which understates the between-imputation variance).
+    numeric : ``"norm"`` (default): numeric variables with more than two distinct observed values
+        (level 1 on the student table, level 2 on the cluster table) are imputed by a Bayesian
+        linear-normal draw from the same predictors; ``"pmm"``: by LightGBM + predictive mean
+        matching like the categorical ones. See the module docstring for the trade-off.
 
     Returns
     -------
@@ -584,6 +698,9 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
         raise LsaError(f"m must be a positive integer; got {m!r}.")
     if not isinstance(iterations, (int, np.integer)) or iterations < 1:
         raise LsaError(f"iterations must be a positive integer; got {iterations!r}.")
+    if numeric not in ("norm", "pmm"):
+        raise LsaError(f"numeric must be 'norm' (Bayesian linear-normal draw) or 'pmm' (LightGBM + predictive "
+                       f"mean matching); got {numeric!r}.")
     spec = _resolve(data, cluster, level2, pvs, weight, variables, pv_column)
     t0 = time.perf_counter()
     ncl = spec.data[spec.cluster].nunique()
@@ -610,7 +727,7 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
                   f"{time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
 
     args = [(tables[p], iterations, children[p * m + i].generate_state(2), lgb1, lgb2, mean_match_candidates,
-             bootstrap, p, i)
+             bootstrap, numeric, p, i)
             for p, i in tasks]
     if n_jobs == 1 or len(tasks) == 1:
         for a in args:
@@ -641,7 +758,7 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
     info = {"seed": seed, "entropy": entropy, "iterations": iterations, "m": m, "n_pvs": n_pv if spec.pv_columns else 0,
             "seconds": elapsed, "n_clusters": int(ncl), "converted_to_category": spec.converted,
             "level2_filled_within_cluster": {k: v for k, v in spec.spread.items() if v},
-            "lgb_params": lgb1, "lgb_params_level2": lgb2}
+            "lgb_params": lgb1, "lgb_params_level2": lgb2, "numeric": numeric}
     model_vars = list(spec.level1) + list(spec.level2)
     return Imputed(base=base, fills=fills, pv_index=[p + 1 for p, _ in tasks], imp_index=[i + 1 for _, i in tasks],
                    pv_column=spec.pv_column, pv_columns=spec.pv_columns, variables=model_vars,
