@@ -15,15 +15,18 @@ import pytest
 REFERENCE = Path(__file__).parent / "reference"
 
 
-def read_reference_csv(name: str) -> pd.DataFrame:
-    """A reference CSV with its .meta.json applied: character ids as strings, factors as pandas
-    Categoricals in R's level order (the first level is R's reference level)."""
-    meta = json.loads((REFERENCE / "data" / f"{name}.meta.json").read_text())
-    types = meta.get("column_types", {})
-    dtype = {c: str for c, t in types.items() if t == "character"}
-    df = pd.read_csv(REFERENCE / "data" / f"{name}.csv", dtype=dtype)
-    for col, levels in meta.get("factor_levels", {}).items():
-        df[col] = pd.Categorical(df[col], categories=levels)
+def read_reference_csv(name: str | Path) -> pd.DataFrame:
+    """A reference CSV (a name in tests/reference/data, or a path) read as R wrote it, using its
+    .meta.json: character and factor columns as strings, factors as pandas Categoricals in R's
+    level order (the first level is R's reference level), only empty fields missing."""
+    path = REFERENCE / "data" / f"{name}.csv" if isinstance(name, str) and not name.endswith(".csv") else Path(name)
+    meta_path = path.with_suffix(".meta.json")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    dtype = {c: str for c, t in meta.get("column_types", {}).items() if t in ("character", "factor")}
+    df = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""])
+    for col, levels in (meta.get("factor_levels") or {}).items():
+        if col in df:
+            df[col] = pd.Categorical(df[col], categories=levels)
     return df
 
 

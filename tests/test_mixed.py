@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+
+from conftest import read_reference_csv
 
 from lsa.mixed import mixed
 
@@ -22,23 +23,14 @@ def load(name):
     return json.loads((REF / f"{name}.json").read_text())
 
 
-def read_csv(name):
-    meta = json.loads((REF / "data" / f"{name}.meta.json").read_text())
-    dtype = {c: str for c, t in meta.get("column_types", {}).items() if t == "character"}
-    df = pd.read_csv(REF / "data" / f"{name}.csv", dtype=dtype)
-    for col, levels in meta.get("factor_levels", {}).items():
-        df[col] = pd.Categorical(df[col], categories=levels)
-    return df
-
-
 @pytest.fixture(scope="module")
 def pisa():
-    return read_csv("pisa2012")
+    return read_reference_csv("pisa2012")
 
 
 @pytest.fixture(scope="module")
 def timss():
-    return read_csv("timss2019_usa_3level")
+    return read_reference_csv("timss2019_usa_3level")
 
 
 def rel(a, b):

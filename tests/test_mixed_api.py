@@ -12,14 +12,14 @@ import pytest
 from lsa.errors import ConvergenceWarning, DesignError, FormulaError
 from lsa.mixed import MixedControl, build_stats, mixed, optimize, profiled
 from lsa.mixed.rformat import coef_table, format_real
-from test_mixed import read_csv
+from conftest import read_reference_csv
 
 W = ["w_fstuwt", "w_fschwt"]
 
 
 @pytest.fixture(scope="module")
 def pisa():
-    return read_csv("pisa2012")
+    return read_reference_csv("pisa2012")
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,15 @@ import pytest
 from lsa.errors import DesignError, FormulaError, MissingDataWarning
 from lsa.mixed import build_stats, level_weights, mixed, model_frame, parse_formula, profiled
 from lsa.mixed.pml import ThetaMap
-from test_mixed import read_csv, rel
+from conftest import read_reference_csv
+from test_mixed import rel
 
 F_RS = "pv1math ~ st04q01 + escs + (1 + escs | schoolid)"
 
 
 @pytest.fixture(scope="module")
 def pisa():
-    return read_csv("pisa2012")
+    return read_reference_csv("pisa2012")
 
 
 def _stats(formula, d, weights, cond=False):
@@ -82,7 +83,7 @@ def test_integer_level1_weights_equal_duplicated_rows(pisa):
 
 
 def test_integer_cluster_weights_equal_duplicated_clusters_3level():
-    d = read_csv("timss2019_usa_3level").dropna(subset=["BSBGHER", "Sex"])
+    d = read_reference_csv("timss2019_usa_3level").dropna(subset=["BSBGHER", "Sex"])
     rng = np.random.default_rng(2)
     sch = d.IDSCHOOL.unique()
     ws = dict(zip(sch, rng.integers(1, 3, len(sch))))

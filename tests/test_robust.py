@@ -12,7 +12,7 @@ import pytest
 
 from lsa.robust import clustered
 from lsa.robust._naive import naive_cr2_ols
-from lsa.robust.formula import read_reference_csv
+from conftest import read_reference_csv
 
 REF = Path(__file__).parent / "reference"
 CLUSTSE = json.loads((REF / "cr2_clustse_lm.json").read_text())

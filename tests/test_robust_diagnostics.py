@@ -18,7 +18,7 @@ from scipy import stats
 
 from lsa.errors import DesignError, LsaError
 from lsa.robust.diagnostics import h_test, ncv_mlm
-from lsa.robust.formula import read_reference_csv
+from conftest import read_reference_csv
 from lsa.robust.mixed import random_slope_diagnostic, robust_mixed
 
 REF = Path(__file__).parent / "reference"

@@ -7,7 +7,7 @@ import pytest
 
 from lsa.errors import DesignError, FormulaError, LsaError, MissingDataWarning
 from lsa.robust import SingularAdjustmentWarning, clustered
-from lsa.robust.formula import read_reference_csv
+from conftest import read_reference_csv
 
 REF = Path(__file__).parent / "reference"
 F = "math ~ ses + minority + mses + mhmwk"

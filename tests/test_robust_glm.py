@@ -15,7 +15,7 @@ from lsa.robust import clustered
 from lsa.robust.binary import lpm, modified_poisson, risk_ratios
 from lsa.robust.effective import (FewClustersWarning, check_effective_clusters,
                                   effective_clusters, effective_clusters_simple)
-from lsa.robust.formula import read_reference_csv
+from conftest import read_reference_csv
 from lsa.robust.gee import gee
 
 REF = Path(__file__).parent / "reference"

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsa.robust.formula import build_design, read_reference_csv
+from conftest import read_reference_csv
+from lsa.robust.formula import build_design
 from lsa.robust.mixed import robust_mixed, robust_mixed_components, se_ratio
 
 REF = Path(__file__).parent / "reference"

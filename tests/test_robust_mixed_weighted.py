@@ -26,7 +26,8 @@ import pytest
 from lsa.errors import DesignError
 
 from lsa.robust import clustered
-from lsa.robust.formula import build_design, read_reference_csv
+from conftest import read_reference_csv
+from lsa.robust.formula import build_design
 from lsa.robust.mixed import robust_mixed, robust_mixed_components
 
 REF = Path(__file__).parent / "reference"

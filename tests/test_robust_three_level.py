@@ -15,7 +15,7 @@ import pytest
 
 from lsa.errors import DesignError
 from lsa.robust import clustered
-from lsa.robust.formula import read_reference_csv
+from conftest import read_reference_csv
 from lsa.robust.mixed import random_slope_diagnostic, robust_mixed
 
 REF = Path(__file__).parent / "reference"

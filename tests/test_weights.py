@@ -6,12 +6,13 @@ import pytest
 from lsa import weights as W
 from lsa.errors import DesignError
 from lsa.mixed import mixed
-from test_mixed import read_csv, rel
+from conftest import read_reference_csv
+from test_mixed import rel
 
 
 @pytest.fixture(scope="module")
 def pisa():
-    return read_csv("pisa2012")
+    return read_reference_csv("pisa2012")
 
 
 def test_wscale_pisa_r51(pisa):
@@ -35,7 +36,7 @@ def test_scale_weights_frame_and_errors(pisa):
 
 
 def test_timss_components_r52():
-    d = read_csv("timss2019_usa_3level")
+    d = read_reference_csv("timss2019_usa_3level")
     tw = W.timss_weights(d)
     assert np.max(np.abs(d.STUWGT - tw.stuwgt_cond)) < 1e-5          # spec: exact to rounding
     assert np.max(np.abs(d.TOTWGT - tw.totwgt)) < 1.1e-3

@@ -70,22 +70,3 @@ def build_design(formula: str, data: pd.DataFrame) -> Design:
         rows=X.index,
         n_dropped=int(len(data) - len(X)),
     )
-
-
-def read_reference_csv(path, meta_path=None) -> pd.DataFrame:
-    """Read a reference CSV with ``schoolid``-like id columns as strings and factor levels
-    ordered as in its ``.meta.json`` (``column_types``: ``character`` -> str, ``factor`` ->
-    Categorical with ``factor_levels`` order, unused levels kept)."""
-    import json
-    from pathlib import Path
-
-    path = Path(path)
-    meta_path = Path(meta_path) if meta_path else path.with_suffix(".meta.json")
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    types = meta.get("column_types", {})
-    dtype = {c: str for c, t in types.items() if t in ("character", "factor")}
-    df = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""])
-    for col, levels in (meta.get("factor_levels") or {}).items():
-        if col in df:
-            df[col] = pd.Categorical(df[col], categories=levels)
-    return df
