@@ -114,29 +114,13 @@ def by_groups(design: SurveyDesign, by: str | Sequence[str] | None) -> list[tupl
     if n_na:
         warnings.warn(f"{n_na} rows in the domain have a missing value in {cols} and belong to no group.",
                       MissingDataWarning, stacklevel=4)
-    codes = []
-    for c in cols:
-        s = frame[c]
-        cat = s if isinstance(s.dtype, pd.CategoricalDtype) else pd.Categorical(s)
-        cat = pd.Categorical(cat)
-        codes.append(cat)
-    groups = []
+    cats = [pd.Categorical(frame[c]) for c in cols]            # a Categorical keeps its level order
+    codes = np.column_stack([cat.codes for cat in cats])
     present = design.domain & ~na
-    keys = pd.MultiIndex.from_arrays([pd.Categorical(c) for c in codes]) if len(cols) > 1 else None
-    if keys is None:
-        cat = codes[0]
-        for i, level in enumerate(cat.categories):
-            mask = (cat.codes == i)
-            if (mask & present).any():
-                groups.append(({cols[0]: level}, mask))
-        return groups
-    combos = pd.DataFrame({c: codes[j] for j, c in enumerate(cols)})[present].drop_duplicates()
-    combos = combos.sort_values(cols)
-    for _, row in combos.iterrows():
-        mask = np.ones(design.n, dtype=bool)
-        for j, c in enumerate(cols):
-            mask &= (codes[j] == row[c])
-        groups.append(({c: row[c] for c in cols}, mask))
+    groups = []
+    for combo in np.unique(codes[present], axis=0):            # sorted by level order, column by column
+        labels = {c: cat.categories[k] for c, cat, k in zip(cols, cats, combo)}
+        groups.append((labels, (codes == combo).all(axis=1)))
     return groups
 
 
