@@ -23,7 +23,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import DesignError
+from .errors import DesignError, warn
 from .replicates import Replicates
 
 PvVariance = Literal["all", "first"]
@@ -324,6 +324,13 @@ class SurveyDesign:
     __repr__ = describe
 
     # -- internals ----------------------------------------------------------------------
+    def warn_once(self, message: str, category: type[Warning]) -> None:
+        """Issue a warning about this design once per design, however many analyses use it."""
+        warned = self.__dict__.setdefault("_cache_warned", set())
+        if (category, message) not in warned:
+            warned.add((category, message))
+            warn(message, category)
+
     def _cache(self, key: str, build):
         store = self.__dict__.setdefault("_cache_store", {})
         if key not in store:

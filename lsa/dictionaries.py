@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import functools
 import re
-import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
@@ -36,7 +35,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from .errors import DesignError, LsaError, LsaWarning, StudyError
+from .errors import DesignError, LsaError, LsaWarning, StudyError, warn
 
 __all__ = ["studies", "study_info", "design_from_study", "StudyInfo", "DictionaryError",
            "resolve_columns", "STUDIES"]
@@ -447,8 +446,8 @@ def _pv_sets(info: StudyInfo, cols: _Columns) -> dict[str, list[str]]:
             sets[root] = best
     left = [p for p in partial if p.split(" ")[0] not in sets]
     if left:
-        warnings.warn(f"{info.name} {info.cycle}: incomplete plausible-value sets were left out: "
-                      f"{', '.join(left)}. Pass pvs= to use them.", LsaWarning, stacklevel=3)
+        warn(f"{info.name} {info.cycle}: incomplete plausible-value sets were left out: "
+                      f"{', '.join(left)}. Pass pvs= to use them.", LsaWarning)
     return sets
 
 

@@ -38,3 +38,39 @@ class ConvergenceWarning(LsaWarning):
 
 class MissingDataWarning(LsaWarning):
     """Rows were excluded for missing values, or a statistic is undefined in a group."""
+
+
+class SeparationWarning(ConvergenceWarning):
+    """A logistic or Poisson fit shows (quasi-)complete separation: fitted probabilities or means at
+    their bounds and coefficients diverging; the estimates of the named terms are not finite in
+    the limit and their standard errors are meaningless."""
+
+
+class PseudoLikelihoodWarning(LsaWarning):
+    """A likelihood-based test was asked of a weighted (pseudo-likelihood) fit, where its reference
+    distribution does not hold."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning point at the first frame outside lsa (the user's
+    call), as pandas' ``find_stack_level`` does; counted from the caller of :func:`warn`."""
+    import inspect
+    import os
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = inspect.currentframe(), 0
+    try:
+        frame = frame.f_back.f_back           # the caller of warn()
+        level = 1
+        while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+            frame, level = frame.f_back, level + 1
+        return level
+    finally:
+        del frame
+
+
+def warn(message: str, category: type[Warning] = LsaWarning) -> None:
+    """Issue ``message`` as a warning attributed to the user's line, not to lsa's internals."""
+    import warnings
+
+    warnings.warn(message, category, stacklevel=user_stacklevel() + 1)

@@ -30,7 +30,6 @@ numbers; ``"strings"`` gives the label text (same coverage rule).
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -38,7 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import LsaError, LsaWarning, StudyError
+from .errors import LsaError, LsaWarning, StudyError, warn
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
            "match_filename", "FileDescription", "ColumnNotFoundError"]
@@ -351,9 +350,9 @@ def _find_files(folder: Path, pattern: str, suffix, letter, label: str, suffix_u
     if not found and suffix_unverified and "{suffix}" in pattern:
         found = scan(True)
         if found:
-            warnings.warn(f"{label}: no file has the (unverified) cycle suffix {suffix!r}; using "
+            warn(f"{label}: no file has the (unverified) cycle suffix {suffix!r}; using "
                           f"{sorted(p.name for p in found.values())[:5]} matched by the name pattern only.",
-                          LsaWarning, stacklevel=3)
+                          LsaWarning)
     return found
 
 

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from lsa import pooling
-from lsa.errors import ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, MissingDataWarning
+from lsa.errors import ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, MissingDataWarning, warn
 from lsa.mixed import MixedControl, MixedResult, ThetaMap, build_stats, level_weights, model_frame, optimize
 from lsa.mixed.fit import _design_adapter
 from lsa.mixed.formula import _split_top, parse_formula
@@ -735,7 +735,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
         else:
             msg = ("rows with missing values were removed, differently per PV: "
                    + ", ".join(f"{d.label}: {n}" for d, n in zip(draws, dropped)))
-        warnings.warn(msg + f" ({len(tasks[0].frame.y)} used in the first PV)", MissingDataWarning, stacklevel=2)
+        warn(msg + f" ({len(tasks[0].frame.y)} used in the first PV)", MissingDataWarning)
 
     n_rep = 0 if rep_all is None else rep_all.shape[1]
     show = progress if progress is not None else M * (1 + n_rep) > 20
@@ -766,9 +766,9 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
             raise EstimationError(f"the fit did not converge for plausible value(s) {names}; not pooled. "
                                   f"Pass nonconverged='warn' to pool anyway or 'drop' to leave them out, "
                                   f"or adjust control=MixedControl(...)")
-        warnings.warn(f"the fit did not converge for plausible value(s) {names}"
+        warn(f"the fit did not converge for plausible value(s) {names}"
                       + ("; they were left out of the pooling" if nonconverged == "drop" else "; pooled anyway"),
-                      ConvergenceWarning, stacklevel=2)
+                      ConvergenceWarning)
         if nonconverged == "drop":
             keep = [k for k in range(M) if k not in bad]
             if len(keep) < (1 if allow_single else 2):
@@ -779,9 +779,9 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
             M = len(out)
     rep_failed = [(draws[k].label, out[k][3]) for k in range(M) if out[k][3]]
     if rep_failed:
-        warnings.warn("replicate refits did not converge (PV: replicate numbers, 1-based): "
+        warn("replicate refits did not converge (PV: replicate numbers, 1-based): "
                       + "; ".join(f"{l}: {[r + 1 for r in f][:10]}" for l, f in rep_failed),
-                      ConvergenceWarning, stacklevel=2)
+                      ConvergenceWarning)
     fits = tuple(o[1] for o in out)
 
     # -- pooling -------------------------------------------------------------------------------

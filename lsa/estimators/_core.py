@@ -15,7 +15,6 @@ never drops rows from the design.
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Sequence
 
@@ -24,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from ..design import SurveyDesign
-from ..errors import DesignError, MissingDataWarning
+from ..errors import DesignError, MissingDataWarning, warn
 from ..pooling import Pooled, nested, rubin
 from ..replicates import replicate_variance
 
@@ -112,8 +111,8 @@ def by_groups(design: SurveyDesign, by: str | Sequence[str] | None) -> list[tupl
     na = frame.isna().any(axis=1).to_numpy()
     n_na = int((na & design.domain).sum())
     if n_na:
-        warnings.warn(f"{n_na} rows in the domain have a missing value in {cols} and belong to no group.",
-                      MissingDataWarning, stacklevel=4)
+        warn(f"{n_na} rows in the domain have a missing value in {cols} and belong to no group.",
+                      MissingDataWarning)
     cats = [pd.Categorical(frame[c]) for c in cols]            # a Categorical keeps its level order
     codes = np.column_stack([cat.codes for cat in cats])
     present = design.domain & ~na
@@ -181,16 +180,16 @@ def run_by_groups(
     if df_method not in ("barnard_rubin", "rubin"):
         raise DesignError(f"df_method must be 'barnard_rubin' or 'rubin'; got {df_method!r}.")
     if design.replicates is None:
-        warnings.warn("the design has no replicate weights: standard errors are not available (NaN).",
-                      MissingDataWarning, stacklevel=3)
+        design.warn_once("the design has no replicate weights: standard errors are not available (NaN).",
+                         MissingDataWarning)
     groups, pooled = [], []
     for labels, mask in by_groups(design, by):
         draws = compute(design.weight_matrix(mask))
         if np.isnan(draws.theta[:, 0, :]).any():
             bad = [t for t, b in zip(draws.terms, np.isnan(draws.theta[:, 0, :]).any(axis=0)) if b]
             where = f" in group {labels}" if labels else ""
-            warnings.warn(f"{statistic} of {bad} is undefined{where} (no observations with data); "
-                          f"reported as NaN.", MissingDataWarning, stacklevel=3)
+            warn(f"{statistic} of {bad} is undefined{where} (no observations with data); "
+                          f"reported as NaN.", MissingDataWarning)
         result, cov = pool_draws(draws, design, df_method)
         pooled.append(result)
         groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
@@ -198,8 +197,8 @@ def run_by_groups(
     out = _assemble(statistic, groups, pooled, _design_note(design, df_method, groups[0].estimates.shape[0]))
     n_missing = int(out.table["n_missing"].max()) if len(out.table) else 0
     if n_missing:
-        warnings.warn(f"{statistic}: {n_missing} rows in the domain were excluded for missing values "
-                      f"(see the n_missing column).", MissingDataWarning, stacklevel=3)
+        warn(f"{statistic}: {n_missing} rows in the domain were excluded for missing values "
+                      f"(see the n_missing column).", MissingDataWarning)
     return out
 
 

@@ -18,14 +18,13 @@ complete-data df is the design df − p + 1 (as ``survey::svyglm``).
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..design import SurveyDesign
-from ..errors import ConvergenceWarning, EstimationError, FormulaError
+from ..errors import ConvergenceWarning, EstimationError, FormulaError, warn
 from ..formula import fixed_matrix
 from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
 
@@ -147,9 +146,9 @@ def _logit_draws(md: ModelData, w: np.ndarray, max_iter: int = 100, tol: float =
             if np.max(np.abs(step) / (1 + np.abs(beta))) < tol:
                 break
         else:
-            warnings.warn(f"logistic regression did not converge in {max_iter} iterations "
+            warn(f"logistic regression did not converge in {max_iter} iterations "
                           f"(largest relative step {np.max(np.abs(step) / (1 + np.abs(beta))):.3g}); "
-                          f"check for separation.", ConvergenceWarning, stacklevel=4)
+                          f"check for separation.", ConvergenceWarning)
         out[i] = beta
     return out
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import sys
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
 
@@ -24,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import pooling
-from ..errors import LsaError, MissingDataWarning
+from ..errors import LsaError, MissingDataWarning, warn
 from .completed import Imputed
 
 __all__ = ["Analyses", "PooledMI", "analyze", "pool"]
@@ -113,14 +112,14 @@ def _check_congenial(formula: str, imputed: Imputed) -> None:
     known = set(imputed.variables) | {imputed.cluster, imputed.pv_column, imputed.weight} | set(imputed.pv_columns)
     absent = [c for c in used if c not in known]
     if absent:
-        warnings.warn(f"analysis variable(s) {absent} were not in the imputation model {list(imputed.variables)}: "
+        warn(f"analysis variable(s) {absent} were not in the imputation model {list(imputed.variables)}: "
                       f"the imputations assume they are unrelated to the imputed variables, which biases "
                       f"their coefficients toward zero (uncongenial imputation). Re-impute with them in "
-                      f"variables=.", MissingDataWarning, stacklevel=3)
+                      f"variables=.", MissingDataWarning)
     still = [c for c in used if df0[c].isna().any()]
     if still:
-        warnings.warn(f"analysis variable(s) {still} still have missing values in the completed data "
-                      f"(they were not imputed); lsa.mixed drops those rows.", MissingDataWarning, stacklevel=3)
+        warn(f"analysis variable(s) {still} still have missing values in the completed data "
+                      f"(they were not imputed); lsa.mixed drops those rows.", MissingDataWarning)
 
 
 # -- pooling ------------------------------------------------------------------------------------

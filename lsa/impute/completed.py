@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import LsaError, MissingDataWarning
+from ..errors import LsaError, MissingDataWarning, warn
 
 __all__ = ["Imputed", "from_long"]
 
@@ -223,8 +223,7 @@ def from_long(df: pd.DataFrame, imp: str = ".imp", pv: str | None = None, *, ori
     drop : further index columns to remove if present (mice's ``.id``).
     kwargs : passed to :class:`Imputed` (``pv_column``, ``pv_columns``, ``variables``, ...).
     """
-    import warnings
-
+    
     if not isinstance(df, pd.DataFrame):
         raise LsaError(f"from_long needs a pandas DataFrame; got {type(df).__name__}.")
     for col in [imp] + ([pv] if pv else []):
@@ -233,8 +232,8 @@ def from_long(df: pd.DataFrame, imp: str = ".imp", pv: str | None = None, *, ori
         if df[col].isna().any():
             raise LsaError(f"index column {col!r} has {int(df[col].isna().sum())} missing values.")
     if original is not None and (df[imp] == original).any():
-        warnings.warn(f"rows with {imp} == {original} (the incomplete original data) are excluded "
-                      f"({int((df[imp] == original).sum())} rows).", MissingDataWarning, stacklevel=2)
+        warn(f"rows with {imp} == {original} (the incomplete original data) are excluded "
+                      f"({int((df[imp] == original).sum())} rows).", MissingDataWarning)
         df = df.loc[df[imp] != original]
     keys = [pv, imp] if pv else [imp]
     groups = list(df.groupby(keys, sort=True, observed=True))

@@ -114,7 +114,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DesignError, LsaError, MissingDataWarning
+from ..errors import DesignError, LsaError, MissingDataWarning, warn
 from .completed import Imputed, _Fill
 from .convergence import Trace
 
@@ -715,8 +715,8 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
     tasks = [(p, i) for p in range(n_pv) for i in range(m)]
     nothing = not tables[0].imputed1 and not tables[0].imputed2
     if nothing:
-        warnings.warn("no variable in the imputation model has missing values: the completed data sets are "
-                      "copies of the data.", MissingDataWarning, stacklevel=2)
+        warn("no variable in the imputation model has missing values: the completed data sets are "
+                      "copies of the data.", MissingDataWarning)
     results: dict[tuple[int, int], tuple[dict, np.ndarray]] = {}
 
     def report(done):

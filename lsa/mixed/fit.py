@@ -10,7 +10,6 @@ Each step is a public function that can be run by hand (as lme4's modular functi
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from lsa.errors import ConvergenceWarning, DesignError, MissingDataWarning
+from lsa.errors import ConvergenceWarning, DesignError, MissingDataWarning, warn
 from lsa.mixed.formula import ModelFrame, model_frame, parse_formula
 from lsa.mixed.pml import Profile, ThetaMap, profiled
 from lsa.mixed.stats import ClusterStats, Hierarchy, cluster_stats
@@ -284,10 +283,10 @@ def optimize(stats: ClusterStats, tmap: ThetaMap, reml: bool = False,
     gnorm = float(np.max(np.abs(_projected(theta, pr.grad / N, lower)))) if tmap.size else 0.0
     converged = gnorm < control.gtol
     if not converged:
-        warnings.warn(f"the optimiser did not converge: max |projected gradient of ℓ/N| = "
+        warn(f"the optimiser did not converge: max |projected gradient of ℓ/N| = "
                       f"{gnorm:.3g} (tolerance {control.gtol:g}) after {res.nit} L-BFGS-B "
                       f"iterations ({res.message}); the estimates may be inaccurate",
-                      ConvergenceWarning, stacklevel=3)
+                      ConvergenceWarning)
     return OptimResult(pr, converged, int(res.nit), gnorm, str(res.message))
 
 
@@ -340,9 +339,8 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     wcols_list = [wcols] if isinstance(wcols, str) else wcols
     frame = model_frame(parsed, df, tuple(wcols_list or ()))
     if frame.n_dropped:
-        warnings.warn(f"{frame.n_dropped} row(s) with missing values in model variables or "
-                      f"weights were removed ({len(frame.y)} used)", MissingDataWarning,
-                      stacklevel=2)
+        warn(f"{frame.n_dropped} row(s) with missing values in model variables or "
+                      f"weights were removed ({len(frame.y)} used)", MissingDataWarning)
     w = level_weights(frame, df, wcols_list, cond, scaling)
     stats = build_stats(frame, w)
     check_identifiable(frame, stats)

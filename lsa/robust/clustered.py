@@ -8,7 +8,6 @@ Pustejovsky & Tipton (2018, JBES 36:672); Huang & Li (2022, BRM 54:1181); Huang,
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DesignError, LsaError, MissingDataWarning
+from ..errors import DesignError, LsaError, MissingDataWarning, warn
 from .blocks import ClusterBlocks, make_blocks
 from .cr import CovarianceType, get_covariance_type
 from ..formula import r_name
@@ -252,9 +251,9 @@ def clustered(
             n_dropped += int(bad_na.sum())
         check_weights(w, w_name or "weights")
     if n_dropped:
-        warnings.warn(
+        warn(
             f"{n_dropped} of {len(data)} rows dropped for missing values in the model's variables",
-            MissingDataWarning, stacklevel=2,
+            MissingDataWarning
         )
     fam = _family(family)
     if fam is None:
@@ -366,7 +365,7 @@ def irls(y, X, fam, prior, epsilon: float = 1e-8, maxit: int = 25):
             break
         dev_old = dev
     if not converged:
-        warnings.warn(f"GLM IRLS did not converge in {maxit} iterations", ConvergenceWarning, stacklevel=3)
+        warn(f"GLM IRLS did not converge in {maxit} iterations", ConvergenceWarning)
     n, p = X.shape
     if isinstance(fam, (sm.families.Binomial, sm.families.Poisson)):
         scale = 1.0

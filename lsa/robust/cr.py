@@ -13,12 +13,11 @@ is ``CR1S``.
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC
 
 import numpy as np
 
-from ..errors import LsaError, LsaWarning
+from ..errors import LsaError, LsaWarning, warn
 from ._linalg import chol_upper, sym_power
 from .blocks import ClusterBlocks, as_matrix, wmul
 
@@ -160,12 +159,11 @@ class CR2(CovarianceType):
     @staticmethod
     def _warn_singular(singular) -> None:
         if singular:
-            warnings.warn(
+            warn(
                 f"CR2: the adjustment matrix (I - H_jj) is singular in {len(singular)} "
                 f"cluster(s) {list(singular)[:10]}; using the pseudo-inverse square root "
                 "(eigenvalues <= 1e-12 set to 0) as clubSandwich does",
-                SingularAdjustmentWarning,
-                stacklevel=4,
+                SingularAdjustmentWarning
             )
 
     def adjustments(self, b):
@@ -220,11 +218,10 @@ class CR3(CovarianceType):
                 singular.append(b.labels[j])
                 out.append(np.linalg.pinv(ih))
         if singular:
-            warnings.warn(
+            warn(
                 f"CR3: I - H_jj is singular in cluster(s) {singular[:10]} (dropping the cluster "
                 "makes the design singular); using the pseudo-inverse",
-                SingularAdjustmentWarning,
-                stacklevel=3,
+                SingularAdjustmentWarning
             )
         return out
 

@@ -12,11 +12,11 @@ With few effective clusters CR0/CR1 under-cover; use CR2 or CR3 with Satterthwai
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 
+from .. import errors
 from ..errors import LsaWarning
 from .blocks import ClusterBlocks, cluster_codes
 
@@ -85,9 +85,9 @@ def check_effective_clusters(g_star: pd.Series, threshold: float = 30.0, warn: b
     tab["flagged"] = tab["G_star"] < threshold
     if warn and tab["flagged"].any():
         few = ", ".join(f"{t} (G* = {g:.1f})" for t, g in tab.loc[tab.flagged, ["term", "G_star"]].to_numpy())
-        warnings.warn(
+        errors.warn(
             f"small effective number of clusters (< {threshold:g}) for: {few}. CR0/CR1 tests "
             "over-reject here; use type='CR2' (or 'CR3') with df='satterthwaite'.",
-            FewClustersWarning, stacklevel=2,
+            FewClustersWarning
         )
     return tab

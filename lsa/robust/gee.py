@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import ConvergenceWarning, DesignError, LsaError
+from ..errors import ConvergenceWarning, DesignError, LsaError, warn
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
 from .clustered import _family, _finish, irls
 from .formula import build_design
@@ -61,8 +61,7 @@ def gee(
     df : "z" (default, as geepack), "satterthwaite", "naive", ...
     """
     import statsmodels.api as sm
-    import warnings
-
+    
     if corstr not in ("exchangeable", "independence"):
         raise LsaError(f"corstr must be 'exchangeable' or 'independence'; got {corstr!r}")
     data = data.reset_index(drop=True)
@@ -86,7 +85,7 @@ def gee(
         if np.max(np.abs(step) / (np.abs(beta) + 1e-8)) < tol:
             break
     else:
-        warnings.warn(f"GEE did not converge in {maxit} iterations", ConvergenceWarning, stacklevel=2)
+        warn(f"GEE did not converge in {maxit} iterations", ConvergenceWarning)
     phi, alpha = _scale_alpha(yb, Xb, beta, fam, corstr)
     _, (D, V, e), M = _score_step(yb, Xb, beta, fam, phi, alpha)
     Vinv = tuple(np.linalg.inv(v) for v in V)

@@ -1,0 +1,176 @@
+"""One validation layer for every entry point of lsa.
+
+Every function here raises an :mod:`lsa.errors` exception whose message names the argument or
+column, the value received and what is allowed. Entry points (designs, estimators, mixed models,
+``mix_pv``, cluster-robust fits, GEE, imputation, readers and the CLI) call these checks instead of
+letting numpy, pandas, patsy or pyreadstat fail later with a message the user cannot act on.
+
+The rule for non-finite values
+------------------------------
+``NaN`` (and ``None``/``pd.NA``) is a missing value: rows with it are excluded from an analysis
+and counted (``n_missing``, :class:`~lsa.errors.MissingDataWarning`). ``inf`` and ``-inf`` are not
+missing values: they are an error naming the column and the number of such rows, because they
+usually come from a transformation (``np.log(0)``, a division by zero) that the user should see
+rather than have lsa quietly drop. Replace them with ``NaN`` to treat them as missing.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import DesignError, FormulaError, LsaError
+
+#: a categorical predictor with more levels than this (or than n/10) is refused
+MAX_FACTOR_LEVELS = 100
+
+
+def _short(values: Iterable[Any], n: int = 5) -> str:
+    values = list(values)
+    head = ", ".join(repr(v) for v in values[:n])
+    return f"[{head}{', ...' if len(values) > n else ''}]"
+
+
+def check_frame(data: Any, argument: str = "data", *, allow_empty: bool = False) -> pd.DataFrame:
+    """``data`` must be a pandas DataFrame with unique column names (and rows, unless
+    ``allow_empty``)."""
+    if not isinstance(data, pd.DataFrame):
+        raise DesignError(f"{argument} must be a pandas DataFrame; got {type(data).__name__}.")
+    duplicated = data.columns[data.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DesignError(f"{argument} has duplicate column names {_short(duplicated)}; every column "
+                          f"needs a unique name (rename or drop the copies).")
+    if not allow_empty and len(data) == 0:
+        raise DesignError(f"{argument} has no rows.")
+    return data
+
+
+def check_columns_exist(data: pd.DataFrame, columns: Sequence[str], argument: str) -> None:
+    """Every name in ``columns`` is a column of ``data``; the error lists the missing ones and
+    the closest existing names."""
+    import difflib
+
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        hints = {c: difflib.get_close_matches(str(c), [str(x) for x in data.columns], n=3) for c in missing}
+        hint = "; ".join(f"{c!r}: did you mean {h}?" for c, h in hints.items() if h)
+        raise DesignError(f"{argument}: column(s) {_short(missing)} not in the data" + (f" ({hint})" if hint else "")
+                          + ".")
+
+
+def check_finite(values: np.ndarray, column: str, argument: str = "data") -> None:
+    """Error if ``values`` (numeric, NaN allowed as missing) hold ``inf`` or ``-inf``."""
+    arr = np.asarray(values, dtype=float)
+    bad = np.isinf(arr)
+    if bad.any():
+        n = int(bad.sum())
+        rows = np.flatnonzero(bad.reshape(len(arr), -1).any(axis=1))[:5].tolist()
+        raise DesignError(f"{argument}: column {column!r} has {n} infinite value(s) (inf/-inf; first rows "
+                          f"{rows}); they often come from log(0) or a division by zero. Replace them with NaN "
+                          f"to treat them as missing, or fix the transformation.")
+
+
+def numeric_column(data: pd.DataFrame, column: str, argument: str = "data") -> np.ndarray:
+    """The column as float (NaN for missing), refusing text, text that holds numbers, and
+    non-finite values, each with a message naming the column."""
+    s = data[column]
+    if isinstance(s, pd.DataFrame):
+        raise DesignError(f"{argument}: column name {column!r} appears more than once in the data.")
+    if pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s):
+        values = s.dropna()
+        conv = pd.to_numeric(values.astype(object), errors="coerce")
+        if len(values) and conv.notna().all():
+            raise DesignError(f"{argument}: column {column!r} holds numbers stored as text (e.g. "
+                              f"{_short(values.iloc[:3].tolist(), 3)}); convert it first, e.g. "
+                              f"df[{column!r}] = pd.to_numeric(df[{column!r}]).")
+        raise DesignError(f"{argument}: column {column!r} is not numeric (e.g. {_short(values.iloc[:3].tolist(), 3)}); "
+                          f"a numeric variable is needed here (for a categorical one use lsa.percentages, or "
+                          f"a factor on the right-hand side of a formula).")
+    out = s.to_numpy(dtype=float, na_value=np.nan)
+    check_finite(out, column, argument)
+    return out
+
+
+def check_factor_levels(series: pd.Series, column: str, n_rows: int, argument: str = "formula") -> None:
+    """A categorical predictor with more than :data:`MAX_FACTOR_LEVELS` levels, or more than
+    n/10, is refused: it is almost always an id or a number stored as text."""
+    levels = series.nunique(dropna=True)
+    limit = min(MAX_FACTOR_LEVELS, max(n_rows / 10, 2))
+    if levels > limit:
+        conv = pd.to_numeric(series.dropna().astype(object), errors="coerce")
+        hint = (f" It holds numbers stored as text: convert it with pd.to_numeric(df[{column!r}])."
+                if len(conv) and conv.notna().all() else " If it is an id, leave it out of the fixed part.")
+        raise FormulaError(f"{argument}: categorical variable {column!r} has {levels} levels for {n_rows} rows "
+                           f"(at most {int(limit)} allowed: {MAX_FACTOR_LEVELS} or n/10).{hint}")
+
+
+def check_no_random_effects(formula: str, function: str) -> None:
+    """lme4 random-effect terms ``(… | group)`` belong to :func:`lsa.mixed`; elsewhere they would be
+    evaluated as a bitwise OR."""
+    if isinstance(formula, str) and "|" in formula:
+        raise FormulaError(f"{function}: the formula {formula!r} has a random-effect term '( ... | group)'; "
+                           f"{function} fits single-level models. Use lsa.mixed (or lsa.mix_pv) for "
+                           f"multilevel models.")
+
+
+def check_formula(formula: Any, argument: str = "formula") -> str:
+    """A formula is a string with a response and predictors separated by ``~``."""
+    if not isinstance(formula, str):
+        raise FormulaError(f"{argument} must be a string such as 'y ~ x1 + x2'; got {type(formula).__name__}.")
+    if "~" not in formula:
+        raise FormulaError(f"{argument} needs a response and predictors separated by '~'; got {formula!r}.")
+    return formula
+
+
+def check_choice(value: Any, allowed: Sequence[Any], argument: str) -> Any:
+    """``value`` is one of ``allowed``."""
+    try:
+        ok = value in allowed
+    except TypeError:
+        ok = False
+    if not ok:
+        raise LsaError(f"{argument} must be one of {list(allowed)}; got {value!r}.")
+    return value
+
+
+def check_number(value: Any, argument: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> float:
+    """A real (or integer) number within the bounds; strings and booleans are refused."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value):
+        what = "an integer" if integer else "a finite number"
+        raise LsaError(f"{argument} must be {what}; got {value!r} ({type(value).__name__}).")
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+        hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+        raise LsaError(f"{argument} must be {' and '.join(x for x in (lo, hi) if x)}; got {value!r}.")
+    return value
+
+
+def check_numbers(values: Any, argument: str, *, low: float | None = None, high: float | None = None,
+                  low_open: bool = False, high_open: bool = False) -> list[float]:
+    """A number or a sequence of numbers, each within the bounds (a string is refused, not split)."""
+    if isinstance(values, (str, bytes)) or values is None:
+        raise LsaError(f"{argument} must be a number or a list of numbers; got {values!r}.")
+    seq = list(values) if isinstance(values, Iterable) else [values]
+    if not seq:
+        raise LsaError(f"{argument} must hold at least one number; got an empty {type(values).__name__}.")
+    return [check_number(v, f"{argument}[{i}]" if len(seq) > 1 else argument, low=low, high=high,
+                         low_open=low_open, high_open=high_open) for i, v in enumerate(seq)]
+
+
+def check_names(value: Any, argument: str, *, allow_none: bool = False) -> list[str]:
+    """A column name or a list of column names (strings)."""
+    if value is None and allow_none:
+        return []
+    seq = [value] if isinstance(value, str) else value
+    if not isinstance(seq, (list, tuple)) or not seq or not all(isinstance(v, str) for v in seq):
+        raise LsaError(f"{argument} must be a column name or a list of column names; got {value!r}.")
+    return list(seq)
