@@ -25,6 +25,7 @@ import pandas as pd
 
 from .errors import DesignError, warn
 from .replicates import Replicates
+from .validation import check_frame, check_name, check_numbers, check_numeric_dtypes, numeric_column
 
 PvVariance = Literal["all", "first"]
 
@@ -76,37 +77,41 @@ class SurveyDesign:
         cycle: str | int | None = None,
         domain: np.ndarray | None = None,
     ) -> None:
-        if not isinstance(data, pd.DataFrame):
-            raise DesignError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
-        if len(data) == 0:
-            raise DesignError("data has no rows.")
+        check_frame(data)
         self._data = data
-        self._ids = _check_ids(data, dict(ids or {}))
+        self._ids = _check_ids(data, ids)
         self._weights, self._obs_level = _check_weight_spec(data, weights, self._ids)
+        if not isinstance(conditional_weights, (bool, np.bool_)):
+            raise DesignError(f"conditional_weights must be True or False; got {conditional_weights!r}.")
         self._conditional = bool(conditional_weights)
-        self._pvs = _check_pvs(data, dict(pvs or {}))
+        self._pvs = _check_pvs(data, pvs)
         if replicates is not None and not isinstance(replicates, Replicates):
-            raise DesignError(f"replicates must be an lsa.Replicates scheme; got {type(replicates).__name__}.")
+            raise DesignError(f"replicates must be an lsa.Replicates scheme (e.g. lsa.Replicates.fay([...], k=0.5)); "
+                              f"got {type(replicates).__name__}.")
         self._replicates = replicates
-        if strata is not None and strata not in data.columns:
-            raise DesignError(f"strata column {strata!r} is not in the data.")
+        if strata is not None and (not isinstance(strata, str) or strata not in data.columns):
+            raise DesignError(f"strata must be the name of a column of the data; got {strata!r}.")
         self._strata = strata
         if pv_variance not in ("all", "first"):
             raise DesignError(f"pv_variance must be 'all' or 'first'; got {pv_variance!r}.")
         self._pv_variance = pv_variance
-        self._benchmarks = _check_benchmarks(dict(benchmarks or {}), self._pvs)
+        self._benchmarks = _check_benchmarks(benchmarks)
         self.study = study
         self.cycle = cycle
-        if domain is None:
-            domain = np.ones(len(data), dtype=bool)
+        domain = np.ones(len(data), dtype=bool) if domain is None else domain
+        if np.shape(domain) != (len(data),):
+            raise DesignError(f"domain must be a boolean mask with one value per row ({len(data)}); "
+                              f"got shape {np.shape(domain)}.")
         self._domain = np.asarray(domain, dtype=bool).copy()
         self._domain.setflags(write=False)
         self._check_weights()
+        self.__dict__["_cache_numeric"] = {c for cols in self._pvs.values() for c in cols}  # checked in _check_pvs
         if replicates is not None:
             missing = [c for c in replicates.needed_columns if c not in data.columns]
             if missing:
                 raise DesignError(f"replicate columns missing from the data: {_short(missing)} "
                                   f"({len(missing)} of {len(replicates.needed_columns)}).")
+            check_numeric_dtypes(data, replicates.columns, "replicates")
         self._frozen = True
 
     # -- immutability -------------------------------------------------------------------
@@ -291,14 +296,29 @@ class SurveyDesign:
                             benchmarks=self._benchmarks, study=self.study, cycle=self.cycle, domain=self._domain)
 
     # -- variables ----------------------------------------------------------------------
-    def resolve(self, name: str) -> tuple[str, ...]:
+    def resolve(self, name: str, argument: str = "variables") -> tuple[str, ...]:
         """Columns behind a name: the PV columns of a PV set, or the column itself."""
+        check_name(name, argument)
         if name in self._pvs:
             return self._pvs[name]
         if name in self._data.columns:
             return (name,)
-        raise DesignError(f"{name!r} is neither a column nor a plausible-value set; "
-                          f"PV sets: {list(self._pvs)}; columns include {_short(list(self._data.columns))}.")
+        import difflib
+
+        close = difflib.get_close_matches(name, list(self._pvs) + [str(c) for c in self._data.columns], n=3)
+        raise DesignError(f"{argument}: {name!r} is neither a column nor a plausible-value set"
+                          + (f" (did you mean {close}?)" if close else "")
+                          + f"; PV sets: {list(self._pvs)}; columns include {_short(list(self._data.columns))}.")
+
+    def numeric(self, column: str, argument: str = "variables") -> np.ndarray:
+        """The column as float (NaN = missing), refusing text, numbers stored as text and inf
+        (:func:`lsa.validation.numeric_column`). Each column is checked once per design."""
+        checked = self.__dict__.setdefault("_cache_numeric", set())
+        if column in checked:
+            return self._data[column].to_numpy(dtype=float, na_value=np.nan)
+        out = numeric_column(self._data, column, argument)
+        checked.add(column)
+        return out
 
     def is_pv(self, name: str) -> bool:
         return name in self._pvs
@@ -338,7 +358,7 @@ class SurveyDesign:
         return store[key]
 
     def _column(self, col: str) -> np.ndarray:
-        return self._data[col].to_numpy(dtype=float)
+        return self._data[col].to_numpy(dtype=float, na_value=np.nan)
 
     def _check_level(self, level: str) -> None:
         if level not in self.levels:
@@ -346,12 +366,12 @@ class SurveyDesign:
 
     def _check_weights(self) -> None:
         for level, col in self._weights.items():
-            w = pd.to_numeric(self._data[col], errors="coerce").to_numpy(dtype=float)
-            bad = ~np.isfinite(w)
+            w = numeric_column(self._data, col, f"weights[{level!r}]")      # text and inf are errors
+            bad = np.isnan(w)
             if bad.any():
                 rows = np.flatnonzero(bad)
-                raise DesignError(f"weight {col!r} ({level} level) has {len(rows)} missing or non-finite "
-                                  f"values (rows {rows[:5].tolist()}).")
+                raise DesignError(f"weight {col!r} ({level} level) has {len(rows)} missing values (rows "
+                                  f"{rows[:5].tolist()}); every row needs a weight (drop those rows first).")
             if (w < 0).any():
                 rows = np.flatnonzero(w < 0)
                 raise DesignError(f"weight {col!r} ({level} level) has {len(rows)} negative values "
@@ -368,13 +388,20 @@ def _short(items: Sequence[Any], n: int = 8) -> str:
     return str(items[:n])[:-1] + (f", … (+{len(items) - n} more)]" if len(items) > n else "]")
 
 
-def _check_ids(data: pd.DataFrame, ids: dict[str, str]) -> dict[str, str]:
+def _check_ids(data: pd.DataFrame, ids: Any) -> dict[str, str]:
+    if ids is None:
+        return {}
+    if not isinstance(ids, Mapping):
+        raise DesignError(f"ids must be a mapping level → id column, top level first, e.g. {{'school': "
+                          f"'schoolid'}}; got {type(ids).__name__} {ids!r:.80}.")
+    ids = dict(ids)
     for level, col in ids.items():
+        if not isinstance(level, str) or not isinstance(col, str):
+            raise DesignError(f"ids must map level names to id column names (strings); got {level!r}: {col!r}.")
         if col not in data.columns:
             raise DesignError(f"id column {col!r} for level {level!r} is not in the data.")
         if data[col].isna().any():
             raise DesignError(f"id column {col!r} ({level} level) has {int(data[col].isna().sum())} missing values.")
-    cols = list(ids.values())
     for (upper_level, upper), (lower_level, lower) in zip(list(ids.items()), list(ids.items())[1:]):
         parents = data.groupby(lower, observed=True)[upper].nunique()
         bad = parents[parents > 1]
@@ -384,7 +411,6 @@ def _check_ids(data: pd.DataFrame, ids: dict[str, str]) -> dict[str, str]:
                 f"{upper_level} ({upper!r}), e.g. {bad.index[:5].tolist()}. If {lower_level} ids are only "
                 f"unique within a {upper_level}, combine them first, e.g. "
                 f"df[{lower!r}] = df[{upper!r}].astype(str) + ':' + df[{lower!r}].astype(str).")
-    del cols
     return ids
 
 
@@ -393,15 +419,22 @@ def _check_weight_spec(data: pd.DataFrame, weights, ids: dict[str, str]) -> tupl
         return {}, "observation"
     if isinstance(weights, str):
         weights = {"observation": weights}
+    if not isinstance(weights, Mapping):
+        one = (f" For a single weight write weights={weights[0]!r}."
+               if isinstance(weights, (list, tuple)) and len(weights) == 1 and isinstance(weights[0], str) else "")
+        raise DesignError(f"weights must be a mapping level → weight column (e.g. {{'student': 'W_FSTUWT', "
+                          f"'school': 'W_FSCHWT'}}) or a single weight column name; got {type(weights).__name__} "
+                          f"{weights!r:.80}.{one}")
     weights = dict(weights)
     for level, col in weights.items():
+        if not isinstance(level, str) or not isinstance(col, str):
+            raise DesignError(f"weights must map level names to weight column names (strings); got {level!r}: {col!r}.")
         if col not in data.columns:
             raise DesignError(f"weight column {col!r} for level {level!r} is not in the data.")
     obs = [lv for lv in weights if lv not in ids]
     if len(obs) != 1:
-        raise DesignError(
-            f"weights must name exactly one observation-level weight (a level not among the id levels "
-            f"{list(ids)}); got levels {list(weights)}.")
+        raise DesignError(f"weights must name exactly one observation-level weight (a level not among the id "
+                          f"levels {list(ids)}); got levels {list(weights)}.")
     ordered = {lv: weights[lv] for lv in list(ids) + obs if lv in weights}
     return ordered, obs[0]
 
@@ -416,15 +449,26 @@ def _check_constant_within(data: pd.DataFrame, idcol: str, wcol: str, level: str
                           f"({detail}); a {level}-level weight must be constant within each {level}.")
 
 
-def _check_pvs(data: pd.DataFrame, pvs: dict[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+def _check_pvs(data: pd.DataFrame, pvs: Any) -> dict[str, tuple[str, ...]]:
+    if pvs is None:
+        return {}
+    if not isinstance(pvs, Mapping):
+        raise DesignError(f"pvs must be a mapping set name → list of plausible-value columns, e.g. "
+                          f"{{'MATH': ['PV1MATH', ..., 'PV5MATH']}}; got {type(pvs).__name__} {pvs!r:.80}.")
     out: dict[str, tuple[str, ...]] = {}
     for name, cols in pvs.items():
+        if not isinstance(name, str):
+            raise DesignError(f"PV set names must be strings; got {name!r}.")
         if isinstance(cols, str):
             raise DesignError(f"PV set {name!r} must list its columns; got the string {cols!r}.")
+        if not isinstance(cols, Sequence) or not cols or not all(isinstance(c, str) for c in cols):
+            raise DesignError(f"PV set {name!r} must be a non-empty list of column names; got {cols!r:.80}.")
         cols = tuple(cols)
         missing = [c for c in cols if c not in data.columns]
         if missing:
             raise DesignError(f"PV set {name!r}: columns missing from the data: {_short(missing)}.")
+        for c in cols:                                    # numeric and without inf, once per design
+            numeric_column(data, c, f"pvs[{name!r}]")
         if name in data.columns and name not in cols:
             raise DesignError(f"PV set name {name!r} is also a column of the data; choose another name.")
         out[name] = cols
@@ -435,14 +479,21 @@ def _check_pvs(data: pd.DataFrame, pvs: dict[str, Sequence[str]]) -> dict[str, t
     return out
 
 
-def _check_benchmarks(bench: dict[str, Any], pvs: dict[str, tuple[str, ...]]) -> dict[str, dict[str, list]]:
+def _check_benchmarks(bench: Any) -> dict[str, dict[str, list]]:
+    if bench is not None and not isinstance(bench, Mapping):
+        raise DesignError(f"benchmarks must be a mapping PV set → cut points; got {type(bench).__name__}.")
     out = {}
-    for name, spec in bench.items():
+    for name, spec in (bench or {}).items():
+        where = f"benchmarks[{name!r}]"
         if isinstance(spec, Mapping):
-            cuts = list(spec["cuts"])
+            if "cuts" not in spec:
+                raise DesignError(f"{where} needs 'cuts' (and optionally 'labels'); got keys {list(spec)}.")
+            cuts = check_numbers(spec["cuts"], f"{where}['cuts']")
             labels = list(spec.get("labels") or [])
         else:
-            cuts, labels = list(spec), []
+            cuts, labels = check_numbers(spec, where), []
+        if labels and len(labels) != len(cuts):
+            raise DesignError(f"{where}: {len(cuts)} cut points but {len(labels)} labels; give one label per cut.")
         if sorted(cuts) != cuts:
             raise DesignError(f"benchmark cut points for {name!r} must increase; got {cuts}.")
         out[name] = {"cuts": cuts, "labels": labels}

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DesignError
+from .validation import check_choice, check_number
 
 Method = Literal["fay", "brr", "jk1", "jk2", "bootstrap", "custom"]
 
@@ -58,27 +59,32 @@ class Replicates:
     rep: str | None = None
     both_halves: bool = False
 
+    def __post_init__(self) -> None:
+        check_choice(self.method, ["fay", "brr", "jk1", "jk2", "bootstrap", "custom"], "Replicates: method")
+        check_number(self.factor, f"Replicates.{self.method}: factor", low=0, low_open=True)
+        if not isinstance(self.both_halves, (bool, np.bool_)):
+            raise DesignError(f"Replicates.{self.method}: both_halves must be True or False; got {self.both_halves!r}.")
+
     # -- constructors -------------------------------------------------------------------
     @classmethod
     def fay(cls, columns: Sequence[str], k: float = 0.5, factor: float | None = None) -> "Replicates":
-        """Fay's balanced repeated replication: c = 1 / (R (1 − k)²) (PISA: 1/20)."""
-        cols = _columns(columns)
-        if not 0 <= k < 1:
-            raise DesignError(f"Fay coefficient k must be in [0, 1); got k={k!r}.")
-        c = 1.0 / (len(cols) * (1.0 - k) ** 2) if factor is None else float(factor)
-        return cls("fay", cols, c, k=k)
+        """Fay's balanced repeated replication: c = 1 / (R (1 − k)²) (PISA: 1/20); 0 ≤ k < 1."""
+        cols = _columns(columns, "fay")
+        check_number(k, "Replicates.fay: Fay coefficient k", low=0, high=1, high_open=True)
+        c = 1.0 / (len(cols) * (1.0 - k) ** 2) if factor is None else _factor(factor, "fay")
+        return cls("fay", cols, c, k=float(k))
 
     @classmethod
     def brr(cls, columns: Sequence[str]) -> "Replicates":
         """Balanced repeated replication: c = 1 / R."""
-        cols = _columns(columns)
+        cols = _columns(columns, "brr")
         return cls("brr", cols, 1.0 / len(cols))
 
     @classmethod
     def jk1(cls, columns: Sequence[str], factor: float | None = None) -> "Replicates":
         """Delete-one-group jackknife: c = (R − 1) / R."""
-        cols = _columns(columns)
-        c = (len(cols) - 1) / len(cols) if factor is None else float(factor)
+        cols = _columns(columns, "jk1")
+        c = (len(cols) - 1) / len(cols) if factor is None else _factor(factor, "jk1")
         return cls("jk1", cols, c)
 
     @classmethod
@@ -99,25 +105,30 @@ class Replicates:
         if columns is not None and zone is not None:
             raise DesignError("Replicates.jk2: give either replicate columns or zone/rep columns, not both.")
         if columns is not None:
-            cols = _columns(columns)
-            return cls("jk2", cols, 1.0 if factor is None else float(factor))
+            cols = _columns(columns, "jk2")
+            return cls("jk2", cols, 1.0 if factor is None else _factor(factor, "jk2"))
         if zone is None or rep is None:
             raise DesignError("Replicates.jk2: give replicate columns, or both zone= and rep= columns "
                               "(e.g. zone='JKZONE', rep='JKREP').")
-        c = (0.5 if both_halves else 1.0) if factor is None else float(factor)
+        for arg, value in (("zone", zone), ("rep", rep)):
+            if not isinstance(value, str):
+                raise DesignError(f"Replicates.jk2: {arg} must be a column name (a string); got {value!r}.")
+        if not isinstance(both_halves, (bool, np.bool_)):
+            raise DesignError(f"Replicates.jk2: both_halves must be True or False; got {both_halves!r}.")
+        c = (0.5 if both_halves else 1.0) if factor is None else _factor(factor, "jk2")
         return cls("jk2", (), c, zone=zone, rep=rep, both_halves=both_halves)
 
     @classmethod
     def bootstrap(cls, columns: Sequence[str], factor: float | None = None) -> "Replicates":
         """Bootstrap replicate weights: c = 1 / (R − 1)."""
-        cols = _columns(columns)
-        c = 1.0 / (len(cols) - 1) if factor is None else float(factor)
+        cols = _columns(columns, "bootstrap")
+        c = 1.0 / (len(cols) - 1) if factor is None else _factor(factor, "bootstrap")
         return cls("bootstrap", cols, c)
 
     @classmethod
     def custom(cls, columns: Sequence[str], factor: float) -> "Replicates":
         """Any replicate weights with a user-given factor c."""
-        return cls("custom", _columns(columns), float(factor))
+        return cls("custom", _columns(columns, "custom"), _factor(factor, "custom"))
 
     # -- use ----------------------------------------------------------------------------
     @property
@@ -165,16 +176,27 @@ def replicate_variance(theta: np.ndarray, theta_rep: np.ndarray, factor: float) 
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _columns(columns: Sequence[str]) -> tuple[str, ...]:
+def _columns(columns: Sequence[str], method: str) -> tuple[str, ...]:
+    where = f"Replicates.{method}: columns"
     if isinstance(columns, str):
-        raise DesignError(f"replicate columns must be a list of column names, got the string {columns!r}.")
+        raise DesignError(f"{where} must be a list of column names, got the string {columns!r}.")
+    if not isinstance(columns, (list, tuple, pd.Index, np.ndarray)):
+        raise DesignError(f"{where} must be a list of replicate weight column names; got {type(columns).__name__} "
+                          f"{columns!r:.60}.")
     cols = tuple(columns)
+    bad = [c for c in cols if not isinstance(c, str)]
+    if bad:
+        raise DesignError(f"{where} must be column names (strings); got {bad[:3]!r}.")
     if len(cols) < 2:
-        raise DesignError(f"at least 2 replicate weight columns are needed; got {len(cols)}.")
+        raise DesignError(f"{where}: at least 2 replicate weight columns are needed; got {len(cols)}.")
     if len(set(cols)) != len(cols):
         dup = sorted({c for c in cols if cols.count(c) > 1})
         raise DesignError(f"replicate weight columns are repeated: {dup}.")
     return cols
+
+
+def _factor(value: float, method: str) -> float:
+    return float(check_number(value, f"Replicates.{method}: factor", low=0, low_open=True))
 
 
 def _check_replicate_values(w: np.ndarray, columns: Sequence[str]) -> None:

@@ -174,3 +174,40 @@ def check_names(value: Any, argument: str, *, allow_none: bool = False) -> list[
     if not isinstance(seq, (list, tuple)) or not seq or not all(isinstance(v, str) for v in seq):
         raise LsaError(f"{argument} must be a column name or a list of column names; got {value!r}.")
     return list(seq)
+
+
+def check_name(value: Any, argument: str) -> str:
+    """A single column or plausible-value set name (a string)."""
+    if not isinstance(value, str):
+        raise LsaError(f"{argument} must be one column or plausible-value set name (a string); got {value!r} "
+                       f"({type(value).__name__}).")
+    return value
+
+
+def check_numeric_dtypes(data: pd.DataFrame, columns: Sequence[str], argument: str) -> None:
+    """Every column in ``columns`` has a numeric (or boolean) dtype. Looks at dtypes only, so it
+    costs nothing per row; the first offender is reported as :func:`numeric_column` would."""
+    for col in columns:
+        dtype = data[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype) or not (pd.api.types.is_numeric_dtype(dtype)
+                                                          or pd.api.types.is_bool_dtype(dtype)):
+            numeric_column(data, col, argument)        # raises with the text / not-numeric message
+
+
+def check_categories(series: pd.Series, column: str, argument: str = "variable",
+                     limit: int = MAX_FACTOR_LEVELS) -> int:
+    """A variable tabulated by category (percentages) has at most ``limit`` distinct values; more
+    is almost always a continuous variable or a number stored as text, and would allocate one
+    column per value. Returns the number of categories."""
+    levels = int(series.nunique(dropna=True))
+    if levels > limit:
+        conv = pd.to_numeric(series.dropna().astype(object), errors="coerce")
+        if pd.api.types.is_numeric_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype):
+            hint = " It looks continuous: use lsa.mean, lsa.quantiles or lsa.benchmarks instead."
+        elif len(conv) and conv.notna().all():
+            hint = f" It holds numbers stored as text: convert it with pd.to_numeric(df[{column!r}])."
+        else:
+            hint = " If it is an id or free text, recode it into fewer categories first."
+        raise DesignError(f"{argument}: column {column!r} has {levels} distinct values; at most {limit} "
+                          f"categories are tabulated.{hint}")
+    return levels

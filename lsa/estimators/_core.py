@@ -26,6 +26,7 @@ from ..design import SurveyDesign
 from ..errors import DesignError, MissingDataWarning, warn
 from ..pooling import Pooled, nested, rubin
 from ..replicates import replicate_variance
+from ..validation import check_columns_exist, check_names
 
 DfMethod = Literal["barnard_rubin", "rubin"]
 
@@ -73,9 +74,10 @@ def as_list(x: str | Sequence[str] | None) -> list[str]:
     return [x] if isinstance(x, str) else list(x)
 
 
-def pv_columns(design: SurveyDesign, names: Sequence[str]) -> tuple[int, dict[str, tuple[str, ...]]]:
+def pv_columns(design: SurveyDesign, names: Sequence[str], argument: str = "variables"
+               ) -> tuple[int, dict[str, tuple[str, ...]]]:
     """For each name the M columns behind it (a non-PV column repeated M times)."""
-    resolved = {n: design.resolve(n) for n in names}
+    resolved = {n: design.resolve(n, argument) for n in names}
     lengths = {n: len(c) for n, c in resolved.items() if design.is_pv(n)}
     if len(set(lengths.values())) > 1:
         raise DesignError(f"plausible-value sets of unequal length in one analysis: {lengths}.")
@@ -83,30 +85,22 @@ def pv_columns(design: SurveyDesign, names: Sequence[str]) -> tuple[int, dict[st
     return m, {n: (c if design.is_pv(n) else c * m) for n, c in resolved.items()}
 
 
-def numeric_matrix(data: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """Columns as a float matrix; non-numeric columns are an error naming them."""
-    out = np.empty((len(data), len(columns)))
+def numeric_matrix(design: SurveyDesign, columns: Sequence[str], argument: str = "variables") -> np.ndarray:
+    """Columns as a float matrix (NaN = missing). Text, numbers stored as text and inf are errors
+    naming the column (:meth:`SurveyDesign.numeric`, checked once per design and column)."""
+    out = np.empty((design.n, len(columns)))
     for j, col in enumerate(columns):
-        s = data[col]
-        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
-            conv = pd.to_numeric(s.astype(object), errors="coerce")
-            if conv.notna().sum() < s.notna().sum():
-                raise DesignError(f"column {col!r} is not numeric (e.g. {s.dropna().iloc[:3].tolist()}); "
-                                  f"use lsa.percentages for categorical variables.")
-            s = conv
-        out[:, j] = s.to_numpy(dtype=float)
+        out[:, j] = design.numeric(col, argument)
     return out
 
 
 def by_groups(design: SurveyDesign, by: str | Sequence[str] | None) -> list[tuple[dict, np.ndarray]]:
     """(labels, mask) for each group of the ``by`` columns present in the domain; rows with a
     missing ``by`` value belong to no group (counted in a warning)."""
-    cols = as_list(by)
-    if not cols:
+    if by is None:
         return [({}, np.ones(design.n, dtype=bool))]
-    for c in cols:
-        if c not in design.data.columns:
-            raise DesignError(f"by column {c!r} is not in the data.")
+    cols = check_names(by, "by")
+    check_columns_exist(design.data, cols, "by")
     frame = design.data[cols]
     na = frame.isna().any(axis=1).to_numpy()
     n_na = int((na & design.domain).sum())
@@ -179,11 +173,12 @@ def run_by_groups(
     pool each and assemble a :class:`DesignResult`."""
     if df_method not in ("barnard_rubin", "rubin"):
         raise DesignError(f"df_method must be 'barnard_rubin' or 'rubin'; got {df_method!r}.")
+    groups_of_by = by_groups(design, by)                   # checks by= before any work
     if design.replicates is None:
         design.warn_once("the design has no replicate weights: standard errors are not available (NaN).",
                          MissingDataWarning)
     groups, pooled = [], []
-    for labels, mask in by_groups(design, by):
+    for labels, mask in groups_of_by:
         draws = compute(design.weight_matrix(mask))
         if np.isnan(draws.theta[:, 0, :]).any():
             bad = [t for t, b in zip(draws.terms, np.isnan(draws.theta[:, 0, :]).any(axis=0)) if b]

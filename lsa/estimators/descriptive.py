@@ -16,18 +16,22 @@ import pandas as pd
 
 from ..design import SurveyDesign
 from ..errors import DesignError
-from ._core import (DesignResult, DfMethod, Draws, as_list, by_groups, counts, numeric_matrix, over_completed,
-                    pv_columns, run_by_groups, weighted_means)
+from ..validation import (MAX_FACTOR_LEVELS, check_categories, check_finite, check_name, check_names, check_number,
+                          check_numbers)
+from ._core import (DesignResult, DfMethod, Draws, by_groups, counts, numeric_matrix, over_completed, pv_columns,
+                    run_by_groups, weighted_means)
 
 DEFAULT_PROBS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
 
 
-def _variables(design: SurveyDesign, variables) -> tuple[list[str], int, dict[str, np.ndarray]]:
-    names = as_list(variables)
-    if not names:
-        raise DesignError("name at least one variable or plausible-value set.")
-    m, cols = pv_columns(design, names)
-    return names, m, {n: numeric_matrix(design.data, cols[n]) for n in names}
+def _variables(design: SurveyDesign, variables, argument: str = "variables"
+               ) -> tuple[list[str], int, dict[str, np.ndarray]]:
+    """Names (checked: strings naming columns or PV sets) and their numeric (n, M) matrices."""
+    names = check_names(variables, argument)
+    if len(set(names)) != len(names):
+        raise DesignError(f"{argument} names a variable more than once: {names}.")
+    m, cols = pv_columns(design, names, argument)
+    return names, m, {n: numeric_matrix(design, cols[n], argument) for n in names}
 
 
 def _count_all(ys: list[np.ndarray], w_full: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,10 +82,13 @@ def sd(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
 
 def _categories(values: list[pd.Series]) -> list:
     first = values[0]
+    seen = set().union(*(set(v.dropna().unique()) for v in values))
     if isinstance(first.dtype, pd.CategoricalDtype):
-        seen = set().union(*(set(v.dropna().unique()) for v in values))
         return [c for c in first.cat.categories if c in seen]
-    return sorted(set().union(*(set(v.dropna().unique()) for v in values)))
+    try:
+        return sorted(seen)
+    except TypeError:                                     # mixed types (numbers and text): order as text
+        return sorted(seen, key=str)
 
 
 def _codes(s: pd.Series, cats: list) -> np.ndarray:
@@ -91,12 +98,19 @@ def _codes(s: pd.Series, cats: list) -> np.ndarray:
 
 
 @over_completed
-def percentages(design: SurveyDesign, variable: str, by=None, *,
+def percentages(design: SurveyDesign, variable: str, by=None, *, max_levels: int = MAX_FACTOR_LEVELS,
                 df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted percentage of each category of ``variable`` among rows with a valid value:
-    100 Σ w 1[y = c] / Σ w. Categories are those observed in the data, in category order."""
-    m, cols = pv_columns(design, [variable])
+    100 Σ w 1[y = c] / Σ w. Categories are those observed in the data, in category order.
+    A variable with more than ``max_levels`` distinct values is refused (a continuous variable or
+    a number stored as text would need one column per value)."""
+    check_number(max_levels, "max_levels", low=1, integer=True)
+    m, cols = pv_columns(design, [check_name(variable, "variable")], "variable")
     series = [design.data[c] for c in cols[variable]]
+    for c, s in zip(cols[variable], series):
+        check_categories(s, c, "variable", limit=max_levels)
+        if pd.api.types.is_float_dtype(s.dtype):
+            check_finite(s.to_numpy(dtype=float, na_value=np.nan), c, "variable")
     cats = _categories(series)
     if not cats:
         raise DesignError(f"{variable!r} has no non-missing values.")
@@ -144,10 +158,8 @@ def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFA
     its sampling variance is the replicate variance of the replicate quantiles (survey's
     ``interval.type = "quantile"``; the approach of the PISA and TIMSS manuals).
     """
-    probs_arr = np.asarray(probs, dtype=float)
-    if ((probs_arr <= 0) | (probs_arr >= 1)).any():
-        raise DesignError(f"probs must lie strictly between 0 and 1; got {list(probs)}.")
-    names, m, data = _variables(design, [variable])
+    probs_arr = np.asarray(check_numbers(probs, "probs", low=0, high=1, low_open=True, high_open=True), dtype=float)
+    names, m, data = _variables(design, [check_name(variable, "variable")], "variable")
     y = data[variable]
     terms = [f"p{100 * p:g}" for p in probs_arr]
 
@@ -176,18 +188,21 @@ def benchmarks(design: SurveyDesign, pv_set: str, cuts: Sequence[float] | None =
     ``cumulative=True``: percentage at or above each cut. Cut points default to the design's
     (from the study dictionary).
     """
+    check_name(pv_set, "pv_set")
     if cuts is None:
         spec = design.benchmarks.get(pv_set)
         if spec is None:
             raise DesignError(f"no cut points given and the design has none for {pv_set!r} "
                               f"(design benchmarks: {list(design.benchmarks)}); pass cuts=[...].")
         cuts, labels = spec["cuts"], labels or spec["labels"] or None
-    cuts_arr = np.asarray(cuts, dtype=float)
+    cuts_arr = np.asarray(check_numbers(cuts, "cuts"), dtype=float)
     if np.any(np.diff(cuts_arr) <= 0):
-        raise DesignError(f"cut points must increase; got {list(cuts)}.")
-    if labels is not None and len(labels) != len(cuts_arr):
-        raise DesignError(f"give one label per cut point: {len(cuts_arr)} cuts, {len(labels)} labels.")
-    names, m, data = _variables(design, [pv_set])
+        raise DesignError(f"cuts: cut points must increase; got {list(cuts)}.")
+    if labels is not None and (isinstance(labels, str) or len(labels) != len(cuts_arr)):
+        raise DesignError(f"labels: give a list with one label per cut point ({len(cuts_arr)} cuts); got {labels!r}.")
+    if not isinstance(cumulative, (bool, np.bool_)):
+        raise DesignError(f"cumulative must be True or False; got {cumulative!r}.")
+    names, m, data = _variables(design, [pv_set], "pv_set")
     y = data[pv_set]
     terms = _level_terms(cuts_arr, labels, cumulative)
 
@@ -229,17 +244,18 @@ def gap(design: SurveyDesign, variable: str, between: str, groups: Sequence | No
     of the difference includes their covariance: V(θ_b − θ_a) = c Σ_r (Δ_r − Δ)².
     Returns three terms per ``by`` group: the two group means and the difference.
     """
-    if between not in design.data.columns:
-        raise DesignError(f"between column {between!r} is not in the data.")
+    check_name(variable, "variable")
+    if not isinstance(between, str) or between not in design.data.columns:
+        raise DesignError(f"between must name a column of the data (the grouping variable); got {between!r}.")
     levels = [g[between] for g, _ in by_groups(design, between)]
     if groups is None:
         if len(levels) != 2:
             raise DesignError(f"{between!r} has {len(levels)} groups {levels}; name the two to compare with groups=(a, b).")
         groups = levels
-    groups = list(groups)
+    groups = list(groups) if isinstance(groups, (list, tuple, np.ndarray, pd.Index)) else [groups]
     if len(groups) != 2 or any(g not in levels for g in groups):
         raise DesignError(f"groups must be two values of {between!r} among {levels}; got {groups}.")
-    names, m, data = _variables(design, [variable])
+    names, m, data = _variables(design, [variable], "variable")
     y = data[variable]
     col = design.data[between]
     masks = [(col == g).to_numpy() for g in groups]
