@@ -9,6 +9,7 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,6 +29,32 @@ def read_reference_csv(name: str | Path) -> pd.DataFrame:
         if col in df:
             df[col] = pd.Categorical(df[col], categories=levels)
     return df
+
+
+def assert_close_scaled(actual, desired, rtol: float, scale: float | None = None) -> None:
+    """``|actual - desired| <= rtol * scale`` entry by entry, with ``scale`` the largest absolute entry
+    of ``desired`` unless given (e.g. the SE being compared, or a matrix norm).
+
+    Use it for vectors and matrices with entries near zero (off-diagonal covariances, coefficients
+    of 1e-5): a plain ``rtol`` there compares against the rounding noise of the largest entries,
+    which changes with the BLAS and numpy version."""
+    actual, desired = np.asarray(actual, float), np.asarray(desired, float)
+    assert actual.shape == desired.shape, (actual.shape, desired.shape)
+    scale = float(np.max(np.abs(desired))) if scale is None else float(scale)
+    worst = float(np.max(np.abs(actual - desired))) if actual.size else 0.0
+    assert worst <= rtol * scale, f"max |difference| {worst:.3g} > {rtol:g} x scale {scale:.3g}"
+
+
+def assert_cov_close(actual, desired, rtol: float) -> None:
+    """Covariance matrices: ``|A_ij - D_ij| <= rtol * sqrt(D_ii * D_jj)``, i.e. each entry relative to
+    the product of the two standard errors it involves (a correlation-scale tolerance), never to
+    the entry itself, which may be a near-zero covariance."""
+    actual, desired = np.asarray(actual, float), np.asarray(desired, float)
+    assert actual.shape == desired.shape, (actual.shape, desired.shape)
+    se = np.sqrt(np.abs(np.diag(desired)))
+    ratio = np.abs(actual - desired) / np.outer(se, se)
+    worst = float(np.max(ratio)) if ratio.size else 0.0
+    assert worst <= rtol, f"max |difference| / (se_i se_j) = {worst:.3g} > {rtol:g}"
 
 
 def load_reference(name: str) -> dict:
