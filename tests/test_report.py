@@ -36,11 +36,32 @@ def test_demo_writes_a_self_contained_report(tmp_path, capsys):
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
     assert "src=" not in html                                # nothing loaded from elsewhere
     md = (tmp_path / "report.md").read_text()
-    assert "| MATH |" in md or "MATH" in md
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["ok"] is True
+    # the Markdown table's MATH row shows the published OECD (2004) figures, 538 (3.1), within their
+    # rounding, and each printed number equals the full-precision one in results.json to half a unit of
+    # its last printed digit
+    header, math_row = _md_table_row(md, "Mean performance", "MATH")
+    printed = dict(zip(header, math_row))
+    full = next(r for a in results["analyses"] if a["name"] == "Mean performance" for r in a["results"]
+                if r["term"] == "MATH")
+    for col, published, tol in (("estimate", 538.0, 0.5), ("std_error", 3.1, 0.05)):
+        value = float(printed[col])
+        assert abs(value - published) <= tol, (col, value)
+        decimals = len(printed[col].partition(".")[2])
+        assert abs(value - full[col]) <= 0.5 * 10.0 ** -decimals + 1e-12, (col, printed[col], full[col])
     out = capsys.readouterr().out
     assert "537.82" in out and "3.13" in out                 # PISA 2003 NLD mathematics mean (SE)
+
+
+def _md_table_row(md: str, section: str, first_cell: str):
+    """(header cells, row cells) of the first Markdown table row starting with ``first_cell``
+    after the heading ``## section``."""
+    lines = md.split(f"## {section}", 1)[1].splitlines()
+    table = [ln for ln in lines if ln.startswith("|")]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in table]
+    row = next(c for c in cells[2:] if c[0] == first_cell)
+    return cells[0], row
 
 
 def write(tmp_path, text):
