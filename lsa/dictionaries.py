@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from .errors import DesignError, LsaError, LsaWarning, StudyError, warn
+from .validation import check_frame
 
 __all__ = ["studies", "study_info", "design_from_study", "StudyInfo", "DictionaryError",
            "resolve_columns", "STUDIES"]
@@ -563,8 +564,7 @@ def design_from_study(study: str, cycle: Any, data: pd.DataFrame, grade: Any = N
     bad = sorted(set(overrides) - set(_DESIGN_ARGS))
     if bad:
         raise DesignError(f"design_from_study got unknown arguments {bad}; allowed overrides: {list(_DESIGN_ARGS)}.")
-    if not isinstance(data, pd.DataFrame):
-        raise DesignError(f"data must be a pandas DataFrame; got {type(data).__name__}.")
+    check_frame(data)                                       # a DataFrame with unique column names
     info = study_info(study, cycle, grade)
     cols = _Columns(data.columns)
     missing: list[str] = []

@@ -187,8 +187,9 @@ def check_name(value: Any, argument: str) -> str:
 def check_numeric_dtypes(data: pd.DataFrame, columns: Sequence[str], argument: str) -> None:
     """Every column in ``columns`` has a numeric (or boolean) dtype. Looks at dtypes only, so it
     costs nothing per row; the first offender is reported as :func:`numeric_column` would."""
+    dtypes = data.dtypes                                  # one Series for all columns: no per-column copies
     for col in columns:
-        dtype = data[col].dtype
+        dtype = dtypes[col]
         if isinstance(dtype, pd.CategoricalDtype) or not (pd.api.types.is_numeric_dtype(dtype)
                                                           or pd.api.types.is_bool_dtype(dtype)):
             numeric_column(data, col, argument)        # raises with the text / not-numeric message

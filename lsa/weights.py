@@ -20,6 +20,8 @@ import patsy
 import scipy.stats
 
 from lsa.errors import DesignError, FormulaError
+from lsa.validation import (check_choice, check_columns_exist, check_finite, check_formula, check_frame, check_names,
+                            numeric_column)
 
 __all__ = ["conditional", "timss_weights", "pisa_weights", "scale_within", "scale_weights",
            "weight_spec", "WeightSpec", "diagnostics", "kish_neff", "dumouchel_duncan",
@@ -34,19 +36,27 @@ def conditional(data: pd.DataFrame, total: Sequence[str]) -> pd.DataFrame:
 
     >>> conditional(df, ["w_fstuwt", "w_fschwt"])          # doctest: +SKIP
     """
-    cols = list(total)
-    for c in cols:
-        if c not in data.columns:
-            raise DesignError(f"weight column {c!r} is not in the data")
+    cols = _weight_columns(data, total, "total")
     out = {f"{c}_cond": data[c] / data[cols[k + 1]] for k, c in enumerate(cols[:-1])}
     out[cols[-1]] = data[cols[-1]]
     return pd.DataFrame(out, index=data.index)
+
+
+def _weight_columns(data: pd.DataFrame, columns: Sequence[str], argument: str) -> list[str]:
+    """Weight columns given by name: the frame, the names, their presence, numeric and without inf."""
+    check_frame(data)
+    cols = check_names(columns, argument)
+    check_columns_exist(data, cols, argument)
+    for c in cols:
+        numeric_column(data, c, argument)
+    return cols
 
 
 def _product(data: pd.DataFrame, cols: Sequence[str]) -> pd.Series:
     missing = [c for c in cols if c not in data.columns]
     if missing:
         raise DesignError(f"weight component column(s) {missing} not in the data")
+    _weight_columns(data, cols, "weight components")
     out = pd.Series(1.0, index=data.index)
     for c in cols:
         out = out * data[c]
@@ -62,6 +72,7 @@ def timss_weights(data: pd.DataFrame, prefix_case: str = "upper") -> pd.DataFram
     Columns returned: ``schwgt``, ``clswgt_cond``, ``stuwgt_cls_cond``, ``stuwgt_cond``,
     ``clswgt`` (total class weight), ``totwgt``.
     """
+    check_choice(prefix_case, ["upper", "lower"], "prefix_case")
     f = (lambda s: s.upper()) if prefix_case == "upper" else (lambda s: s.lower())
     sch = _product(data, [f("wgtfac1"), f("wgtadj1")])
     cls = _product(data, [f("wgtfac2"), f("wgtadj2")])
@@ -74,6 +85,7 @@ def timss_weights(data: pd.DataFrame, prefix_case: str = "upper") -> pd.DataFram
 def pisa_weights(data: pd.DataFrame, student: str = "W_FSTUWT",
                  school: str = "W_FSCHWT") -> pd.DataFrame:
     """PISA: conditional student weight W_FSTUWT / school weight (2018+: W_SCHGRNRABWT)."""
+    _weight_columns(data, [student, school], "student/school")
     return pd.DataFrame({"stuwgt_cond": data[student] / data[school], "schwgt": data[school],
                          "totwgt": data[student]}, index=data.index)
 
@@ -106,11 +118,18 @@ def scale_within(w: np.ndarray, cluster: np.ndarray, type: ScaleType = "cluster"
     ``"ecluster"``: w*_ij = w_ij Σ_i w_ij / Σ_i w_ij² (sums to n*_j = (Σw)²/Σw²);
     ``"none"``: unchanged. Scaling total or conditional weights gives the same result.
     """
-    w = np.asarray(w, dtype=float)
+    if type not in ("none", "cluster", "ecluster"):
+        raise DesignError(f"scaling type must be 'none', 'cluster' or 'ecluster'; got {type!r}")
+    try:
+        w = np.asarray(w, dtype=float)
+    except (TypeError, ValueError):
+        raise DesignError("scale_within: w must be numeric weights (convert text with pd.to_numeric)") from None
+    if w.ndim != 1 or np.shape(cluster) != w.shape:
+        raise DesignError(f"scale_within: w and cluster must be 1-d and of equal length; got shapes {w.shape} "
+                          f"and {np.shape(cluster)}")
+    check_finite(w, "w", "scale_within")
     if type == "none":
         return w
-    if type not in ("cluster", "ecluster"):
-        raise DesignError(f"scaling type must be 'none', 'cluster' or 'ecluster'; got {type!r}")
     codes = pd.factorize(np.asarray(cluster))[0]
     if np.any(codes < 0) or not np.all(np.isfinite(w)):
         raise DesignError("missing value(s) in cluster or weight: scaling needs complete data")
@@ -124,10 +143,12 @@ def scale_within(w: np.ndarray, cluster: np.ndarray, type: ScaleType = "cluster"
 def scale_weights(data: pd.DataFrame, cluster: str, weight: str,
                   type: ScaleType = "cluster") -> pd.Series:
     """:func:`scale_within` on DataFrame columns (the call shape of MLMusingR ``wscale``)."""
-    for c in (cluster, weight):
-        if c not in data.columns:
-            raise DesignError(f"column {c!r} is not in the data")
-    return pd.Series(scale_within(data[weight].to_numpy(), data[cluster].to_numpy(), type),
+    check_frame(data)
+    for arg, c in (("cluster", cluster), ("weight", weight)):
+        if not isinstance(c, str) or c not in data.columns:
+            raise DesignError(f"{arg} column {c!r} is not in the data")
+    w = numeric_column(data, weight, "weight")
+    return pd.Series(scale_within(w, data[cluster].to_numpy(), type),
                      index=data.index, name=f"{weight}_{type}")
 
 
@@ -152,7 +173,9 @@ def weight_spec(data: pd.DataFrame, name: str, total: Sequence[str]) -> WeightSp
     conditional weight 1); ``"level1"`` (normalised total student weight w·n/Σw at level 1,
     1 above); ``"none"``: all 1 (the unweighted fit).
     """
-    total = list(total)
+    if name not in ("both", "level2", "level1", "none"):
+        raise DesignError(f"weight specification must be 'both', 'level2', 'level1' or 'none'; got {name!r}")
+    total = _weight_columns(data, total, "total")
     d = data.copy()
     d["_one"] = 1.0
     if name == "both":
@@ -187,7 +210,9 @@ def diagnostics(data: pd.DataFrame, ids: Sequence[str], weights: Sequence[str],
     share_varying (share of parent clusters within which the conditional weight of this
     level varies; NaN for the top level).
     """
-    weights, ids = list(weights), list(ids)
+    weights = _weight_columns(data, weights, "weights")
+    ids = check_names(ids, "ids", allow_none=True)
+    check_columns_exist(data, ids, "ids")
     if len(weights) != len(ids) + 1:
         raise DesignError(f"need one weight per level: {len(ids) + 1} levels, got {weights}")
     cond = data[weights].copy()
@@ -232,13 +257,18 @@ def _ols(y, X):
 
 
 def _matrices(formula: str, data: pd.DataFrame, weight: str):
-    cols = [c for c in data.columns]
-    if weight not in cols:
+    check_formula(formula)
+    check_frame(data)
+    if not isinstance(weight, str) or weight not in data.columns:
         raise DesignError(f"weight column {weight!r} is not in the data")
+    numeric_column(data, weight, "weight")
     try:
         y, X = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
-    except patsy.PatsyError as e:
+    except Exception as e:                                  # patsy, or numpy/pandas inside a term
         raise FormulaError(f"cannot evaluate {formula!r}: {e}") from None
+    for frame in (y, X):
+        for c in frame.columns:
+            check_finite(frame[c].to_numpy(float), c, "formula")
     w = data.loc[X.index, weight].to_numpy(float)
     ok = np.isfinite(w)
     return y.to_numpy(float)[ok, 0], X.to_numpy(float)[ok], w[ok]
