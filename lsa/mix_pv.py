@@ -48,13 +48,14 @@ import numpy as np
 import pandas as pd
 
 from lsa import pooling
-from lsa.errors import ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, MissingDataWarning, warn
-from lsa.mixed import MixedControl, MixedResult, ThetaMap, build_stats, level_weights, model_frame, optimize
-from lsa.mixed.fit import _design_adapter
-from lsa.mixed.formula import _split_top, parse_formula
+from lsa.errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, MissingDataWarning,
+                        PseudoLikelihoodWarning, warn)
 from lsa.formula import constraint_matrix
-from lsa.mixed.results import make_result
-from lsa.weights import scale_within
+from lsa.mixed import MixedControl, MixedResult, build_stats, level_weights, model_frame, optimize
+from lsa.mixed.fit import fit_prepared
+from lsa.mixed.formula import parse_formula, split_top
+from lsa.mixed.inputs import design_inputs, formula_groups
+from lsa.mixed.replicate import replicate_level_weights, stats_for_replicate, vc_vector
 
 __all__ = ["mix_pv", "lrt_pv", "MixPVResult", "replicate_level_weights"]
 
@@ -88,7 +89,7 @@ def _expand_formula(formula: str, df: pd.DataFrame, pvs: dict[str, tuple[str, ..
     lhs, rhs = (s.strip() for s in formula.split("~"))
     if not lhs:
         raise FormulaError(f"formula {formula!r} has no response on the left of '~'")
-    lhs_terms = [t for t in _split_top(lhs, "+") if t]
+    lhs_terms = [t for t in split_top(lhs, "+") if t]
     used_sets = [s for s in pvs if _has_ident(rhs, s)]
     # a PV set together with one of its own PVs is ambiguous
     for s in set(used_sets) | {t for t in lhs_terms if t in pvs}:
@@ -181,10 +182,8 @@ class _Inputs:
     rows: np.ndarray          # positions of df's rows in the design data (domain)
 
 
-def _inputs(data, weights, conditional_weights) -> _Inputs:
-    if isinstance(weights, str):
-        weights = (weights,)
-    df, w, cond = _design_adapter(data, weights, conditional_weights)
+def _inputs(data, weights, conditional_weights, formula) -> _Inputs:
+    df, w, cond = design_inputs(data, weights, conditional_weights, formula_groups(formula))
     w = None if w is None else tuple(w)
     if isinstance(data, pd.DataFrame):
         missing = [c for c in (w or ()) if c not in data.columns]
@@ -230,79 +229,15 @@ def _optimize(stats, tmap, control, start):
         return optimize(stats, tmap, False, ctrl)
 
 
-def _vc_vector(theta: np.ndarray, sigma2: float, tmap: ThetaMap) -> np.ndarray:
-    """Variance components in the order of ``MixedResult.variance_components`` (per level:
-    variances then covariances, in θ order; the residual variance last)."""
-    lams = tmap.lambdas(theta)
-    out = []
-    for l in range(len(tmap.q)):
-        idx = np.flatnonzero(tmap.level == l)
-        pairs = [(int(tmap.rows[k]), int(tmap.cols[k])) for k in idx]
-        LL = sigma2 * lams[l] @ lams[l].T
-        order = sorted(range(len(pairs)), key=lambda i: pairs[i][0] != pairs[i][1])
-        out.extend(LL[pairs[i][0], pairs[i][1]] for i in order)
-    out.append(sigma2)
-    return np.asarray(out)
-
-
-def replicate_level_weights(stats, total_w1: np.ndarray, w1_unscaled: np.ndarray, rep: np.ndarray,
-                            top_codes: np.ndarray, level2_codes: np.ndarray, scaling: str = "none"):
-    """Level weights of one replicate: the replicate factor goes to the top-level weight.
-
-    With b_i = w_i^(r) / w_i (student replicate factor) and, per top-level group k (school),
-    a_k = Σ_{i∈k} w_i^(r) / Σ_{i∈k} w_i: the top weight becomes w_k · a_k and the level-1
-    conditional weight w_{i|j} · b_i / a_k, so total weights equal the replicate weights
-    exactly. When b is constant within every school (replicates built from whole PSUs, as
-    PISA's Fay BRR and TIMSS's JK2) the conditional level-1 weights are unchanged and only the
-    school weights move. Returns ``(w1_r or None if unchanged, top_weights_r, changed_groups)``.
-    """
-    starts = np.flatnonzero(np.r_[True, top_codes[1:] != top_codes[:-1]])
-    num = np.add.reduceat(rep, starts)
-    den = np.add.reduceat(total_w1, starts)
-    a = num / den
-    b = rep / total_w1
-    ar = a[top_codes]
-    dev = np.abs(b - ar) > 1e-10 * np.maximum(ar, 1e-300)
-    top_r = stats.weights[-1] * a
-    if not dev.any():
-        return None, top_r, np.zeros(len(a), bool)
-    changed = np.zeros(len(a), bool)
-    changed[np.unique(top_codes[dev])] = True
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ar > 0, b / ar, 1.0)
-    w1_r = w1_unscaled * ratio
-    if scaling != "none":
-        w1_r = scale_within(w1_r, level2_codes, scaling)
-    return w1_r, top_r, changed
-
-
-def _stats_for_replicate(stats, w1_r, top_r, changed_top, top_of_cluster):
-    """ClusterStats with new weights, recomputing cross-products only where needed."""
-    weights = stats.weights[:-1] + (top_r,)
-    if w1_r is None:
-        return dataclasses.replace(stats, weights=weights)
-    S = stats.S.copy()
-    nstar = stats.nstar.copy()
-    starts = stats.hierarchy.starts[0]
-    ends = np.r_[starts[1:], len(stats.w1)]
-    for j in np.flatnonzero(changed_top[top_of_cluster]):
-        a, b = starts[j], ends[j]
-        V = stats.V[a:b]
-        w = w1_r[a:b]
-        S[j] = (V * w[:, None]).T @ V
-        nstar[j] = w.sum()
-    return dataclasses.replace(stats, S=S, nstar=nstar, w1=w1_r, weights=weights)
-
-
 def _fit_task(task: _Task):
     """Fit one PV; with replicates, also refit it once per replicate weight set.
 
     Returns (index, MixedResult, replicate estimates (R, k) or None, failed replicates)."""
-    tmap = ThetaMap.from_blocks(task.frame.blocks)
-    opt = _optimize(task.stats, tmap, task.control, task.start)
-    fit = make_result(task.parsed, task.frame, task.w, task.stats, tmap, opt, False)
+    ctrl = task.control if task.start is None else dataclasses.replace(task.control, start=tuple(task.start))
+    fit = fit_prepared(task.parsed, task.frame, task.w, task.stats, False, ctrl, warn_convergence=False)
     if task.replicates is None:
-        return task.index, fit, None, (), opt.converged
+        return task.index, fit, None, (), fit.converged
+    tmap = fit.theta_map
     rep = task.replicates
     frame, w, stats = task.frame, task.w, task.stats
     top_codes = frame.codes[-1]
@@ -314,12 +249,12 @@ def _fit_task(task: _Task):
     for r in range(rep.shape[1]):
         w1_r, top_r, changed = replicate_level_weights(stats, w.unconditional[0], w1_unscaled, rep[:, r],
                                                        top_codes, frame.codes[0], w.scaling)
-        st = _stats_for_replicate(stats, w1_r, top_r, changed, top_of_cluster)
-        o = _optimize(st, tmap, task.control, opt.profile.theta)
+        st = stats_for_replicate(stats, w1_r, top_r, changed, top_of_cluster)
+        o = _optimize(st, tmap, task.control, fit.theta.to_numpy())
         if not o.converged:
             failed.append(r)
-        est[r] = np.r_[o.profile.beta, _vc_vector(o.profile.theta, o.profile.sigma2, tmap)]
-    return task.index, fit, est, tuple(failed), opt.converged
+        est[r] = np.r_[o.profile.beta, vc_vector(o.profile.theta, o.profile.sigma2, tmap)]
+    return task.index, fit, est, tuple(failed), fit.converged
 
 
 class _Progress:
@@ -420,6 +355,15 @@ class MixPVResult:
         return np.array([f.llf for f in self.fits])
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """Notes of the per-PV fits (boundary estimates, ...), each naming the PVs it concerns."""
+        by_note: dict[str, list[str]] = {}
+        for label, fit in zip(self.labels, self.fits):
+            for note in fit.notes:
+                by_note.setdefault(note, []).append(label)
+        return tuple(f"{n} ({'every PV' if len(l) == self.m else ', '.join(l)})" for n, l in by_note.items())
+
+    @property
     def n_params(self) -> int:
         """Fixed effects + variance/covariance terms + residual (mixPV's p for AICbar)."""
         return len(self.fits[0].params) + len(self.fits[0].variance_components)
@@ -500,6 +444,7 @@ class MixPVResult:
         lines.append(f"AICbar = {g.AICbar:.4f}   BICbar = {g.BICbar:.4f}")
         if any(self.n_dropped):
             lines.append(f"Rows dropped for missing values per PV: {list(self.n_dropped)}")
+        lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -601,7 +546,10 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
           data set on the rows analysed, so ``scale(MATH)`` standardises every PV separately
           (spec §4.2).
     data : DataFrame (with ``weights``), or an ``lsa.SurveyDesign`` (weights by level, domain,
-        PV sets and replicate weights from it), or completed data sets: a list of DataFrames or
+        PV sets and replicate weights from it; design levels the formula does not use are
+        collapsed into the level below, as in :func:`lsa.mixed.mixed`: ``(1 | school)`` on
+        TIMSS's school/class/student design uses the school weight and the student's total
+        weight / the school weight), or completed data sets: a list of DataFrames or
         an :class:`lsa.impute.Imputed` (multiple imputations, possibly M PVs × m imputations).
         The formula is then fitted once per data set (its response, e.g. ``math``, being the
         PV a set was imputed with) and the fits are pooled as ``pool`` says.
@@ -680,7 +628,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
         raise LsaError(f"pool must be 'flat' or 'nested'; got {pool!r}")
     if pool == "nested" and (datasets is None or not hasattr(data, "pv_index")):
         raise LsaError("pool='nested' needs imputed data sets tagged by PV and imputation (lsa.impute.Imputed)")
-    inp = _inputs(datasets[0] if datasets else data, weights, conditional_weights)
+    inp = _inputs(datasets[0] if datasets else data, weights, conditional_weights, formula)
     pvs = dict(inp.design.pvs) if inp.design is not None else {}
     if datasets:
         if se == "replicate":
@@ -868,7 +816,24 @@ def lrt_pv(model_full: MixPVResult, model_reduced: MixPVResult) -> pooling.WaldT
     (those of the reduced), counted on the first fits (the residual σ is not counted, as
     lrtPV). The arguments may be given in either order: the model with more parameters is the
     full one. Returns :class:`lsa.pooling.WaldTest` (``statistic`` = F, ``df_num`` = k,
-    ``df_den``, ``riv`` = r, ``p_value``).
+    ``df_den``, ``riv`` = r, ``p_value``, ``method``).
+
+    **Weighted fits.** A weighted pseudo-log-likelihood is a sum over the population (weights
+    sum to N, not n), and even rescaled, −2 log Λ is not χ²_k but a weighted sum of χ²_1
+    (Lumley & Scott 2014), so D2 on it is no test (PISA 2012, ``st04q01`` dropped from the
+    five-PV model: D2 F = 46.7 on (1, 4.05) df where the pooled t² is 7.32). On weighted fits
+    a :class:`lsa.errors.PseudoLikelihoodWarning` is issued and
+
+    * models that differ in fixed effects only get the pooled Wald test D1 of the same
+      constraints (the full model's extra fixed effects = 0), ``model_full.wald_test(terms)``,
+      with ``method`` = ``"D1 (pooled Wald test, replaces the LRT on weighted fits)"``;
+    * models that differ in their random part get lrtPV's D2 for comparison with MLMusingR
+      only, with ``method`` = ``"D2 on pseudo-likelihoods (not a valid test)"``: no Wald test
+      of a variance at its boundary 0 is offered; judge the component by its pooled estimate
+      and SE (``tidy()``) or compare unweighted fits.
+
+    Lumley, T., & Scott, A. J. (2014). Tests for regression models fitted to survey data.
+    Australian & New Zealand Journal of Statistics 56(1), 1–14.
     """
     for mname, mod in (("model_full", model_full), ("model_reduced", model_reduced)):
         if not isinstance(mod, MixPVResult):
@@ -888,5 +853,24 @@ def lrt_pv(model_full: MixPVResult, model_reduced: MixPVResult) -> pooling.WaldT
     if full.nobs != red.nobs:
         raise LsaError(f"the models use different observations (n = {full.nobs} vs {red.nobs}); "
                        f"a likelihood-ratio test needs the same rows")
+    weighted = [mod.fits[0].weights is not None for mod in (full, red)]
+    if weighted[0] != weighted[1]:
+        raise LsaError("one model is weighted and the other is not: their likelihoods cannot be compared")
     d = -2 * (red.loglik - full.loglik)
-    return pooling.lrt_d2(d, k)
+    if not weighted[0]:
+        return pooling.lrt_d2(d, k)
+    extra = [t for t in full.fixed_terms if t not in red.fixed_terms]
+    if full.random_terms == red.random_terms:
+        if not extra or not set(red.fixed_terms) <= set(full.fixed_terms):
+            raise LsaError(f"the models are not nested: the fixed effects of the smaller model "
+                           f"{list(red.fixed_terms)} are not among those of the larger {list(full.fixed_terms)}")
+        warn(f"lrt_pv: a likelihood-ratio test is not valid on weighted (pseudo-likelihood) fits; "
+             f"returning the pooled Wald test (D1) of {extra} = 0 instead, as model.wald_test({extra})",
+             PseudoLikelihoodWarning)
+        return dataclasses.replace(full.wald_test(extra),
+                                   method="D1 (pooled Wald test, replaces the LRT on weighted fits)")
+    warn("lrt_pv: a likelihood-ratio test is not valid on weighted (pseudo-likelihood) fits; the models "
+         "differ in their random part, for which no Wald test is offered: the D2 statistic returned "
+         "(MLMusingR::lrtPV's) is on the population-weight scale and its F reference does not hold",
+         PseudoLikelihoodWarning)
+    return dataclasses.replace(pooling.lrt_d2(d, k), method="D2 on pseudo-likelihoods (not a valid test)")

@@ -10,6 +10,7 @@ Each step is a public function that can be run by hand (as lme4's modular functi
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -18,13 +19,14 @@ import pandas as pd
 import scipy.optimize
 
 from lsa.errors import ConvergenceWarning, DesignError, MissingDataWarning, warn
-from lsa.mixed.formula import ModelFrame, model_frame, parse_formula
+from lsa.mixed.formula import ModelFrame, ParsedFormula, model_frame, parse_formula
+from lsa.mixed.inputs import design_inputs
 from lsa.mixed.pml import Profile, ThetaMap, profiled
 from lsa.mixed.stats import ClusterStats, Hierarchy, cluster_stats
 from lsa.weights import check_constant_within, scale_within
 
 __all__ = ["MixedControl", "LevelWeights", "level_weights", "build_stats", "optimize",
-           "mixed", "OptimResult", "check_identifiable"]
+           "mixed", "OptimResult", "check_identifiable", "fit_prepared"]
 
 Scaling = Literal["none", "cluster", "ecluster"]
 
@@ -55,32 +57,6 @@ class LevelWeights:
     columns: tuple[str, ...] | None
     scaling: str
     conditional: bool = False
-
-
-def _design_adapter(data, weights, conditional_weights):
-    """Accept a SurveyDesign: data in its domain (level names added as columns, so that
-    ``(1 | school)`` works), weights by level bottom-up."""
-    if isinstance(data, pd.DataFrame):
-        return data, weights, conditional_weights
-    if not all(hasattr(data, a) for a in ("data", "weights", "levels")):
-        raise DesignError(f"data must be a DataFrame or an lsa.SurveyDesign; got "
-                          f"{type(data).__name__}")
-    if weights is not None:
-        raise DesignError("give weights through the design, not both a design and weights=")
-    df = data.data
-    dom = getattr(data, "domain", None)
-    if dom is not None and not np.all(dom):
-        df = df.loc[np.asarray(dom, bool)]
-    # the design's level names may be used as grouping factors: (1 | school)
-    alias = {lvl: col for lvl, col in getattr(data, "ids", {}).items() if lvl not in df.columns}
-    if alias:
-        df = df.assign(**{lvl: df[col] for lvl, col in alias.items()})
-    wmap = data.weights
-    cols = [wmap[lvl] for lvl in reversed(data.levels) if lvl in wmap]
-    if cols and len(cols) != len(data.levels):
-        raise DesignError(f"the design has weights for levels {list(wmap)} but the model needs "
-                          f"one per level {list(data.levels)}")
-    return df, (cols or None), bool(getattr(data, "conditional_weights", False))
 
 
 def _check_positive(values: np.ndarray, col: str, frame: ModelFrame) -> None:
@@ -299,7 +275,10 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     ----------
     formula : lme4 formula, e.g. ``"pv1math ~ escs + st04q01 + (1 + escs | schoolid)"``;
         three levels as ``(1 | school) + (1 | school:class)`` or ``(1 | school/class)``.
-    data : DataFrame, or an ``lsa.SurveyDesign`` (weights by level and domain from it).
+    data : DataFrame, or an ``lsa.SurveyDesign`` (weights by level and domain from it). Design
+        levels the formula does not use are collapsed into the level below: ``(1 | school)``
+        on a school/class/student design (``from_study("TIMSS", ...)``) uses the school weight
+        and the student's total weight / the school weight (:mod:`lsa.mixed.inputs`).
     weights : weight columns, level 1 first (``["w_fstuwt", "w_fschwt"]``), total weights by
         default; ``None`` for an unweighted fit (lme4 ML, or REML with ``reml=True``).
     conditional_weights : the level-1 (and level-2 of 3) weights are conditional on the
@@ -327,23 +306,35 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     JRSS A 169(4), 805–827. Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting
     linear mixed-effects models using lme4. JSS 67(1).
     """
-    from lsa.mixed.results import make_result
-
     if scaling not in ("none", "cluster", "ecluster"):
         raise DesignError(f"scaling must be 'none', 'cluster' or 'ecluster'; got {scaling!r}")
-    df, wcols, cond = _design_adapter(data, weights, conditional_weights)
+    parsed = parse_formula(formula)
+    df, wcols, cond = design_inputs(data, weights, conditional_weights, parsed.groups)
     if reml and wcols is not None:
         raise DesignError("reml=True is only available for unweighted fits (weights=None); "
                           "the weighted pseudo-likelihood is ML")
-    parsed = parse_formula(formula)
-    wcols_list = [wcols] if isinstance(wcols, str) else wcols
-    frame = model_frame(parsed, df, tuple(wcols_list or ()))
+    frame = model_frame(parsed, df, tuple(wcols or ()))
     if frame.n_dropped:
         warn(f"{frame.n_dropped} row(s) with missing values in model variables or "
                       f"weights were removed ({len(frame.y)} used)", MissingDataWarning)
-    w = level_weights(frame, df, wcols_list, cond, scaling)
-    stats = build_stats(frame, w)
+    w = level_weights(frame, df, wcols, cond, scaling)
+    return fit_prepared(parsed, frame, w, build_stats(frame, w), reml, control)
+
+
+def fit_prepared(parsed: ParsedFormula, frame: ModelFrame, w: LevelWeights, stats: ClusterStats,
+                 reml: bool = False, control: MixedControl | None = None, *,
+                 warn_convergence: bool = True):
+    """The fitting step shared by :func:`mixed` and :func:`lsa.mix_pv`: identifiability
+    (:func:`check_identifiable`, raises :class:`DesignError`) → optimiser (:func:`optimize`;
+    ``result.converged``, a :class:`ConvergenceWarning` unless ``warn_convergence=False``,
+    for callers that report convergence themselves) → :class:`lsa.mixed.MixedResult` with
+    its boundary notes (``result.notes``)."""
+    from lsa.mixed.results import make_result
+
     check_identifiable(frame, stats)
     tmap = ThetaMap.from_blocks(frame.blocks)
-    opt = optimize(stats, tmap, reml, control)
+    with warnings.catch_warnings():
+        if not warn_convergence:
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        opt = optimize(stats, tmap, reml, control)
     return make_result(parsed, frame, w, stats, tmap, opt, reml)

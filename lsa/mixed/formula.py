@@ -75,6 +75,9 @@ def _split_top(text: str, sep: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+split_top = _split_top      # public name (used by lsa.mix_pv)
+
+
 _BAR = re.compile(r"^\((.*)\|(.*)\)$", re.S)
 
 

@@ -1,0 +1,78 @@
+"""Replicate-weight refits of a multilevel model: level weights of one replicate and the
+per-cluster statistics that change with them (used by :func:`lsa.mix_pv` with
+``se="replicate"``; see its Notes for the rule and its reference, BIFIEsurvey's
+``BIFIE.twolevelreg``)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lsa.mixed.pml import ThetaMap
+from lsa.weights import scale_within
+
+__all__ = ["vc_vector", "replicate_level_weights", "stats_for_replicate"]
+
+
+def vc_vector(theta: np.ndarray, sigma2: float, tmap: ThetaMap) -> np.ndarray:
+    """Variance components in the order of ``MixedResult.variance_components`` (per level:
+    variances then covariances, in θ order; the residual variance last)."""
+    lams = tmap.lambdas(theta)
+    out = []
+    for l in range(len(tmap.q)):
+        idx = np.flatnonzero(tmap.level == l)
+        pairs = [(int(tmap.rows[k]), int(tmap.cols[k])) for k in idx]
+        LL = sigma2 * lams[l] @ lams[l].T
+        order = sorted(range(len(pairs)), key=lambda i: pairs[i][0] != pairs[i][1])
+        out.extend(LL[pairs[i][0], pairs[i][1]] for i in order)
+    out.append(sigma2)
+    return np.asarray(out)
+
+
+def replicate_level_weights(stats, total_w1: np.ndarray, w1_unscaled: np.ndarray, rep: np.ndarray,
+                            top_codes: np.ndarray, level2_codes: np.ndarray, scaling: str = "none"):
+    """Level weights of one replicate: the replicate factor goes to the top-level weight.
+
+    With b_i = w_i^(r) / w_i (student replicate factor) and, per top-level group k (school),
+    a_k = Σ_{i∈k} w_i^(r) / Σ_{i∈k} w_i: the top weight becomes w_k · a_k and the level-1
+    conditional weight w_{i|j} · b_i / a_k, so total weights equal the replicate weights
+    exactly. When b is constant within every school (replicates built from whole PSUs, as
+    PISA's Fay BRR and TIMSS's JK2) the conditional level-1 weights are unchanged and only the
+    school weights move. Returns ``(w1_r or None if unchanged, top_weights_r, changed_groups)``.
+    """
+    starts = np.flatnonzero(np.r_[True, top_codes[1:] != top_codes[:-1]])
+    num = np.add.reduceat(rep, starts)
+    den = np.add.reduceat(total_w1, starts)
+    a = num / den
+    b = rep / total_w1
+    ar = a[top_codes]
+    dev = np.abs(b - ar) > 1e-10 * np.maximum(ar, 1e-300)
+    top_r = stats.weights[-1] * a
+    if not dev.any():
+        return None, top_r, np.zeros(len(a), bool)
+    changed = np.zeros(len(a), bool)
+    changed[np.unique(top_codes[dev])] = True
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(ar > 0, b / ar, 1.0)
+    w1_r = w1_unscaled * ratio
+    if scaling != "none":
+        w1_r = scale_within(w1_r, level2_codes, scaling)
+    return w1_r, top_r, changed
+
+
+def stats_for_replicate(stats, w1_r, top_r, changed_top, top_of_cluster):
+    """ClusterStats with new weights, recomputing cross-products only where needed."""
+    weights = stats.weights[:-1] + (top_r,)
+    if w1_r is None:
+        return dataclasses.replace(stats, weights=weights)
+    S = stats.S.copy()
+    nstar = stats.nstar.copy()
+    starts = stats.hierarchy.starts[0]
+    ends = np.r_[starts[1:], len(stats.w1)]
+    for j in np.flatnonzero(changed_top[top_of_cluster]):
+        a, b = starts[j], ends[j]
+        V = stats.V[a:b]
+        w = w1_r[a:b]
+        S[j] = (V * w[:, None]).T @ V
+        nstar[j] = w.sum()
+    return dataclasses.replace(stats, S=S, nstar=nstar, w1=w1_r, weights=weights)
