@@ -28,6 +28,14 @@ class EstimationError(LsaError, RuntimeError):
     """An estimate cannot be computed (for example a singular design matrix)."""
 
 
+class ReadError(LsaError, OSError):
+    """A data file cannot be read: missing, a folder, empty, truncated, not in the format its
+    extension says, or of a type lsa does not read. The message names the file and what is wrong."""
+
+    def __str__(self) -> str:  # OSError would format (errno, strerror)
+        return str(self.args[0]) if self.args else ""
+
+
 class LsaWarning(UserWarning):
     """Base class of lsa warnings."""
 

@@ -1,30 +1,11 @@
-"""Read SPSS, SAS and Stata files of the studies, with labels and user-defined missing values.
+"""Read the data files of the studies: single SPSS, SAS and Stata files (the readers live in
+:mod:`lsa.io_readers` and are re-exported here), whole study folders merged student with school
+(:func:`read_study`), and :func:`describe` of a file.
 
-Metadata design (one rule for every reader)
--------------------------------------------
-Each reader returns a plain :class:`pandas.DataFrame`; its ``df.attrs`` carry
-
-``attrs["labels"]``
-    column -> variable label (``"1ST PLAUSIBLE VALUE MATHEMATICS"``).
-``attrs["value_labels"]``
-    column -> {code: label}, as in the file (also for columns that stay numeric).
-``attrs["missing_declared"]``
-    column -> the user-missing declaration (``[{"lo": 9.0, "hi": 9.0}]`` or a list of values).
-``attrs["missing_codes"]``
-    column -> :class:`pandas.Series` of the **original codes** of the cells that were set to NaN
-    because they were user-missing, indexed by the row labels of the frame as read. With
-    :func:`restore_missing` the codes can be put back.
-``attrs["source"]``
-    the file(s) read.
-
-These mappings are read-only and shared (not deep-copied) when pandas propagates ``attrs`` to
-derived frames, so they cost nothing on later operations; after row subsetting the row labels
-in ``missing_codes`` still refer to the rows as read.
-
-Value labels (``labels=``): ``"categorical"`` (default) turns a labelled column into a pandas
-Categorical (categories in code order) when every valid value has a label; columns whose labels
-only name missing codes (``IDSCHOOL``, ``BSMMAT01``…) stay numeric. ``"codes"`` keeps the
-numbers; ``"strings"`` gives the label text (same coverage rule).
+The metadata every reader leaves in ``df.attrs`` (labels, value labels, user-missing declarations
+and codes, source) and the errors for unreadable files (:class:`lsa.errors.ReadError` naming the
+file: missing, a folder, empty, not SPSS/Stata/SAS, truncated) are described in
+:mod:`lsa.io_readers`.
 """
 
 from __future__ import annotations
@@ -37,236 +18,12 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import LsaError, LsaWarning, StudyError, warn
+from .errors import LsaWarning, ReadError, StudyError, warn
+from .io_readers import (ColumnNotFoundError, SharedMapping, check_complete, check_data_file, read_any,
+                         read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
            "match_filename", "FileDescription", "ColumnNotFoundError"]
-
-_LABEL_MODES = ("categorical", "codes", "strings")
-
-
-class ColumnNotFoundError(LsaError, KeyError):
-    """Requested columns are not in the file."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class _Shared(dict):
-    """A read-only mapping that pandas shares instead of deep-copying when it propagates attrs."""
-
-    def __deepcopy__(self, memo):
-        return self
-
-    def __copy__(self):
-        return self
-
-    def __eq__(self, other):  # pd.concat compares attrs; Series values cannot be compared with ==
-        if self is other:
-            return True
-        try:
-            return dict.__eq__(self, other)
-        except (ValueError, TypeError):
-            return False
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    __hash__ = object.__hash__
-
-    def _ro(self, *a, **k):
-        raise TypeError("lsa file metadata is read-only; copy it with dict(...) to change it.")
-
-    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _ro  # type: ignore[assignment]
-
-
-# --------------------------------------------------------------------------------------------
-# single files
-# --------------------------------------------------------------------------------------------
-def _pyreadstat():
-    import pyreadstat
-
-    return pyreadstat
-
-
-def _resolve(requested: Sequence[str] | None, available: Sequence[str], path) -> list[str] | None:
-    if requested is None:
-        return None
-    if isinstance(requested, str):
-        requested = [requested]
-    upper = {}
-    for c in available:
-        upper.setdefault(c.upper(), c)
-    out, missing = [], []
-    for r in requested:
-        c = r if r in available else upper.get(str(r).upper())
-        (missing if c is None else out).append(r if c is None else c)
-    if missing:
-        raise ColumnNotFoundError(
-            f"{Path(path).name}: columns not found: {missing}. The file has {len(available)} columns: "
-            f"{', '.join(list(available)[:30])}{', ...' if len(available) > 30 else ''}.")
-    return list(dict.fromkeys(out))
-
-
-def _read(kind: str, path, columns, labels, user_missing, **kw) -> pd.DataFrame:
-    if labels not in _LABEL_MODES:
-        raise LsaError(f"labels must be one of {_LABEL_MODES}; got {labels!r}.")
-    prs = _pyreadstat()
-    fn = {"spss": prs.read_sav, "sas": prs.read_sas7bdat, "stata": prs.read_dta}[kind]
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    usecols = None
-    if columns is not None:
-        _, meta0 = fn(str(path), metadataonly=True, **kw)
-        usecols = _resolve(columns, meta0.column_names, path)
-    # SPSS: always read the codes, then decide; SAS/Stata special missings have no numeric code
-    df, meta = fn(str(path), usecols=usecols, user_missing=True if kind == "spss" else bool(user_missing), **kw)
-    if usecols is not None and list(df.columns) != usecols:
-        df = df[usecols]  # the requested order
-    return _finish(df, meta, labels, bool(user_missing), str(path))
-
-
-def read_spss(path, columns: Sequence[str] | None = None, labels: str = "categorical",
-              user_missing: bool = True, encoding: str | None = None) -> pd.DataFrame:
-    """Read an SPSS ``.sav``/``.zsav`` file (pyreadstat), keeping labels and missing-value codes.
-
-    Parameters
-    ----------
-    path : the file.
-    columns : read only these columns (matched case-insensitively; the file's spelling is kept).
-    labels : ``"categorical"`` (default), ``"codes"`` or ``"strings"`` (see the module docstring).
-    user_missing : True (default): values declared user-missing become NaN and their codes are
-        kept in ``df.attrs["missing_codes"]``; False: they stay as ordinary values (SPSS), or
-        become NaN without their codes (SAS/Stata special missing values ``.a``…``.z``).
-    encoding : passed to pyreadstat for old files without an encoding record.
-    """
-    kw = {"encoding": encoding} if encoding else {}
-    return _read("spss", path, columns, labels, user_missing, **kw)
-
-
-def read_sas(path, columns: Sequence[str] | None = None, labels: str = "categorical",
-             user_missing: bool = True, catalog: str | None = None) -> pd.DataFrame:
-    """Read a SAS ``.sas7bdat`` file; value labels come from a format ``catalog`` (.sas7bcat) if given.
-
-    Special missing values (``.A``…``.Z``) are treated as user-missing (NaN, codes kept).
-    """
-    kw = {"catalog_file": str(catalog)} if catalog else {}
-    return _read("sas", path, columns, labels, user_missing, **kw)
-
-
-def read_stata(path, columns: Sequence[str] | None = None, labels: str = "categorical",
-               user_missing: bool = True) -> pd.DataFrame:
-    """Read a Stata ``.dta`` file; extended missing values (``.a``…``.z``) are treated as user-missing."""
-    return _read("stata", path, columns, labels, user_missing)
-
-
-def _missing_mask(s: pd.Series, declared) -> np.ndarray:
-    mask = np.zeros(len(s), dtype=bool)
-    if not declared:
-        return mask
-    if isinstance(declared[0], dict):  # SPSS ranges (discrete values have lo == hi)
-        num = pd.api.types.is_numeric_dtype(s)
-        for r in declared:
-            lo, hi = r["lo"], r["hi"]
-            if num and isinstance(lo, (int, float)):
-                v = s.to_numpy(dtype=float, na_value=np.nan)
-                mask |= (v >= lo) & (v <= hi)
-            else:
-                mask |= (s == lo).to_numpy(dtype=bool, na_value=False) if lo == hi else \
-                    ((s >= lo) & (s <= hi)).to_numpy(dtype=bool, na_value=False)
-    else:  # SAS/Stata tagged missing values, returned as strings by pyreadstat
-        mask |= s.isin(list(declared)).to_numpy()
-    return mask
-
-
-def _finish(df: pd.DataFrame, meta, labels: str, user_missing: bool, source: str) -> pd.DataFrame:
-    var_labels = {c: l for c, l in zip(meta.column_names, meta.column_labels or []) if l}
-    value_labels = {c: dict(v) for c, v in (meta.variable_value_labels or {}).items() if c in df.columns}
-    declared: dict[str, Any] = {}
-    for c, r in (getattr(meta, "missing_ranges", None) or {}).items():
-        if c in df.columns and r:
-            declared[c] = [dict(x) for x in r]
-    for c, v in (getattr(meta, "missing_user_values", None) or {}).items():
-        if c in df.columns and v:
-            declared[c] = list(v)
-    codes: dict[str, pd.Series] = {}
-    if user_missing:
-        for c, dec in declared.items():
-            mask = _missing_mask(df[c], dec)
-            if mask.any():
-                codes[c] = df[c][mask].copy()
-                col = df[c].mask(mask)
-                if col.dtype == object and not isinstance(dec[0], dict):
-                    col = pd.to_numeric(col, errors="coerce")  # tagged missing made the column object
-                df[c] = col
-    if labels != "codes":
-        for c, vl in value_labels.items():
-            conv = _labelled(df[c], vl, declared.get(c) if user_missing else None, labels)
-            if conv is not None:
-                df[c] = conv
-    df.attrs["labels"] = _Shared(var_labels)
-    df.attrs["value_labels"] = _Shared(value_labels)
-    df.attrs["missing_declared"] = _Shared(declared)
-    df.attrs["missing_codes"] = _Shared(codes)
-    df.attrs["source"] = source
-    return df
-
-
-def _is_missing_code(code, declared) -> bool:
-    if not declared:
-        return False
-    if isinstance(declared[0], dict):
-        try:
-            return any(r["lo"] <= code <= r["hi"] for r in declared)
-        except TypeError:
-            return False
-    return code in declared
-
-
-def _labelled(s: pd.Series, vl: Mapping, declared, mode: str):
-    """The column as categorical/strings when every valid value is labelled, else None."""
-    valid = {k: v for k, v in vl.items() if not _is_missing_code(k, declared)}
-    if not valid:
-        return None
-    observed = pd.unique(s.dropna())
-    if not pd.Index(observed).isin(list(valid)).all():
-        return None
-    try:
-        order = sorted(valid)
-    except TypeError:
-        order = list(valid)
-    names = [str(valid[k]) for k in order]
-    if len(set(names)) < len(names):  # duplicate labels: make them unique with the code
-        seen = pd.Series(names).duplicated(keep=False).to_numpy()
-        names = [f"{n} ({k})" if d else n for n, k, d in zip(names, order, seen)]
-    mapping = dict(zip(order, names))
-    out = s.map(mapping)
-    if mode == "strings":
-        return out
-    return pd.Series(pd.Categorical(out, categories=names), index=s.index, name=s.name)
-
-
-def restore_missing(df: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A copy of ``df`` with user-missing codes put back (numeric columns get the code, categorical
-    columns the code's label, added as a category)."""
-    codes = df.attrs.get("missing_codes") or {}
-    vls = df.attrs.get("value_labels") or {}
-    out = df.copy()
-    for c in (codes if columns is None else columns):
-        if c not in codes or c not in out.columns:
-            continue
-        s = codes[c]
-        s = s[s.index.isin(out.index)]
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            labs = s.map(lambda v: str(vls.get(c, {}).get(v, v)))
-            new = [x for x in pd.unique(labs) if x not in out[c].cat.categories]
-            col = out[c].cat.add_categories(new)
-            col.loc[labs.index] = labs.to_numpy()
-            out[c] = col
-        else:
-            out.loc[s.index, c] = s.to_numpy()
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -360,23 +117,14 @@ def _find_files(folder: Path, pattern: str, suffix, letter, label: str, suffix_u
 # whole study folders
 # --------------------------------------------------------------------------------------------
 def _meta_columns(path: Path) -> list[str]:
-    prs = _pyreadstat()
-    suf = path.suffix.lower()
-    fn = prs.read_sav if suf in (".sav", ".zsav") else prs.read_dta if suf == ".dta" else prs.read_sas7bdat
-    _, meta = fn(str(path), metadataonly=True)
-    return list(meta.column_names)
+    return list(read_metadata(path).column_names)
 
 
 def _read_any(path: Path, columns, labels, user_missing) -> pd.DataFrame:
-    suf = path.suffix.lower()
-    if suf in (".sav", ".zsav"):
-        return read_spss(path, columns, labels, user_missing)
-    if suf == ".dta":
-        return read_stata(path, columns, labels, user_missing)
-    if suf == ".sas7bdat":
-        return read_sas(path, columns, labels, user_missing)
-    raise LsaError(f"{path.name}: lsa reads .sav, .dta and .sas7bdat files; for the fixed-width text "
-                   "files of PISA 2000-2012 run the OECD SPSS/SAS read-in syntax first and save as .sav.")
+    if path.suffix.lower() == ".txt":
+        raise ReadError(f"{path}: lsa reads .sav, .dta and .sas7bdat files; for the fixed-width text "
+                        "files of PISA 2000-2012 run the OECD SPSS/SAS read-in syntax first and save as .sav.")
+    return read_any(path, columns, labels, user_missing)
 
 
 def _design_names(info, grade_roots: Iterable[str]) -> list[str]:
@@ -449,7 +197,9 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
 
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"no such folder: {folder}")
+        raise ReadError(f"{folder}: no such folder" if not folder.exists() else
+                        f"{folder} is a file, not a folder; read_study reads the folder of a study's files "
+                        "(read one file with read_spss, read_stata or read_sas).")
     info = study_info(study, cycle, grade)
     if info.study == "timss_advanced":
         raise StudyError("read_study does not handle TIMSS Advanced yet; read the msg/psg files with read_spss.")
@@ -554,7 +304,7 @@ def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_i
         raise StudyError(f"cannot merge {spath.name} with {cpath.name}: the school id {school_id!r} must be "
                          f"in both files (merge keys {list(merge_keys)}).")
     sw = info.weights.get("school")
-    explicit = [] if school_columns is None else _resolve(school_columns, c_avail, cpath)
+    explicit = [] if school_columns is None else resolve_columns(school_columns, c_avail, cpath)
     if school_columns is None and columns is None:
         c_cols = None
     else:
@@ -603,7 +353,7 @@ def _take(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
         new = pd.Series(np.arange(len(old)), index=old)
         s = s[s.index.isin(old)]
         codes[c] = pd.Series(s.to_numpy(), index=new.loc[s.index].to_numpy(), name=s.name)
-    out.attrs = {**attrs, "missing_codes": _Shared(codes)}
+    out.attrs = {**attrs, "missing_codes": SharedMapping(codes)}
     return out
 
 
@@ -623,8 +373,8 @@ def _combine_attrs(merged, sattrs, cattrs, back: Mapping[str, str], school_pos: 
     for key in ("labels", "value_labels", "missing_declared"):
         d = dict(rekey(cattrs.get(key)))
         d.update(sattrs.get(key) or {})
-        out[key] = _Shared(d)
-    merged.attrs = {**out, "missing_codes": _Shared(codes),
+        out[key] = SharedMapping(d)
+    merged.attrs = {**out, "missing_codes": SharedMapping(codes),
                     "source": f"{sattrs.get('source')}; {cattrs.get('source')}"}
 
 
@@ -633,7 +383,7 @@ def _shift_codes(df: pd.DataFrame, offset: int) -> None:
         return
     codes = {c: pd.Series(s.to_numpy(), index=s.index + offset, name=s.name)
              for c, s in (df.attrs.get("missing_codes") or {}).items()}
-    df.attrs = {**df.attrs, "missing_codes": _Shared(codes)}
+    df.attrs = {**df.attrs, "missing_codes": SharedMapping(codes)}
 
 
 def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -657,7 +407,7 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
                     d[k] = pd.concat([d[k], v])
                 else:
                     d.setdefault(k, v)
-        merged[key] = _Shared(d)
+        merged[key] = SharedMapping(d)
     out.attrs = merged
     return out
 
@@ -695,21 +445,16 @@ class FileDescription:
 def describe(path) -> FileDescription:
     """Variables, labels, value labels and missing codes of a file, and the study file it matches.
 
-    Reads metadata only (fast on large files). ``variables`` has one row per variable: name,
-    label, type, measure, n_value_labels, value_labels (first few, ``code=label``), missing.
+    Reads the header, plus the last row of the first variable to check that the file holds the
+    rows its header declares (a truncated file raises :class:`~lsa.errors.ReadError`; so do a
+    missing, empty or non-SPSS/Stata/SAS file and an unsupported extension). ``variables`` has one
+    row per variable: name, label, type, measure, n_value_labels, value_labels (first few,
+    ``code=label``), missing.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    prs = _pyreadstat()
-    suf = path.suffix.lower()
-    kinds = {".sav": ("SPSS", prs.read_sav), ".zsav": ("SPSS", prs.read_sav), ".dta": ("Stata", prs.read_dta),
-             ".sas7bdat": ("SAS", prs.read_sas7bdat)}
-    if suf not in kinds:
-        return FileDescription(str(path), suf.lstrip(".") or "unknown", None, 0,
-                               pd.DataFrame(columns=["name", "label"]), match_filename(path.name))
-    ftype, fn = kinds[suf]
-    _, meta = fn(str(path), metadataonly=True, user_missing=True)
+
+    path, kind = check_data_file(path)
+    meta = read_metadata(path, kind, user_missing=True)
+    n_rows = check_complete(path, kind, meta)
     rows = []
     vls = meta.variable_value_labels or {}
     mr = getattr(meta, "missing_ranges", None) or {}
@@ -724,8 +469,9 @@ def describe(path) -> FileDescription:
         rows.append(dict(name=name, label=label or "", type=(meta.readstat_variable_types or {}).get(name, ""),
                          measure=(getattr(meta, "variable_measure", None) or {}).get(name, ""),
                          n_value_labels=len(vl), value_labels=shown, missing=miss_txt))
-    return FileDescription(str(path), ftype, getattr(meta, "number_rows", None), len(meta.column_names),
-                           pd.DataFrame(rows), match_filename(path.name))
+    ftype = {"spss": "SPSS", "stata": "Stata", "sas": "SAS"}[kind]
+    return FileDescription(str(path), ftype, n_rows, len(meta.column_names), pd.DataFrame(rows),
+                           match_filename(path.name))
 
 
 def _fmt(v) -> str:

@@ -18,7 +18,7 @@ from importlib import resources
 import pandas as pd
 
 from ..errors import LsaError
-from ..io import _Shared
+from ..io_readers import SharedMapping
 
 __all__ = ["load", "available", "path"]
 
@@ -108,7 +108,7 @@ def load(name: str) -> pd.DataFrame:
             df[c] = pd.Categorical(df[c], categories=levels) if levels else df[c].astype("category")
     labels = {c: (v.get("label") if isinstance(v, dict) else v)
               for c, v in (meta.get("variable_labels") or {}).items() if c in df.columns}
-    df.attrs["labels"] = _Shared(labels)  # shared, not deep-copied by every pandas operation
+    df.attrs["labels"] = SharedMapping(labels)  # shared, not deep-copied by every pandas operation
     df.attrs["source"] = f"lsa.datasets: {stem} (see lsa/datasets/data/README.md)"
     df.attrs["study"], df.attrs["cycle"] = study, cycle
     return df.copy()  # defragment: columns were converted one at a time
