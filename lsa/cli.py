@@ -1,7 +1,11 @@
 """The ``lsa`` command line: ``lsa demo``, ``lsa run RECIPE``, ``lsa studies``, ``lsa describe FILE``.
 
-Exit codes: 0 success; 1 an analysis failed, a published number was not reproduced, or the input
-was wrong (message on stderr); 2 usage error.
+Exit codes: 0 success; 1 an analysis of a recipe failed or a published number was not
+reproduced (the report says which); 2 a user error: a wrong argument, a file that is missing or
+cannot be read, a recipe that is invalid, an output folder that cannot be written. A user error is
+one line ``lsa: error: ...`` on stderr, never a traceback: every :class:`~lsa.errors.LsaError` and
+every ``OSError`` (files and folders) counts as one. Any other exception is a bug in lsa and keeps
+its traceback so that it can be reported.
 """
 
 from __future__ import annotations
@@ -37,7 +41,13 @@ def _studies(args: argparse.Namespace) -> int:
 
     table = studies()
     if args.study:
-        table = table[table["study"].str.lower() == args.study.lower()]
+        want = args.study.strip().lower()
+        sel = (table["study"].str.lower() == want) | (table["name"].str.lower() == want)
+        if not sel.any():
+            from .errors import StudyError
+
+            raise StudyError(f"unknown study {args.study!r}; known: {', '.join(table['study'].unique())}.")
+        table = table[sel]
     if not args.all:
         table = table[["name", "cycle", "grade", "final_weight", "method", "n_replicates", "variance_factor",
                        "pv_variance", "n_pv", "pv_roots", "n_unverified"]].assign(
@@ -75,15 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+USER_ERROR = 2
+
+
+def user_error_message(exc: BaseException) -> str:
+    """One line for a user error: the lsa message, or for an ``OSError`` its reason and path."""
+    if isinstance(exc, OSError) and not isinstance(exc, LsaError) and exc.strerror:
+        where = f" {exc.filename}" if exc.filename else ""
+        text = f"{exc.strerror}:{where}" if where else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)       # usage errors: argparse prints usage, exits 2
     try:
         return args.func(args)
-    except LsaError as exc:
-        print(f"lsa: error: {exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:          # output piped into head/less that closed early
+    except BrokenPipeError:                      # output piped into head/less that closed early
         return 0
+    except (LsaError, OSError) as exc:           # user errors: bad arguments, files, recipes, folders
+        print(f"lsa: error: {user_error_message(exc)}", file=sys.stderr)
+        return USER_ERROR
+    # anything else is a bug in lsa: let it show its traceback
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from .report.numbers import format_table
 from .report.runner import RunResult, run_recipe
 
 
@@ -18,7 +19,6 @@ def run_demo(out: str | Path = "lsa-demo", quiet: bool = False) -> RunResult:
     if not quiet:
         means = res.outcomes[0].table
         print("PISA 2003 Netherlands — mean performance (5 PVs, 80 Fay BRR replicates)\n")
-        print(means[["term", "estimate", "std_error", "df", "n_obs"]].to_string(
-            index=False, float_format=lambda v: f"{v:.2f}"))
+        print(format_table(means[["term", "estimate", "std_error", "df", "n_obs"]]).to_string(index=False))
         print(f"\nReport: {res.paths['html']} (also report.md, results.csv, results.json)")
     return res

@@ -11,6 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .numbers import decimals_for, format_number
+
 _FONT = 'font-family="Helvetica, Arial, sans-serif" font-size="12"'
 
 
@@ -31,7 +33,8 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], errors: Sequence[f
         if e > 0:
             x0, x1 = left + (v - e) * scale, left + (v + e) * scale
             parts.append(f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y + 12}" y2="{y + 12}" stroke="#222"/>')
-        parts.append(f'<text x="{left + (v + e) * scale + 6:.1f}" y="{y + 15}" {_FONT}>{v:.1f}{unit}</text>')
+        label = format_number(v, decimals_for(v, 1))
+        parts.append(f'<text x="{left + (v + e) * scale + 6:.1f}" y="{y + 15}" {_FONT}>{label}{unit}</text>')
     parts.append(_axis_note(left, height, "bars: estimates; whiskers: 95% confidence intervals" if errors.any() else ""))
     return "".join(parts) + "</svg>"
 
@@ -53,7 +56,7 @@ def coef_plot(terms: Sequence[str], estimates: Sequence[float], low: Sequence[fl
         parts.append(f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" {_FONT}>{escape(str(t))}</text>')
         parts.append(f'<line x1="{sx(a):.1f}" x2="{sx(b):.1f}" y1="{y}" y2="{y}" stroke="#222" stroke-width="1.5"/>')
         parts.append(f'<circle cx="{sx(e):.1f}" cy="{y}" r="4" fill="#E45756"/>')
-        parts.append(f'<text x="{sx(b) + 6:.1f}" y="{y + 4}" {_FONT}>{e:.2f}</text>')
+        parts.append(f'<text x="{sx(b) + 6:.1f}" y="{y + 4}" {_FONT}>{format_number(e, decimals_for(e, 2))}</text>')
     parts.append(_axis_note(left, height, "points: estimates; lines: 95% confidence intervals"))
     return "".join(parts) + "</svg>"
 
@@ -76,7 +79,8 @@ def pv_spread(labels: Sequence[str], values: Sequence[Sequence[float]], *, title
         parts.append(f'<line x1="{sx(d.min()):.1f}" x2="{sx(d.max()):.1f}" y1="{y}" y2="{y}" stroke="#bbb"/>')
         for v in d:
             parts.append(f'<circle cx="{sx(v):.1f}" cy="{y}" r="3.5" fill="#4C78A8" fill-opacity="0.7"/>')
-        parts.append(f'<text x="{width - 100}" y="{y + 4}" {_FONT}>mean {np.mean(vals):.2f}</text>')
+        mean = format_number(float(np.mean(vals)), decimals_for(float(np.mean(vals)), 2))
+        parts.append(f'<text x="{width - 100}" y="{y + 4}" {_FONT}>mean {mean}</text>')
     parts.append(_axis_note(left, height, f"dots: PV estimate minus the mean over PVs "
                                           f"(axis ±{half:.3g})"))
     return "".join(parts) + "</svg>"

@@ -87,13 +87,22 @@ class Recipe:
 def load_recipe(path: str | Path) -> Recipe:
     """Read and check a recipe; errors name the file, the line or key and the fix."""
     path = Path(path)
+    if path.is_dir():
+        raise RecipeError(f"recipe {path} is a folder; give the recipe's .toml file.")
     if not path.is_file():
         raise RecipeError(f"recipe {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"recipe {path} is not a UTF-8 text file ({exc.reason} at byte {exc.start}); "
+                          "a recipe is a TOML text file.") from exc
+    except OSError as exc:
+        raise RecipeError(f"recipe {path} cannot be read: {exc.strerror or exc}.") from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from exc
+    _check_types(path, raw)
     rec = Recipe(path, text, raw.get("title", path.stem), raw.get("data", {}), raw.get("design", {}),
                  raw.get("derive", []), raw.get("analysis", []), raw.get("output", {}), raw.get("seed"),
                  raw.get("description", ""))
@@ -113,6 +122,23 @@ def load_recipe(path: str | Path) -> Recipe:
                 raise RecipeError(f"{rec.where(sorted(bad)[0], i)}: unknown key(s) {sorted(bad)} in "
                                   f"[[analysis.published]] of {a['name']!r}; allowed: {sorted(PUBLISHED_KEYS)}.")
     return rec
+
+
+def _check_types(path: Path, raw: dict) -> None:
+    """The top-level entries have the TOML types the runner expects."""
+    tables = {"data": "a table ([data])", "design": "a table ([design])", "output": "a table ([output])"}
+    for key, what in tables.items():
+        if key in raw and not isinstance(raw[key], dict):
+            raise RecipeError(f"{path}: {key!r} must be {what}; got {type(raw[key]).__name__} {raw[key]!r}.")
+    for key, what in (("analysis", "[[analysis]]"), ("derive", "[[derive]]")):
+        if key in raw and not (isinstance(raw[key], list) and all(isinstance(a, dict) for a in raw[key])):
+            raise RecipeError(f"{path}: {key!r} must be a list of tables ({what}); got {raw[key]!r}.")
+    for key in ("title", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise RecipeError(f"{path}: {key!r} must be a string; got {raw[key]!r}.")
+    seed = raw.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise RecipeError(f"{path}: 'seed' must be an integer between 0 and 2**32 - 1; got {seed!r}.")
 
 
 def _unknown(rec: Recipe, keys: set, allowed: set, where: str) -> None:

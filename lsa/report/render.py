@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from ..errors import LsaError
+from .numbers import format_table
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
@@ -85,31 +87,44 @@ class Report:
         return "\n".join(out)
 
     def write(self, directory: str | Path) -> dict[str, Path]:
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        d = prepare_output(directory)
         paths = {"html": d / "report.html", "markdown": d / "report.md"}
-        paths["html"].write_text(self.html(), encoding="utf-8")
-        paths["markdown"].write_text(self.markdown(), encoding="utf-8")
-        for block in self.blocks:
-            if block[0] == "plot":
-                (d / f"{block[1]}.svg").write_text(block[2], encoding="utf-8")
+        try:
+            paths["html"].write_text(self.html(), encoding="utf-8")
+            paths["markdown"].write_text(self.markdown(), encoding="utf-8")
+            for block in self.blocks:
+                if block[0] == "plot":
+                    (d / f"{block[1]}.svg").write_text(block[2], encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write the report into {d}: {exc.strerror or exc}.") from exc
         return paths
 
 
-def format_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
-    """Numbers as strings with fixed decimals (p-values with 3 significant digits), for reading."""
-    out = df.copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            if col in ("p_value", "p"):
-                out[col] = out[col].map(lambda v: "<0.001" if v < 0.001 else f"{v:.3f}")
-            elif col in ("difference", "tolerance"):
-                out[col] = out[col].map(lambda v: "" if np.isnan(v) else f"{v:.2g}")
-            elif col in ("df",):
-                out[col] = out[col].map(lambda v: "∞" if np.isinf(v) else f"{v:.1f}")
-            else:
-                out[col] = out[col].map(lambda v: "" if np.isnan(v) else f"{v:,.{digits}f}")
-    return out.astype(str)
+class OutputError(LsaError, OSError):
+    """The output folder of a report cannot be created or written."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def prepare_output(directory: str | Path) -> Path:
+    """Create the output folder (with its parents) and check that a file can be written in it;
+    :class:`OutputError` names the folder and the reason otherwise."""
+    import os
+
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise OutputError(f"output folder {d} is a file; choose a folder (--out).")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = "a part of the path is a file, not a folder"
+        raise OutputError(f"cannot create the output folder {d}: {reason}; choose another folder (--out).") from exc
+    if not os.access(d, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {d} is not writable; choose another folder (--out).")
+    return d
 
 
 def markdown_table(df: pd.DataFrame) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import LsaError, LsaWarning
 from .plots import bar_chart, coef_plot, pv_spread
 from .recipe import Recipe, RecipeError, check_kwargs, load_recipe
-from .render import Report
+from .render import Report, prepare_output
 
 DESIGN_FUNCTIONS = ("mean", "sd", "percentages", "quantiles", "benchmarks", "gap", "correlation", "lm", "logit")
 
@@ -97,7 +97,12 @@ def _read_file(f: Path, columns) -> pd.DataFrame:
         return io.read_stata(f, columns=columns)
     if suffix == ".sas7bdat":
         return io.read_sas(f, columns=columns)
-    return pd.read_csv(f, usecols=columns)
+    if suffix in (".csv", ".gz", ".txt"):
+        try:
+            return pd.read_csv(f, usecols=columns)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise RecipeError(f"data file {f}: cannot be read as CSV: {' '.join(str(exc).split())}.") from exc
+    return io.read_any(f, columns=columns)   # .zsav, .sas7bdat, or an error naming the extension
 
 
 def derive(rec: Recipe, df: pd.DataFrame) -> pd.DataFrame:
@@ -138,14 +143,35 @@ def build_design(rec: Recipe, df: pd.DataFrame):
         return None
     if "replicates" in spec and isinstance(spec["replicates"], dict):
         r = dict(spec["replicates"])
-        method = r.pop("method")
+        method = r.pop("method", None)
+        if method not in REPLICATE_METHODS:
+            raise RecipeError(f"{rec.where('method')}: [design.replicates] method must be one of "
+                              f"{list(REPLICATE_METHODS)}; got {method!r}.")
         if "prefix" in r:
-            r["columns"] = [f"{r.pop('prefix')}{i}" for i in range(1, r.pop("count") + 1)]
-        spec["replicates"] = getattr(Replicates, method)(**r)
+            count = r.pop("count", None)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise RecipeError(f"{rec.where('count')}: [design.replicates] with prefix = needs count = the "
+                                  f"number of replicate weights (a positive integer); got {count!r}.")
+            r["columns"] = [f"{r.pop('prefix')}{i}" for i in range(1, count + 1)]
+        factory = getattr(Replicates, method)
+        _check_options(rec, f"Replicates.{method}", r, list(inspect.signature(factory).parameters))
+        spec["replicates"] = factory(**r)
     if "study" in spec:
+        if "cycle" not in spec:
+            raise RecipeError(f"{rec.where('study')}: [design] with study = needs cycle = too.")
         study, cycle = spec.pop("study"), spec.pop("cycle")
         return SurveyDesign.from_study(study, cycle, df, **spec)
+    _check_options(rec, "[design]", spec, list(inspect.signature(SurveyDesign).parameters)[1:])
     return SurveyDesign(df, **spec)
+
+
+REPLICATE_METHODS = ("fay", "brr", "jk1", "jk2", "bootstrap", "custom")
+
+
+def _check_options(rec: Recipe, what: str, given: dict, allowed: list[str]) -> None:
+    bad = sorted(set(given) - set(allowed))
+    if bad:
+        raise RecipeError(f"{rec.where(bad[0])}: {what} has no option {bad[0]!r}; its options are {allowed}.")
 
 
 # -- analyses ------------------------------------------------------------------------------------
@@ -236,6 +262,8 @@ def run_recipe(path: str | Path, out: str | Path | None = None, *, quiet: bool =
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr))
     if rec.seed is not None:
         np.random.seed(rec.seed)
+    out = Path(out) if out is not None else Path(f"{rec.path.stem}-report")
+    prepare_output(out)                    # a folder that cannot be written fails before the analyses
     df, files = load_data(rec)
     df = derive(rec, df)
     design = build_design(rec, df)
@@ -243,7 +271,6 @@ def run_recipe(path: str | Path, out: str | Path | None = None, *, quiet: bool =
     for i in range(len(rec.analyses)):
         say(f"[{i + 1}/{len(rec.analyses)}] {rec.analyses[i]['name']} ...")
         res.outcomes.append(run_analysis(rec, i, design, df))
-    out = Path(out) if out is not None else Path(f"{rec.path.stem}-report")
     report = render(rec, res, design, files)
     res.paths = report.write(out)
     res.paths["csv"] = out / "results.csv"
