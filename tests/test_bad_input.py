@@ -17,6 +17,233 @@ import lsa
 
 # --- designs, estimators and formulas (the validation layer) ---------------------------
 
+_DV_PV = [f"pv{i}math" for i in range(1, 6)]
+_DV_REP = [f"w_fsturwt{r}" for r in range(1, 81)]
+
+
+@pytest.fixture(scope="module")
+def dv_pisa():
+    """PISA 2012 USA (bundled) and its design: school/student weights, 5 PVs, 80 Fay replicates."""
+    d = lsa.datasets.load("pisa2012_usa")
+    return d, _dv_design(d)
+
+
+def _dv_design(d, **kw):
+    args = dict(ids={"school": "schoolid"}, weights={"student": "w_fstuwt", "school": "w_fschwt"},
+                pvs={"MATH": _DV_PV}, replicates=lsa.Replicates.fay(_DV_REP, k=0.5))
+    args.update(kw)
+    return lsa.SurveyDesign(d, **args)
+
+
+def _dv_set(d, column, rows, value):
+    """A copy of ``d`` with ``column`` set to ``value`` in the given row positions."""
+    x = d.copy()
+    x.loc[x.index[rows], column] = value
+    return x
+
+
+def _dv_text(d, column):
+    """A copy of ``d`` with a numeric column stored as text (missing values stay missing)."""
+    return d.assign(**{column: d[column].map("{:.2f}".format, na_action="ignore").astype(object)})
+
+
+def _dv_dup(d):
+    x = d.copy()
+    x.columns = list(x.columns[:-1]) + ["escs"]
+    return x
+
+
+_DV_DESIGN = [
+    ("data not a DataFrame", lambda d: lsa.SurveyDesign(d.to_numpy(), weights="w_fstuwt"),
+     lsa.DesignError, "data must be a pandas DataFrame; got ndarray"),
+    ("empty data", lambda d: lsa.SurveyDesign(d.iloc[:0], weights="w_fstuwt"), lsa.DesignError, "data has no rows"),
+    ("duplicate column names", lambda d: _dv_design(_dv_dup(d)), lsa.DesignError, r"duplicate column names \['escs'\]"),
+    ("weights as a list", lambda d: _dv_design(d, weights=["w_fstuwt"]), lsa.DesignError,
+     r"weights must be a mapping .*single weight column name.*weights='w_fstuwt'"),
+    ("weights as a number", lambda d: _dv_design(d, weights=3), lsa.DesignError, "weights must be a mapping.*got int"),
+    ("weight column absent", lambda d: _dv_design(d, weights={"student": "W_FSTUWT"}), lsa.DesignError,
+     "weight column 'W_FSTUWT'"),
+    ("ids as a list", lambda d: _dv_design(d, ids=["schoolid"]), lsa.DesignError, r"ids must be a mapping .*\['schoolid'\]"),
+    ("id column absent", lambda d: _dv_design(d, ids={"school": "school_id"}), lsa.DesignError, "id column 'school_id'"),
+    ("pvs as a list", lambda d: _dv_design(d, pvs=_DV_PV), lsa.DesignError, "pvs must be a mapping set name"),
+    ("PV set as a string", lambda d: _dv_design(d, pvs={"MATH": "pv1math"}), lsa.DesignError,
+     "PV set 'MATH' must list its columns"),
+    ("PV set empty", lambda d: _dv_design(d, pvs={"MATH": []}), lsa.DesignError, "PV set 'MATH' must be a non-empty list"),
+    ("strata as a list", lambda d: _dv_design(d, strata=["vstratum"]), lsa.DesignError,
+     r"strata must be the name of a column.*\['vstratum'\]"),
+    ("strata column absent", lambda d: _dv_design(d, strata="stratum"), lsa.DesignError, "strata .*'stratum'"),
+    ("replicates as a list", lambda d: _dv_design(d, replicates=_DV_REP), lsa.DesignError,
+     "replicates must be an lsa.Replicates scheme"),
+    ("pv_variance unknown", lambda d: _dv_design(d, pv_variance="mean"), lsa.DesignError, "pv_variance .*'mean'"),
+    ("conditional_weights as text", lambda d: _dv_design(d, conditional_weights="yes"), lsa.DesignError,
+     "conditional_weights must be True or False; got 'yes'"),
+    ("weight stored as text", lambda d: _dv_design(_dv_text(d, "w_fstuwt")), lsa.DesignError,
+     r"'w_fstuwt' holds numbers stored as text.*pd.to_numeric"),
+    ("weight with inf", lambda d: _dv_design(_dv_set(d, "w_fstuwt", [3, 9], np.inf)), lsa.DesignError,
+     r"'w_fstuwt' has 2 infinite value"),
+    ("school weight with -inf", lambda d: _dv_design(_dv_set(d, "w_fschwt", [0], -np.inf)), lsa.DesignError,
+     r"'w_fschwt' has 1 infinite value"),
+    ("weight with text", lambda d: _dv_design(d, weights={"student": "st04q01"}), lsa.DesignError,
+     "'st04q01' is not numeric"),
+    ("replicate weight stored as text", lambda d: _dv_design(_dv_text(d, "w_fsturwt5")), lsa.DesignError,
+     r"replicates: column 'w_fsturwt5' holds numbers stored as text"),
+    ("replicate weight with inf", lambda d: lsa.mean(_dv_design(_dv_set(d, "w_fsturwt7", [5], np.inf)), "MATH"),
+     lsa.DesignError, r"replicate weight column 'w_fsturwt7' has 1 missing, infinite"),
+    ("PV with inf", lambda d: _dv_design(_dv_set(d, "pv2math", [1, 2], np.inf)), lsa.DesignError,
+     r"pvs\['MATH'\]: column 'pv2math' has 2 infinite value"),
+    ("PV stored as text", lambda d: _dv_design(_dv_text(d, "pv4math")), lsa.DesignError,
+     r"'pv4math' holds numbers stored as text.*pd.to_numeric\(df\['pv4math'\]\)"),
+    ("PV set of text columns", lambda d: _dv_design(d, pvs={"MATH": ["st04q01", "st29q03"]}), lsa.DesignError,
+     "'st04q01' is not numeric"),
+    ("benchmark cuts as text", lambda d: _dv_design(d, benchmarks={"MATH": "400"}), lsa.LsaError,
+     r"benchmarks\['MATH'\] must be a number or a list"),
+    ("benchmark labels miscounted", lambda d: _dv_design(d, benchmarks={"MATH": {"cuts": [400, 500], "labels": ["a"]}}),
+     lsa.DesignError, r"benchmarks\['MATH'\]: 2 cut points but 1 labels"),
+    ("domain of the wrong length", lambda d: _dv_design(d).subset(np.ones(5, dtype=bool)), lsa.DesignError,
+     r"one value per row \(3136\)"),
+    ("from_study with duplicate columns", lambda d: lsa.SurveyDesign.from_study("PISA", 2012, _dv_dup(d)),
+     lsa.DesignError, r"duplicate column names \['escs'\]"),
+]
+
+
+@pytest.mark.parametrize("build,exc,match", [c[1:] for c in _DV_DESIGN], ids=[c[0] for c in _DV_DESIGN])
+def test_design_bad_input(dv_pisa, build, exc, match):
+    with pytest.raises(exc, match=match):
+        build(dv_pisa[0])
+
+
+_DV_REPLICATES = [
+    ("Fay k as text", lambda: lsa.Replicates.fay(_DV_REP, k="0.5"), r"Fay coefficient k must be a finite number; got '0.5'"),
+    ("Fay k = 1", lambda: lsa.Replicates.fay(_DV_REP, k=1.0), "Fay coefficient k must be >= 0 and < 1; got 1.0"),
+    ("Fay k negative", lambda: lsa.Replicates.fay(_DV_REP, k=-0.1), "Fay coefficient k must be >= 0"),
+    ("Fay factor negative", lambda: lsa.Replicates.fay(_DV_REP, factor=-1), r"Replicates.fay: factor must be > 0; got -1"),
+    ("BRR columns a number", lambda: lsa.Replicates.brr(80), r"Replicates.brr: columns must be a list .*got int 80"),
+    ("BRR columns a string", lambda: lsa.Replicates.brr("w_fsturwt1"), "got the string 'w_fsturwt1'"),
+    ("JK1 one column", lambda: lsa.Replicates.jk1(["w1"]), r"Replicates.jk1: columns: at least 2"),
+    ("JK1 repeated columns", lambda: lsa.Replicates.jk1(["w1", "w1"]), r"repeated: \['w1'\]"),
+    ("JK1 column numbers", lambda: lsa.Replicates.jk1([1, 2]), r"columns must be column names \(strings\)"),
+    ("JK2 zone a number", lambda: lsa.Replicates.jk2(zone=3, rep="JKREP"), "zone must be a column name .*got 3"),
+    ("JK2 both_halves as text", lambda: lsa.Replicates.jk2(zone="JKZONE", rep="JKREP", both_halves="yes"),
+     "both_halves must be True or False; got 'yes'"),
+    ("JK2 columns and zones", lambda: lsa.Replicates.jk2(["a", "b"], zone="JKZONE", rep="JKREP"), "not both"),
+    ("custom factor as text", lambda: lsa.Replicates.custom(["a", "b"], factor="1"), r"Replicates.custom: factor must be"),
+    ("bootstrap factor inf", lambda: lsa.Replicates.bootstrap(["a", "b"], factor=np.inf), r"Replicates.bootstrap: factor"),
+    ("unknown method", lambda: lsa.Replicates("jk3", ("a", "b")), r"method must be one of .*'jk3'"),
+]
+
+
+@pytest.mark.parametrize("build,match", [c[1:] for c in _DV_REPLICATES], ids=[c[0] for c in _DV_REPLICATES])
+def test_replicates_bad_input(build, match):
+    with pytest.raises(lsa.LsaError, match=match):
+        build()
+
+
+def _dv_constant_statistic(value):
+    return lambda data, w: np.full((w.shape[1], 1), value)
+
+
+_DV_ESTIMATORS = [
+    ("quantiles probs as text", lambda d, des: lsa.quantiles(des, "MATH", probs="0.5"), lsa.LsaError,
+     "probs must be a number or a list of numbers; got '0.5'"),
+    ("quantiles probs above 1", lambda d, des: lsa.quantiles(des, "MATH", probs=[0.5, 1.5]), lsa.LsaError,
+     r"probs\[1\] must be > 0 and < 1; got 1.5"),
+    ("quantiles probs 0", lambda d, des: lsa.quantiles(des, "MATH", probs=0), lsa.LsaError, "probs must be > 0"),
+    ("quantiles probs empty", lambda d, des: lsa.quantiles(des, "MATH", probs=[]), lsa.LsaError, "probs must hold at least one"),
+    ("quantiles of two variables", lambda d, des: lsa.quantiles(des, ["MATH", "escs"]), lsa.LsaError,
+     "variable must be one column or plausible-value set name"),
+    ("benchmarks cuts as text", lambda d, des: lsa.benchmarks(des, "MATH", cuts="400"), lsa.LsaError,
+     "cuts must be a number or a list of numbers; got '400'"),
+    ("benchmarks cuts decreasing", lambda d, des: lsa.benchmarks(des, "MATH", cuts=[500, 400]), lsa.DesignError,
+     r"cuts: cut points must increase"),
+    ("benchmarks labels miscounted", lambda d, des: lsa.benchmarks(des, "MATH", cuts=[400, 500], labels=["a"]),
+     lsa.DesignError, "labels: give a list with one label per cut point"),
+    ("benchmarks without cuts", lambda d, des: lsa.benchmarks(des, "MATH"), lsa.DesignError, "no cut points .*'MATH'"),
+    ("by not a column", lambda d, des: lsa.mean(des, "MATH", by="gender"), lsa.DesignError,
+     r"by: column\(s\) \['gender'\] not in the data"),
+    ("by a number", lambda d, des: lsa.mean(des, "MATH", by=3), lsa.LsaError, "by must be a column name .*got 3"),
+    ("unknown variable", lambda d, des: lsa.mean(des, "MAHT"), lsa.DesignError,
+     r"variables: 'MAHT' is neither a column nor a plausible-value set \(did you mean \['MATH'\]"),
+    ("variable a number", lambda d, des: lsa.sd(des, 3), lsa.LsaError, "variables must be a column name .*got 3"),
+    ("variable named twice", lambda d, des: lsa.mean(des, ["escs", "escs"]), lsa.DesignError, "more than once"),
+    ("string column in mean", lambda d, des: lsa.mean(des, "st04q01"), lsa.DesignError,
+     r"'st04q01' is not numeric.*lsa.percentages"),
+    ("text-stored number in mean", lambda d, des: lsa.mean(_dv_design(_dv_text(d, "escs")), "escs"), lsa.DesignError,
+     r"'escs' holds numbers stored as text.*pd.to_numeric\(df\['escs'\]\)"),
+    ("inf in sd", lambda d, des: lsa.sd(_dv_design(_dv_set(d, "escs", [0, 1, 2], -np.inf)), "escs"), lsa.DesignError,
+     r"'escs' has 3 infinite value"),
+    ("inf in correlation", lambda d, des: lsa.correlation(_dv_design(_dv_set(d, "escs", [4], np.inf)), ["MATH", "escs"]),
+     lsa.DesignError, r"'escs' has 1 infinite value"),
+    ("correlation of one variable", lambda d, des: lsa.correlation(des, ["MATH"]), lsa.DesignError, "at least two variables"),
+    ("gap of a text column", lambda d, des: lsa.gap(des, "st29q03", between="st04q01"), lsa.DesignError,
+     "'st29q03' is not numeric"),
+    ("gap between a number", lambda d, des: lsa.gap(des, "MATH", between=3), lsa.DesignError,
+     "between must name a column of the data .*got 3"),
+    ("gap unknown group", lambda d, des: lsa.gap(des, "MATH", between="st04q01", groups=("Female", "Other")),
+     lsa.DesignError, r"groups must be two values of 'st04q01'"),
+    ("percentages of a text-stored number", lambda d, des: lsa.percentages(_dv_design(_dv_text(d, "escs")), "escs"),
+     lsa.DesignError, r"column 'escs' has \d+ distinct values; at most 100 .*pd.to_numeric\(df\['escs'\]\)"),
+    ("percentages of a PV set", lambda d, des: lsa.percentages(des, "MATH"), lsa.DesignError,
+     r"column 'pv1math' has \d+ distinct values.*continuous"),
+    ("percentages of a column with inf", lambda d, des: lsa.percentages(
+        _dv_design(_dv_set(d.assign(noise1=d.noise1.round(0).clip(-2, 2)), "noise1", [0], np.inf)), "noise1"),
+     lsa.DesignError, r"'noise1' has 1 infinite"),
+    ("percentages of two variables", lambda d, des: lsa.percentages(des, ["st04q01", "st29q03"]), lsa.LsaError,
+     "variable must be one column"),
+    ("percentages max_levels as text", lambda d, des: lsa.percentages(des, "st04q01", max_levels="5"), lsa.LsaError,
+     "max_levels must be an integer"),
+    ("df_method unknown", lambda d, des: lsa.mean(des, "MATH", df_method="satterthwaite"), lsa.DesignError,
+     "df_method must be 'barnard_rubin' or 'rubin'"),
+    ("not a design", lambda d, des: lsa.mean(d, "MATH"), lsa.DesignError, "mean needs a SurveyDesign"),
+    ("estimate statistic not callable", lambda d, des: lsa.estimate(des, "mean"), lsa.EstimationError,
+     "statistic must be a function"),
+    ("estimate wrong shape", lambda d, des: lsa.estimate(des, lambda data, w: np.ones(3)), lsa.EstimationError,
+     r"one row per weight column: shape \(81, k\)"),
+    ("estimate returns inf", lambda d, des: lsa.estimate(des, _dv_constant_statistic(np.inf)), lsa.EstimationError,
+     "statistic returned 81 infinite value"),
+    ("estimate returns text", lambda d, des: lsa.estimate(des, lambda data, w: ["a"] * w.shape[1]), lsa.EstimationError,
+     "statistic must return numbers"),
+    ("estimate terms a string", lambda d, des: lsa.estimate(des, _dv_constant_statistic(1.0), terms="ratio"),
+     lsa.EstimationError, "terms must be a list of term names"),
+    ("weights.conditional text weight", lambda d, des: lsa.weights.conditional(_dv_text(d, "w_fschwt"),
+                                                                               ["w_fstuwt", "w_fschwt"]),
+     lsa.DesignError, r"'w_fschwt' holds numbers stored as text"),
+    ("weights.scale_within lengths", lambda d, des: lsa.weights.scale_within(np.ones(3), np.ones(4)), lsa.DesignError,
+     r"w and cluster must be 1-d and of equal length"),
+    ("weights.timss_weights case", lambda d, des: lsa.weights.timss_weights(d, "UPPER"), lsa.LsaError,
+     r"prefix_case must be one of \['upper', 'lower'\]"),
+    ("weights.dumouchel_duncan log(0)", lambda d, des: lsa.weights.dumouchel_duncan(
+        "pv1math ~ np.log(escs - escs.min())", d, "w_fstuwt"), lsa.DesignError, r"'np.log\(escs - escs.min\(\)\)' has \d+ infinite"),
+]
+
+
+@pytest.mark.parametrize("call,exc,match", [c[1:] for c in _DV_ESTIMATORS], ids=[c[0] for c in _DV_ESTIMATORS])
+def test_estimator_bad_input(dv_pisa, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call(*dv_pisa)
+
+
+def test_nan_in_a_pv_is_missing_and_counted(dv_pisa):
+    """The other half of the non-finite rule: NaN is a missing value, excluded and counted.
+    Oracle: the closed-form weighted mean Σwy/Σw of PV1 over the rows left (1e-12 relative)."""
+    d = _dv_set(dv_pisa[0], "pv1math", [0, 5, 7], np.nan)
+    with pytest.warns(lsa.MissingDataWarning, match="3 rows"):
+        t = lsa.mean(_dv_design(d), "pv1math").tidy()
+    keep = d["pv1math"].notna()
+    w, y = d.loc[keep, "w_fstuwt"], d.loc[keep, "pv1math"]
+    np.testing.assert_allclose(t["estimate"].iloc[0], (w * y).sum() / w.sum(), rtol=1e-12)
+    assert t["n_missing"].iloc[0] == 3 and t["n_obs"].iloc[0] == len(d) - 3
+
+
+def test_percentages_refuse_many_levels_before_allocating():
+    """1,261 text-stored values in 3,892 rows (the PIAAC case of the issue): refused by counting
+    distinct values, before any one-hot matrix is built."""
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"w": np.ones(3892), "earn": (rng.integers(0, 1261, 3892)).astype(str)})
+    df.loc[:1260, "earn"] = np.arange(1261).astype(str)            # every one of 1,261 values present
+    with pytest.raises(lsa.DesignError, match=r"'earn' has 1261 distinct values.*pd.to_numeric"):
+        lsa.percentages(lsa.SurveyDesign(df, weights="w"), "earn")
+
+
 # --- multilevel models and mix_pv -------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -209,3 +436,95 @@ def test_recipe_bad_input(io_bad, case, tmp_path):
     err = RecipeError if name != "truncated data file" else lsa.errors.ReadError
     with pytest.raises(err, match=match):
         run_recipe(recipe, tmp_path / "out", quiet=True)
+
+# --- formulas (model matrices) ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fm_piaac():
+    """PIAAC 2012 Russia (bundled) with an hourly wage that is 0 for some rows (as EARNHR in the
+    full data), a wage stored as text, a text id and 40 clusters CL; the frame and its design."""
+    d = lsa.datasets.load("piaac2012_rus")
+    d = d.assign(EARNHR=(d["AGE_R"] - 16) * 1.5, EARN_TXT=(d["SEQID"] * 1.37).round(2).astype(str),
+                 NEG=d["AGE_R"] - 30.5, HIGH=(d["PVLIT1"] > 275).astype(float),
+                 EDU3=d["EDCAT6"].str[:5], ID="P" + d["SEQID"].astype(str), CL=d["SEQID"] % 40)
+    return d, lsa.SurveyDesign.from_study("PIAAC", 2012, d)
+
+
+def _rob(fn, formula):
+    return lambda d, des: fn(formula, d, cluster="CL")
+
+
+_FM_RANDOM = "lsa.mixed"            # every single-level estimator points to lsa.mixed
+_FM_CASES = [
+    # lme4 random-effect terms outside lsa.mixed: an error, not a bitwise OR of 1 and the id
+    ("(1|g) in lm", lambda d, des: lsa.lm(des, "PVLIT ~ AGE_R + (1|CL)"), lsa.FormulaError, r"lsa\.lm: .*lsa\.mixed"),
+    ("(1|g) in logit", lambda d, des: lsa.logit(des, "HIGH ~ AGE_R + (1|CL)"), lsa.FormulaError, r"lsa\.logit: .*lsa\.mixed"),
+    ("(1|g) in robust.clustered", _rob(lsa.robust.clustered, "PVLIT1 ~ AGE_R + (1|CL)"), lsa.FormulaError, _FM_RANDOM),
+    ("(1|g) in robust.lpm", _rob(lsa.robust.lpm, "HIGH ~ AGE_R + (1 | CL)"), lsa.FormulaError, _FM_RANDOM),
+    ("(1|g) in modified_poisson", _rob(lsa.robust.modified_poisson, "HIGH ~ AGE_R + (1|CL)"), lsa.FormulaError, _FM_RANDOM),
+    ("(1|g) in gee", _rob(lsa.robust.gee, "PVLIT1 ~ AGE_R + (1|CL)"), lsa.FormulaError, _FM_RANDOM),
+    ("(1|g) in effective_clusters", _rob(lsa.robust.effective_clusters, "PVLIT1 ~ AGE_R + (1|CL)"),
+     lsa.FormulaError, _FM_RANDOM),
+    # a number stored as text: thousands of levels, refused before the matrix is allocated
+    ("numbers as text (lm)", lambda d, des: lsa.lm(des, "PVLIT ~ EARN_TXT"), lsa.FormulaError,
+     r"'EARN_TXT' has \d+ levels.*pd\.to_numeric"),
+    ("numbers as text (logit)", lambda d, des: lsa.logit(des, "HIGH ~ AGE_R + EARN_TXT"), lsa.FormulaError,
+     r"'EARN_TXT' has \d+ levels.*pd\.to_numeric"),
+    ("numbers as text (robust)", _rob(lsa.robust.clustered, "PVLIT1 ~ EARN_TXT"), lsa.FormulaError,
+     r"'EARN_TXT' has \d+ levels.*pd\.to_numeric"),
+    ("numbers as text (mixed)", lambda d, des: lsa.mixed("PVLIT1 ~ EARN_TXT + (1|CL)", d), lsa.FormulaError,
+     r"'EARN_TXT' has \d+ levels.*pd\.to_numeric"),
+    ("id as a factor", lambda d, des: lsa.lm(des, "PVLIT ~ ID"), lsa.FormulaError, r"'ID' has \d+ levels.*an id"),
+    ("C() of a continuous variable", lambda d, des: lsa.lm(des, "PVLIT ~ C(SEQID)"), lsa.FormulaError,
+     r"'C\(SEQID\)' has \d+ levels.*as a number"),
+    ("numbers as text response (lm)", lambda d, des: lsa.lm(des, "EARN_TXT ~ AGE_R"), lsa.DesignError,
+     r"'EARN_TXT' holds numbers stored as text.*pd\.to_numeric"),
+    ("text response (lm)", lambda d, des: lsa.lm(des, "GENDER_R ~ AGE_R"), lsa.DesignError, r"'GENDER_R' is not numeric"),
+    ("numbers as text response (robust)", _rob(lsa.robust.clustered, "EARN_TXT ~ AGE_R"), lsa.DesignError,
+     r"'EARN_TXT' holds numbers stored as text"),
+    ("many-level response (logit)", lambda d, des: lsa.logit(des, "EDU3 ~ AGE_R"), lsa.FormulaError,
+     r"'EDU3' gives \d columns"),
+    # unknown names: one line naming the name
+    ("unknown predictor (lm)", lambda d, des: lsa.lm(des, "PVLIT ~ AGE"), lsa.FormulaError,
+     r"unknown variable 'AGE'.*did you mean"),
+    ("unknown response (lm)", lambda d, des: lsa.lm(des, "PVLITX ~ AGE_R"), lsa.FormulaError, r"unknown variable 'PVLITX'"),
+    ("unknown function (lm)", lambda d, des: lsa.lm(des, "PVLIT ~ log(AGE_R)"), lsa.FormulaError, r"unknown variable 'log'"),
+    ("unknown predictor (robust)", _rob(lsa.robust.clustered, "PVLIT1 ~ AGE"), lsa.FormulaError, r"unknown variable 'AGE'"),
+    ("unknown predictor (mixed)", lambda d, des: lsa.mixed("PVLIT1 ~ AGE + (1|CL)", d), lsa.FormulaError,
+     r"unknown variable 'AGE'"),
+    ("formula syntax", lambda d, des: lsa.lm(des, "PVLIT ~ AGE_R +"), lsa.FormulaError, r"cannot parse .*'AGE_R \+'"),
+    ("formula not a string", lambda d, des: lsa.lm(des, ["PVLIT", "AGE_R"]), lsa.FormulaError, "formula must be a string"),
+    # inf/-inf: an error naming the term or column and the count (the rule of lsa.validation)
+    ("log(0) (lm)", lambda d, des: lsa.lm(des, "PVLIT ~ np.log(EARNHR)"), lsa.DesignError,
+     r"'np\.log\(EARNHR\)' has \d+ infinite"),
+    ("log(0) (logit)", lambda d, des: lsa.logit(des, "HIGH ~ np.log(EARNHR)"), lsa.DesignError,
+     r"'np\.log\(EARNHR\)' has \d+ infinite"),
+    ("log(0) (robust)", _rob(lsa.robust.clustered, "PVLIT1 ~ np.log(EARNHR)"), lsa.DesignError,
+     r"'np\.log\(EARNHR\)' has \d+ infinite"),
+    ("log(0) (mixed)", lambda d, des: lsa.mixed("PVLIT1 ~ np.log(EARNHR) + (1|CL)", d), lsa.DesignError,
+     r"'np\.log\(EARNHR\)' has \d+ infinite"),
+    ("log(0) response (lm)", lambda d, des: lsa.lm(des, "np.log(EARNHR) ~ AGE_R"), lsa.DesignError,
+     r"'np\.log\(EARNHR\)' has \d+ infinite"),
+    ("log(0) response (robust)", _rob(lsa.robust.clustered, "np.log(EARNHR) ~ AGE_R"), lsa.DesignError,
+     r"'np\.log\(EARNHR\)' has \d+ infinite"),
+    ("1/0 in an interaction", lambda d, des: lsa.lm(des, "PVLIT ~ AGE_R:I(1 / EARNHR)"), lsa.DesignError,
+     r"'AGE_R:I\(1 / EARNHR\)' has \d+ infinite"),
+    ("log of a negative", lambda d, des: lsa.lm(des, "PVLIT ~ np.log(NEG)"), lsa.DesignError,
+     r"'np\.log\(NEG\)' is NaN in \d+ row"),
+    ("inf in a predictor column", lambda d, des: lsa.lm(lsa.SurveyDesign.from_study(
+        "PIAAC", 2012, d.assign(AGE_R=d["AGE_R"].where(d["AGE_R"] > 17, np.inf))), "PVLIT ~ AGE_R"),
+     lsa.DesignError, r"'AGE_R' has \d+ infinite"),
+    ("inf in a PV", lambda d, des: lsa.lm(lsa.SurveyDesign.from_study(
+        "PIAAC", 2012, d.assign(PVLIT3=d["PVLIT3"].where(d["AGE_R"] > 17, -np.inf))), "PVLIT ~ AGE_R"),
+     lsa.DesignError, r"'PVLIT3' has \d+ infinite"),
+]
+
+
+@pytest.mark.filterwarnings("ignore::lsa.errors.MissingDataWarning")
+@pytest.mark.parametrize("case, call, exc, match", _FM_CASES, ids=[c[0] for c in _FM_CASES])
+def test_formula_bad_input(fm_piaac, case, call, exc, match):
+    d, des = fm_piaac
+    with pytest.raises(exc, match=match) as info:
+        call(d, des)
+    assert "\n" not in str(info.value), str(info.value)      # one line, no parser frames
+    assert info.value.__cause__ is None
