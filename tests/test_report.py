@@ -123,4 +123,4 @@ def test_cli_help_studies_and_describe(capsys):
     assert main(["describe", str(sav)]) == 0
     assert "IDSCHOOL" in capsys.readouterr().out.upper()
     proc = subprocess.run([sys.executable, "-m", "lsa.cli", "run", "no-such.toml"], capture_output=True, text=True)
-    assert proc.returncode == 1 and "does not exist" in proc.stderr
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
