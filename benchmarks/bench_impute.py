@@ -6,6 +6,10 @@
 ``python benchmarks/bench_impute.py coverage [--reps 100]``
     a Monte-Carlo check on simulated clustered data with MAR missingness: bias of listwise
     deletion and of MI, and coverage of 95 % intervals (with its Monte-Carlo SE).
+``python benchmarks/bench_impute.py [belgium|coverage] --quick``
+    both (or the one named) end to end on small sizes: Belgium with 1 PV x 2 imputations,
+    2 iterations; coverage with 2 replications of 20 schools x 10 students, m = 2 (checks the
+    pipeline runs; the numbers mean nothing).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import pandas as pd
 
 import lsa
 import lsa.impute as li
+from _common import quick_requested
 
 R61 = {"(Intercept)": (496.875, 10.737), "genderFemale": (-19.495, 2.315), "escs": (18.878, 1.724),
        "immig2Second-Generation": (-22.306, 3.622), "immig2First-Generation": (-26.349, 4.598),
@@ -27,15 +32,18 @@ R61 = {"(Intercept)": (496.875, 10.737), "genderFemale": (-19.495, 2.315), "escs
 FORMULA = "math ~ gender + escs + immig2 + stubeha + lackstaff + (1|cntschid)"
 
 
-def belgium(m: int, n_pvs: int, iterations: int, jobs: int, seed: int = 1234, numeric: str = "norm") -> None:
+def belgium(m: int, n_pvs: int, iterations: int, jobs: int, seed: int = 1234, numeric: str = "norm",
+            n_schools: int | None = None) -> None:
     from lsa.impute.tutorial_data import load_belgium_wmiss
 
     df = load_belgium_wmiss()
+    if n_schools:  # quick mode: the first schools only
+        df = df[df.cntschid.isin(df.cntschid.unique()[:n_schools])].reset_index(drop=True)
     pvs = [f"pv{i}math" for i in range(1, n_pvs + 1)]
     t0 = time.perf_counter()
     imp = li.impute(df, m=m, cluster="cntschid", level2=["stubeha", "lackstaff"], pvs=pvs, weight="w_fstuwt",
                     variables=["gender", "escs", "immig2"], seed=seed, iterations=iterations, n_jobs=jobs,
-                    numeric=numeric)
+                    numeric=numeric, progress=not n_schools)
     t1 = time.perf_counter()
     fits = li.analyze(imp, FORMULA, weights=["w_fstuwt", "w_schgrnrabwt"], n_jobs=jobs)
     t2 = time.perf_counter()
@@ -87,12 +95,12 @@ def simulate(seed: int, J: int = 40, nj: int = 25):
 TRUTH = pd.Series({"(Intercept)": 1.0, "x": 0.5, "g[T.b]": -0.3, "g[T.c]": 0.3, "z": 0.4})
 
 
-def coverage(reps: int, m: int = 10, iterations: int = 5, numeric: str = "norm") -> None:
+def coverage(reps: int, m: int = 10, iterations: int = 5, numeric: str = "norm", J: int = 40, nj: int = 25) -> None:
     f = "y ~ x + g + z + (1|school)"
     rows = []
     t0 = time.perf_counter()
     for r in range(reps):
-        full, df = simulate(1000 + r)
+        full, df = simulate(1000 + r, J=J, nj=nj)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cc = lsa.mixed(f, df)
@@ -127,7 +135,8 @@ def coverage(reps: int, m: int = 10, iterations: int = 5, numeric: str = "norm")
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["belgium", "coverage"])
+    ap.add_argument("what", nargs="?", choices=["belgium", "coverage"],
+                    help="required unless --quick (which runs both when none is named)")
     ap.add_argument("--m", type=int, default=20)
     ap.add_argument("--pvs", type=int, default=10)
     ap.add_argument("--iterations", type=int, default=20)
@@ -135,8 +144,17 @@ if __name__ == "__main__":
     ap.add_argument("--reps", type=int, default=100)
     ap.add_argument("--numeric", choices=["norm", "pmm"], default="norm",
                     help="imputation method of numeric variables (lsa.impute.impute(numeric=...))")
+    ap.add_argument("--quick", action="store_true", help="small sizes, end to end in seconds (or LSA_BENCH_QUICK=1)")
     a = ap.parse_args()
-    if a.what == "belgium":
+    if quick_requested():
+        print("quick mode: small sizes (the numbers mean nothing)")
+        if a.what in (None, "belgium"):
+            belgium(2, 1, 2, 1, numeric=a.numeric, n_schools=30)
+        if a.what in (None, "coverage"):
+            coverage(2, m=2, iterations=1, numeric=a.numeric, J=20, nj=10)
+    elif a.what is None:
+        ap.error("name what to run: belgium or coverage (or use --quick)")
+    elif a.what == "belgium":
         belgium(a.m, a.pvs, a.iterations, a.jobs, numeric=a.numeric)
     else:
         coverage(a.reps, m=min(a.m, 10), iterations=min(a.iterations, 5), numeric=a.numeric)

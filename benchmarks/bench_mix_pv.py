@@ -19,7 +19,11 @@ imported; override by exporting OPENBLAS_NUM_THREADS): the engine's matrices are
 columns), and multithreaded OpenBLAS on a loaded 2-core machine made every fit 10–20× slower.
 The load average is printed with the results.
 
-    python benchmarks/bench_mix_pv.py
+    python benchmarks/bench_mix_pv.py [--quick]
+
+``--quick``: 2 PVs of pisa2012 (random intercept and slope), 5 Fay replicates, no Belgium, a
+simulated sample of 40 schools x 10 students with 2 PVs x 5 replicates, one run each (checks the
+code paths and the agreement with the naive loop; the times mean nothing).
 """
 from __future__ import annotations
 
@@ -37,11 +41,10 @@ import numpy as np
 import pandas as pd
 
 import lsa
+from _common import REF, ROOT, quick_requested, read_reference_csv
 from lsa.mix_pv import mix_pv
 from lsa.mixed import mixed
 
-ROOT = Path(__file__).resolve().parents[1]
-REF = ROOT / "tests" / "reference"
 BELGIUM = next((p for p in (REF / "data" / "pisa2018_bel.csv.gz",
                             ROOT.parent / "shared" / "data" / "pisa2018_bel" / "student.csv") if p.exists()),
                Path("pisa2018_bel-not-found"))
@@ -59,9 +62,6 @@ def best(fn, repeat=REPEAT):
 
 
 def pisa2012():
-    import sys
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import read_reference_csv
     return read_reference_csv("pisa2012")
 
 
@@ -89,29 +89,38 @@ def row(name, t, r_time=None, t_naive=None):
     return s
 
 
-def main():
+def main(quick: bool = False):
+    global REPEAT
     warnings.simplefilter("ignore")
+    if quick:
+        REPEAT = 1
+        print("quick mode: small sizes, one run each (the times mean nothing)")
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cpus, "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
     ref = json.loads((REF / "mixpv_pisa2012_ri.json").read_text())
     d = pisa2012()
-    pvs = [f"pv{i}math" for i in range(1, 6)]
+    pvs = [f"pv{i}math" for i in range(1, 3 if quick else 6)]
+    n_reps = 5 if quick else 80
     rhs = "st29q03 + sc14q02 + st04q01 + escs + (1|schoolid)"
     w = ["w_fstuwt", "w_fschwt"]
     t5, res5 = best(lambda: mix_pv(" + ".join(pvs) + " ~ " + rhs, d, weights=w))
     n5, pooled5 = best(lambda: naive(pvs, rhs, d, w))
-    assert np.allclose(res5.fixed.std_error, pooled5.std_error, rtol=1e-6)
-    print(row("pisa2012, 5 PVs, RI (mixPV LSA2 model)", t5, ref["time_fit_s"], n5))
+    # pooled SEs of the two ways agree to 1e-6 (iterative fits; every SE is far from 0)
+    np.testing.assert_allclose(res5.fixed.std_error, pooled5.std_error, rtol=1e-6)
+    print(row(f"pisa2012, {len(pvs)} PVs, RI (mixPV LSA2 model)", t5, None if quick else ref["time_fit_s"], n5))
     rs = rhs.replace("(1|schoolid)", "(escs|schoolid)")
     t5s, _ = best(lambda: mix_pv(" + ".join(pvs) + " ~ " + rs, d, weights=w))
     n5s, _ = best(lambda: naive(pvs, rs, d, w))
-    print(row("pisa2012, 5 PVs, random slope", t5s, None, n5s))
+    print(row(f"pisa2012, {len(pvs)} PVs, random slope", t5s, None, n5s))
     des = lsa.SurveyDesign(d, ids={"school": "schoolid"}, weights={"student": "w_fstuwt", "school": "w_fschwt"},
-                           pvs={"MATH": pvs}, replicates=lsa.Replicates.fay([f"w_fsturwt{r}" for r in range(1, 81)]))
+                           pvs={"MATH": pvs},
+                           replicates=lsa.Replicates.fay([f"w_fsturwt{r}" for r in range(1, n_reps + 1)]))
     t5r, _ = best(lambda: mix_pv("MATH ~ " + rhs, des, se="replicate", progress=False), 1)
-    print(row("pisa2012, 5 PVs x 80 Fay replicates", t5r))
+    print(row(f"pisa2012, {len(pvs)} PVs x {n_reps} Fay replicates", t5r))
 
-    if BELGIUM.exists():
+    if quick:
+        print("quick mode: skipped the Belgium 10-PV case")
+    elif BELGIUM.exists():
         b = belgium()
         pv10 = [f"pv{i}math" for i in range(1, 11)]
         rhs_b = "gender + escs + immig2 + stubeha + lackstaff + (1|cntschid)"
@@ -125,8 +134,11 @@ def main():
     else:
         print("Belgium data not found: skipped the 10-PV case")
 
-    sim = lsa.datasets.simulate(n_schools=280, students_per_school=30, n_pvs=10, n_pop_schools=4000, seed=1)
-    simd = sim.design(replicates=lsa.Replicates.fay(list(sim.replicate_columns[:80]), k=0.5))
+    if quick:
+        sim = lsa.datasets.simulate(n_schools=40, students_per_school=10, n_pvs=2, n_pop_schools=400, seed=1)
+    else:
+        sim = lsa.datasets.simulate(n_schools=280, students_per_school=30, n_pvs=10, n_pop_schools=4000, seed=1)
+    simd = sim.design(replicates=lsa.Replicates.fay(list(sim.replicate_columns[:n_reps]), k=0.5))
     f = "MATH ~ escs + female + (1|school)"
     tsr, resr = best(lambda: mix_pv(f, simd, se="replicate", progress=False), 1)
     tsrj, _ = best(lambda: mix_pv(f, simd, se="replicate", progress=False, n_jobs=2), 1)
@@ -134,7 +146,9 @@ def main():
     df = sim.data
     sch = df["school_id"]
 
-    def naive_reps(R=10):
+    R_naive = min(10, n_reps)
+
+    def naive_reps(R=R_naive):
         for pv in sim.pv_columns:
             for r in range(R):
                 rep = df[sim.replicate_columns[r]]
@@ -143,10 +157,11 @@ def main():
                       weights=["t_r", "s_r"])
 
     tn, _ = best(naive_reps, 1)
-    print(row(f"simulated {len(df)} rows, 10 PVs x 80 replicates", tsr, None, tn * 8))
+    n_pv = len(sim.pv_columns)
+    print(row(f"simulated {len(df)} rows, {n_pv} PVs x {n_reps} replicates", tsr, None, tn * n_reps / R_naive))
     print(row("  same, n_jobs=2", tsrj))
-    print("(naive replicate loop timed on 10 x 10 refits and scaled by 8)")
+    print(f"(naive replicate loop timed on {n_pv} x {R_naive} refits and scaled by {n_reps / R_naive:g})")
 
 
 if __name__ == "__main__":
-    main()
+    main(quick=quick_requested())

@@ -1,30 +1,46 @@
 """Time lsa.mixed fits against baselines measured in the same run and the R times on record.
 
-    python benchmarks/bench_mixed.py
+    python benchmarks/bench_mixed.py [--quick]
 
 Prints, per model, our median time per fit (5 runs), the ratio to WeMix's recorded time
 (`time_fit_median_s` in tests/reference/wemix_*.json: a different machine and run, shown for
 orientation only), and ratios to two baselines timed here: statsmodels MixedLM (unweighted, same
 data; it cannot use weights) and a straightforward dense per-cluster-loop evaluation of the same
 objective (time per objective evaluation, ours vs the loop).
+
+``--quick``: the random-intercept model only, one run of everything (checks the code paths and
+that the objective equals the dense loop; the times mean nothing).
 """
 import json
 import statistics
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from _common import REF, quick_requested, read_reference_csv
+from lsa.mixed import build_stats, level_weights, mixed, model_frame, parse_formula, profiled
+from lsa.mixed.pml import ThetaMap
 
-from lsa.mixed import build_stats, level_weights, mixed, model_frame, parse_formula, profiled  # noqa
-from lsa.mixed.pml import ThetaMap  # noqa
-from test_mixed import read_csv  # noqa
-from test_mixed_identities import dense_loglik  # noqa
+
+def dense_loglik(fr, d, theta, beta, sigma2, w1col, w2col):
+    """The baseline: spec §1.3 written out cluster by cluster, log L_j with A_j = Z'WZ/σ² + G⁻¹
+    (random intercept and slope; the same loop as tests/test_mixed_identities.py)."""
+    lam = np.array([[theta[0], 0], [theta[1], theta[2]]])
+    G = sigma2 * lam @ lam.T
+    w1 = d[w1col].to_numpy()[fr.order]
+    w2 = d[w2col].to_numpy()[fr.order]
+    c = w1 / w2
+    total = 0.0
+    for j in np.unique(fr.codes[0]):
+        i = fr.codes[0] == j
+        Z, r, wc = fr.Z[0][i], fr.y[i] - fr.X[i] @ beta, c[i]
+        A = Z.T @ (wc[:, None] * Z) / sigma2 + np.linalg.inv(G)
+        b = Z.T @ (wc * r) / sigma2
+        ll = (-0.5 * wc.sum() * np.log(2 * np.pi * sigma2) - 0.5 * np.linalg.slogdet(G)[1]
+              - 0.5 * np.linalg.slogdet(A)[1] - 0.5 * (wc @ r**2 / sigma2 - b @ np.linalg.solve(A, b)))
+        total += w2[i][0] * ll
+    return total
 
 
 def timeit(fn, runs=5):
@@ -36,12 +52,12 @@ def timeit(fn, runs=5):
     return statistics.median(out)
 
 
-def main():
+def main(quick: bool = False):
     warnings.simplefilter("ignore")
-    pisa = read_csv("pisa2012")
-    timss = read_csv("timss2019_usa_3level")
-    timss["schw"] = timss.WGTFAC1 * timss.WGTADJ1
-    timss["clsw"] = timss.schw * timss.WGTFAC2 * timss.WGTADJ2
+    runs = 1 if quick else 5
+    if quick:
+        print("quick mode: the random-intercept model, one run each (the times mean nothing)")
+    pisa = read_reference_csv("pisa2012")
     import statsmodels.formula.api as smf
 
     cases = [
@@ -49,22 +65,28 @@ def main():
          "pv1math ~ st29q03 + sc14q02 + st04q01 + escs", "1"),
         ("pisa RS weighted", "wemix_pisa2012_rs", pisa, ["w_fstuwt", "w_fschwt"],
          "pv1math ~ st29q03 + sc14q02 + st04q01 + escs", "1 + escs"),
-        ("timss 3-level weighted", None, timss, ["TOTWGT", "clsw", "schw"],
-         "BSMMAT01 ~ BSBGHER + Sex", None),
     ]
+    if quick:
+        cases = cases[:1]
+    else:
+        timss = read_reference_csv("timss2019_usa_3level")
+        timss["schw"] = timss.WGTFAC1 * timss.WGTADJ1
+        timss["clsw"] = timss.schw * timss.WGTFAC2 * timss.WGTADJ2
+        cases.append(("timss 3-level weighted", None, timss, ["TOTWGT", "clsw", "schw"],
+                      "BSMMAT01 ~ BSBGHER + Sex", None))
     print(f"{'model':26s} {'lsa s/fit':>10s} {'WeMix s':>9s} {'ratio':>8s} "
           f"{'MixedLM s':>10s} {'ratio':>8s}")
     for name, ref, d, w, fixed, re in cases:
         f = fixed + (f" + ({re} | schoolid)" if re else " + (1 | IDSCHOOL/IDCLASS)")
-        ours = timeit(lambda: mixed(f, d, weights=w))
-        r_t = json.loads((ROOT / "tests/reference" / f"{ref}.json").read_text())[
+        ours = timeit(lambda: mixed(f, d, weights=w), runs)
+        r_t = json.loads((REF / f"{ref}.json").read_text())[
             "time_fit_median_s"] if ref else float("nan")
         if re:
             dd = d.assign(**{c: d[c].cat.remove_unused_categories()
                              for c in d.columns if hasattr(d[c], "cat")})
             sm = timeit(lambda: smf.mixedlm(fixed, dd, groups=dd["schoolid"],
                                             re_formula="~" + re.replace("1 + ", "")
-                                            if "escs" in re else None).fit(reml=False), runs=3)
+                                            if "escs" in re else None).fit(reml=False), runs=min(runs, 3))
         else:
             sm = float("nan")
         print(f"{name:26s} {ours:10.4f} {r_t:9.2f} {r_t / ours:8.0f}x {sm:10.4f} {sm / ours:8.1f}x")
@@ -75,12 +97,14 @@ def main():
     tm = ThetaMap.from_blocks(fr.blocks)
     th = np.array([0.5, 0.05, 0.26])
     pr = profiled(th, st, tm)
-    t_ours = timeit(lambda: profiled(th, st, tm), runs=50)
+    t_ours = timeit(lambda: profiled(th, st, tm), runs=1 if quick else 50)
     t_dense = timeit(lambda: dense_loglik(fr, pisa, th, pr.beta, pr.sigma2, "w_fstuwt",
-                                          "w_fschwt"), runs=5)
+                                          "w_fschwt"), runs)
+    dense = dense_loglik(fr, pisa, th, pr.beta, pr.sigma2, "w_fstuwt", "w_fschwt")
+    assert abs(pr.loglik - dense) <= 1e-10 * abs(dense), (pr.loglik, dense)  # same objective
     print(f"\nobjective + gradient per evaluation (RS): {t_ours * 1e3:.2f} ms; dense per-cluster "
           f"loop (value only, β, σ² given): {t_dense * 1e3:.1f} ms; ratio {t_dense / t_ours:.0f}x")
 
 
 if __name__ == "__main__":
-    main()
+    main(quick=quick_requested())
