@@ -808,7 +808,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
 # pooled likelihood-ratio test
 # ==========================================================================================
 
-def lrt_pv(model_full: MixPVResult, model_reduced: MixPVResult) -> pooling.WaldTest:
+def lrt_pv(model_full: MixPVResult, model_reduced: MixPVResult, *, unadjusted: bool = False) -> pooling.WaldTest:
     """Likelihood-ratio test of two nested :func:`mix_pv` models pooled over the PVs by the
     D2 rule (Li, Meng, Raghunathan & Rubin 1991), as ``MLMusingR::lrtPV(full, reduced)``.
 
@@ -827,10 +827,11 @@ def lrt_pv(model_full: MixPVResult, model_reduced: MixPVResult) -> pooling.WaldT
     * models that differ in fixed effects only get the pooled Wald test D1 of the same
       constraints (the full model's extra fixed effects = 0), ``model_full.wald_test(terms)``,
       with ``method`` = ``"D1 (pooled Wald test, replaces the LRT on weighted fits)"``;
-    * models that differ in their random part get lrtPV's D2 for comparison with MLMusingR
-      only, with ``method`` = ``"D2 on pseudo-likelihoods (not a valid test)"``: no Wald test
-      of a variance at its boundary 0 is offered; judge the component by its pooled estimate
-      and SE (``tidy()``) or compare unweighted fits.
+    * models that differ in their random part are refused (:class:`lsa.EstimationError`): no
+      Wald test of a variance at its boundary 0 is offered; judge the component by its pooled
+      estimate and SE (``tidy()``) or compare unweighted fits. ``unadjusted=True`` returns
+      lrtPV's D2 anyway, for comparison with MLMusingR only, with ``method`` =
+      ``"D2 on pseudo-likelihoods (not a valid test)"`` and the warning.
 
     Lumley, T., & Scott, A. J. (2014). Tests for regression models fitted to survey data.
     Australian & New Zealand Journal of Statistics 56(1), 1–14.
@@ -869,6 +870,11 @@ def lrt_pv(model_full: MixPVResult, model_reduced: MixPVResult) -> pooling.WaldT
              PseudoLikelihoodWarning)
         return dataclasses.replace(full.wald_test(extra),
                                    method="D1 (pooled Wald test, replaces the LRT on weighted fits)")
+    if not unadjusted:
+        raise EstimationError("lrt_pv: a likelihood-ratio test is not valid on weighted (pseudo-likelihood) "
+                              "fits, and the models differ in their random part, for which no Wald test is "
+                              "offered; judge the variance component by its pooled estimate and SE (tidy()), "
+                              "or pass unadjusted=True for MLMusingR::lrtPV's D2 number (not a valid test)")
     warn("lrt_pv: a likelihood-ratio test is not valid on weighted (pseudo-likelihood) fits; the models "
          "differ in their random part, for which no Wald test is offered: the D2 statistic returned "
          "(MLMusingR::lrtPV's) is on the population-weight scale and its F reference does not hold",

@@ -19,7 +19,7 @@ import pytest
 
 import lsa
 from lsa import pooling
-from lsa.errors import ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, MissingDataWarning
+from lsa.errors import ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, MissingDataWarning, PseudoLikelihoodWarning
 from lsa.mix_pv import MixPVResult, lrt_pv, mix_pv
 from lsa.mixed import MixedControl, mixed
 
@@ -211,14 +211,17 @@ def test_lrt_pv(ri, rs):
     lnl1 = [-12741285.5261518, -12753417.7705367, -12745961.6072584, -12753321.6541163, -12766443.4922348]
     assert np.max(np.abs(ri.loglik - lnl0)) < 1e-6                         # printed to 1e-7
     assert np.max(np.abs(rs.loglik - lnl1)) < 1e-6
-    res = lrt_pv(rs, ri)
+    with pytest.raises(EstimationError, match="random part"):               # weighted: no valid LRT
+        lrt_pv(rs, ri)
+    with pytest.warns(PseudoLikelihoodWarning, match="not valid"):
+        res = lrt_pv(rs, ri, unadjusted=True)                                # MLMusingR's number, on request
     assert res.df_num == 2
     # [V]: F = 98.27685198, df2 = 2.650988333, r = 441.3452503, pv = 0.0033; fits: 1e-5
     assert rel(res.statistic, 98.27685198) < 1e-5
     assert rel(res.df_den, 2.650988333) < 1e-5
     assert rel(res.riv, 441.3452503) < 1e-5
     assert round(res.p_value, 4) == 0.0033
-    swapped = lrt_pv(ri, rs)                                                  # order does not matter
+    swapped = lrt_pv(ri, rs, unadjusted=True)                                                # order does not matter
     assert swapped.statistic == res.statistic
     with pytest.raises(LsaError, match="same number of parameters"):
         lrt_pv(ri, ri)

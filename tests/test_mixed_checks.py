@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import lsa
-from lsa.errors import ConvergenceWarning, DesignError, LsaError, PseudoLikelihoodWarning
+from lsa.errors import ConvergenceWarning, DesignError, EstimationError, LsaError, PseudoLikelihoodWarning
 from lsa.mix_pv import lrt_pv, mix_pv
 from lsa.mixed import MixedControl, mixed
 
@@ -195,11 +195,13 @@ def test_weighted_lrt_returns_pooled_wald(pisa):
     assert d2 > 5 * res.statistic                                # what the plain D2 would have said
 
 
-def test_weighted_lrt_random_part_is_labelled_invalid(pisa):
+def test_weighted_lrt_random_part_is_refused_unless_asked(pisa):
     ri = mix_pv("pv1math + pv2math ~ escs + (1 | schoolid)", pisa, weights=W)
     rs = mix_pv("pv1math + pv2math ~ escs + (escs | schoolid)", pisa, weights=W)
+    with pytest.raises(EstimationError, match="random part"):
+        lrt_pv(rs, ri)
     with pytest.warns(PseudoLikelihoodWarning, match="random part"):
-        res = lrt_pv(rs, ri)
+        res = lrt_pv(rs, ri, unadjusted=True)
     assert "not a valid test" in res.method
 
 
