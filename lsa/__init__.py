@@ -3,6 +3,8 @@
 The public API, nothing else: see the README and docs/ for how to use it.
 """
 
+from importlib import metadata as _metadata
+
 from . import datasets, impute, io, pooling, robust, weights
 from .design import SurveyDesign
 from .dictionaries import DictionaryError, StudyInfo, design_from_study, studies, study_info
@@ -14,7 +16,10 @@ from .mix_pv import MixPVResult, lrt_pv, mix_pv
 from .mixed import MixedControl, MixedResult, mixed
 from .replicates import Replicates
 
-__version__ = "0.1.0"
+try:  # the one source of the version is pyproject.toml; installed metadata carries it
+    __version__ = _metadata.version("lsa")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
