@@ -31,3 +31,10 @@ def test_version_has_one_source():
 def test_changelog_has_an_unreleased_section():
     text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert text.startswith("# Changelog") and "## [Unreleased]" in text
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = next(line.split("#")[0].strip() for line in readme.splitlines() if "python -m pytest" in line)
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command in ci, (command, ci)
