@@ -2,8 +2,8 @@
 WeMix-style summary and R number formatting, identifiability errors, boundary notes and
 non-convergence."""
 import json
-from pathlib import Path
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ import pytest
 from lsa.errors import ConvergenceWarning, DesignError, FormulaError
 from lsa.mixed import MixedControl, build_stats, mixed, optimize, profiled
 from lsa.mixed.rformat import coef_table, format_real
+
 from conftest import assert_cov_close, load_reference, read_reference_csv
 
 W = ["w_fstuwt", "w_fschwt"]

@@ -12,6 +12,7 @@ import pytest
 
 from lsa.robust import clustered
 from lsa.robust._naive import naive_cr2_ols
+
 from conftest import assert_cov_close, read_reference_csv
 
 REF = Path(__file__).parent / "reference"

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_cov_close, read_reference_csv
 from lsa.mixed import mixed  # an import failure of lsa is a test failure, never a skip
 from lsa.robust.formula import build_design
 from lsa.robust.mixed import robust_mixed, robust_mixed_components, se_ratio
+
+from conftest import assert_cov_close, read_reference_csv
 
 REF = Path(__file__).parent / "reference"
 RM = json.loads((REF / "cr2_robust_mixed_sch25.json").read_text())
