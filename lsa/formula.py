@@ -1,6 +1,9 @@
-"""Fixed-effect design matrices as R builds them, shared by every model in lsa.
+"""Fixed-effect model matrices as R builds them: the one builder behind every model in lsa.
 
-patsy (a statsmodels dependency) parses the formula; this module makes the result match R's
+Every estimator that takes a formula (``lsa.lm``/``logit``, ``lsa.mixed``/``mix_pv`` for their
+fixed part and random-effect columns, ``lsa.robust.clustered``/``lpm``/``modified_poisson``/``gee``
+and their diagnostics) builds its matrices here, so factor coding, names and checks cannot drift
+between them. patsy parses and evaluates the formula; this module makes the result match R's
 ``model.frame`` / ``model.matrix``, so that estimates line up with R references term by term:
 
 * factors: pandas Categoricals keep their level order (the first level is the reference, as
@@ -10,20 +13,42 @@ patsy (a statsmodels dependency) parses the formula; this module makes the resul
 * term order: as written, stably sorted by interaction order (R's ``terms()``; patsy puts
   categorical-only terms first);
 * names: ``Intercept`` → ``(Intercept)``, ``sector[T.Catholic]`` → ``sectorCatholic``,
-  ``C(x)[T.b]`` → ``xb``, ``female[T.True]`` → ``femaleTRUE``, interactions ``a:b``.
+  ``C(x)[T.b]`` → ``xb``, ``female[T.True]`` → ``femaleTRUE``, interactions ``a:b``; without an
+  intercept every level gets a column, ``sector[Public]`` → ``sectorPublic`` (R's names).
+
+Checks, each an :mod:`lsa.errors` exception naming the culprit (see :mod:`lsa.validation`):
+lme4 random-effect terms ``(… | g)`` outside ``lsa.mixed`` (:class:`FormulaError`; patsy would
+evaluate them as a bitwise OR); names that are neither a column nor a known function
+(:class:`FormulaError`, one line); a factor with more than 100 levels or more than n/10, checked
+before the matrix is allocated (:class:`FormulaError`); ``inf``/``-inf`` in the finished matrix
+or response, and ``NaN`` made by an expression from complete data such as ``np.log(-1)``
+(:class:`DesignError` naming the term and the count). Expressions are evaluated with ``np``
+(``numpy``), ``pd`` and patsy's functions (``I``, ``C``, ``Q``, ``scale``, ``center``, ``bs``...).
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
+import difflib
 import re
+from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import patsy
+import patsy.builtins
 
-from .errors import FormulaError, LsaError
+from .errors import DesignError, FormulaError, LsaError
+from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_frame, check_no_random_effects,
+                         numeric_column)
 
-_LEVEL = re.compile(r"^(?:C\()?(?P<var>.*?)(?:\))?\[T\.(?P<level>.*)\]$")
+_LEVEL = re.compile(r"^(?:C\()?(?P<var>.*?)(?:\))?\[(?:T\.)?(?P<level>.*)\]$")
+#: the namespace formula expressions are evaluated in (besides the data and patsy's functions)
+NAMESPACE = {"np": np, "numpy": np, "pd": pd, "pandas": pd}
+_KNOWN = set(NAMESPACE) | set(patsy.builtins.__all__) | set(dir(builtins))
+_NO_NA = patsy.NAAction(NA_types=[])      # rows are complete; NaN made by an expression is checked
 
 
 def r_name(name: str) -> str:
@@ -41,6 +66,14 @@ def r_name(name: str) -> str:
     return ":".join(parts)
 
 
+def _levels(s: pd.Series) -> list:
+    values = list(s.dropna().unique())
+    try:
+        return sorted(values)
+    except TypeError:                     # mixed types (numbers and text): sort as R would, as text
+        return sorted(values, key=str)
+
+
 def as_factors(frame: pd.DataFrame) -> pd.DataFrame:
     """Strings and logicals as factors with sorted levels; unused levels of factors dropped.
     Returns a new frame only when something changes."""
@@ -51,28 +84,209 @@ def as_factors(frame: pd.DataFrame) -> pd.DataFrame:
             if len(s.cat.categories) > s.nunique(dropna=True):
                 conv[col] = s.cat.remove_unused_categories()
         elif pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
-            conv[col] = pd.Categorical(s, categories=sorted(s.dropna().unique()))
+            conv[col] = pd.Categorical(s, categories=_levels(s))
     return frame.assign(**conv) if conv else frame
 
 
-def r_order(info: patsy.DesignInfo, rhs: str) -> list[int]:
-    """Column positions in R's order: terms as written, stably sorted by interaction order."""
-    written = list(patsy.ModelDesc.from_formula(rhs).rhs_termlist)
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _desc(side: str, what: str) -> patsy.ModelDesc:
+    try:
+        return patsy.ModelDesc.from_formula(side)
+    except patsy.PatsyError as exc:
+        raise FormulaError(f"cannot parse the {what} {side!r}: {_first_line(exc)}.") from None
+
+
+def _rhs_terms(desc: patsy.ModelDesc) -> list:
+    return list(desc.lhs_termlist) + list(desc.rhs_termlist)
+
+
+def formula_names(side: str, what: str = "formula") -> list[str]:
+    """Names that the expressions of a formula (or one side of it) refer to, in order of
+    appearance: variables, functions and modules (``np``), and the strings quoted in ``Q("...")``.
+
+    >>> formula_names("y ~ np.log(x) + C(g) * Q('a b')")
+    ['y', 'np', 'x', 'C', 'g', 'a b', 'Q']
+    """
+    names: dict[str, None] = {}
+    for term in _rhs_terms(_desc(side, what)):
+        for factor in term.factors:
+            try:
+                tree = ast.parse(factor.code.strip(), mode="eval")
+            except SyntaxError:
+                raise FormulaError(f"cannot parse {factor.code!r} in the {what} {side!r}.") from None
+            nodes = sorted(ast.walk(tree), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
+            for node in nodes:
+                if isinstance(node, ast.Name):
+                    names[node.id] = None
+                elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Q"
+                      and node.args and isinstance(node.args[0], ast.Constant)
+                      and isinstance(node.args[0].value, str)):
+                    names[node.args[0].value] = None
+    return list(names)
+
+
+def check_known_names(side: str, columns: Iterable[str], what: str = "formula",
+                      pv_sets: Iterable[str] = ()) -> list[str]:
+    """The data columns (and plausible-value sets) that ``side`` uses, in order; a name that is
+    none of these nor a known function is a :class:`FormulaError` naming it, in one line, with
+    the closest names."""
+    pv_sets = [str(c) for c in pv_sets]
+    known = [str(c) for c in columns] + pv_sets
+    have = set(known)
+    used = formula_names(side, what)
+    for name in used:
+        if name not in have and name not in _KNOWN:
+            close = difflib.get_close_matches(name, known, n=3)
+            kinds = ("neither a column of the data nor a plausible-value set" if pv_sets
+                     else "not a column of the data")
+            raise FormulaError(f"{what}: unknown variable {name!r} in {side!r}: it is {kinds}"
+                               + (f" (did you mean {close}?)" if close else "") + ".")
+    return [n for n in used if n in have]
+
+
+def r_order(info: patsy.DesignInfo, rhs) -> list[int]:
+    """Column positions in R's order: terms as written, stably sorted by interaction order.
+    ``rhs`` is the right-hand side as text or its parsed ``patsy.ModelDesc``."""
+    desc = rhs if isinstance(rhs, patsy.ModelDesc) else patsy.ModelDesc.from_formula(rhs)
+    written = list(desc.rhs_termlist)
     order = sorted(range(len(written)), key=lambda i: (len(written[i].factors), i))
     cols = [j for i in order if written[i] in info.term_slices
             for j in range(info.term_slices[written[i]].start, info.term_slices[written[i]].stop)]
     return cols if sorted(cols) == list(range(len(info.column_names))) else list(range(len(info.column_names)))
 
 
-def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors") -> tuple[np.ndarray, tuple[str, ...]]:
-    """The model matrix of the right-hand side ``rhs`` on ``frame`` (no missing values), in
-    R's column order with R's names."""
+def _check_levels(info: patsy.DesignInfo, data: pd.DataFrame, what: str) -> None:
+    """Refuse a factor with implausibly many levels before its columns are allocated: a column
+    through :func:`lsa.validation.check_factor_levels`, an expression such as ``C(x)`` here."""
+    n = len(data)
+    limit = min(MAX_FACTOR_LEVELS, max(n / 10, 2))
+    for factor, fi in info.factor_infos.items():
+        if fi.type != "categorical":
+            continue
+        name = factor.name()
+        if name in data.columns:
+            check_factor_levels(data[name], name, n, what)
+        elif len(fi.categories) > limit:
+            raise FormulaError(f"{what}: categorical term {name!r} has {len(fi.categories)} levels for {n} rows "
+                               f"(at most {int(limit)} allowed: {MAX_FACTOR_LEVELS} or n/10). Use the variable "
+                               f"as a number, or group its values into fewer categories first.")
+
+
+def check_values(values: np.ndarray, names: Iterable[str], index, what: str) -> None:
+    """Every column of a finished model matrix (or response) is finite. ``inf``/``-inf`` is a
+    :class:`DesignError` naming the term, the count and the first row labels (the non-finite
+    rule of :mod:`lsa.validation`); so is ``NaN`` in rows whose variables are all present (an
+    expression such as ``np.log(x)`` of a negative ``x``)."""
+    values = np.asarray(values, dtype=float).reshape(len(values), -1)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    index = np.asarray(index)
+    for j, name in enumerate(names):
+        rows = np.flatnonzero(bad[:, j])
+        if not len(rows):
+            continue
+        first = index[rows[:5]].tolist()
+        n_inf = int(np.isinf(values[rows, j]).sum())
+        if n_inf:
+            raise DesignError(f"{what}: term {name!r} has {n_inf} infinite value(s) (inf/-inf; first rows {first}); "
+                              f"they often come from log(0) or a division by zero. Replace them with NaN to "
+                              f"treat them as missing, or fix the transformation.")
+        raise DesignError(f"{what}: term {name!r} is NaN in {len(rows)} row(s) whose variables are all present "
+                          f"(first rows {first}), e.g. the log or square root of a negative number. Compute "
+                          f"the variable in the data first and set the rows it cannot use to NaN.")
+
+
+def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors",
+                 function: str = "this estimator") -> tuple[np.ndarray, tuple[str, ...]]:
+    """The model matrix of the right-hand side ``rhs`` on ``frame`` (complete rows), in R's
+    column order with R's names, after the checks listed in the module docstring. ``what``
+    says what is evaluated (for messages); ``function`` is the estimator refusing ``(… | g)``."""
+    check_no_random_effects(rhs, function)
+    desc = _desc(rhs, what)
+    check_known_names(rhs, frame.columns, what)
+    data = as_factors(frame)
+    env = patsy.EvalEnvironment([NAMESPACE])
     try:
-        m = patsy.dmatrix(rhs, as_factors(frame), return_type="matrix", NA_action="raise")
-    except patsy.PatsyError as exc:
-        raise FormulaError(f"cannot evaluate the {what} {rhs!r}: {exc}") from exc
-    cols = r_order(m.design_info, rhs)
-    return np.asarray(m)[:, cols], tuple(r_name(m.design_info.column_names[j]) for j in cols)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # checked below, by term
+            (info,) = patsy.design_matrix_builders([desc.rhs_termlist], lambda: iter([data]), env, _NO_NA)
+            _check_levels(info, data, what)
+            (m,) = patsy.build_design_matrices([info], data, NA_action=_NO_NA, return_type="matrix")
+    except LsaError:
+        raise
+    except Exception as exc:        # patsy, or a function of the formula (bs(x, df=-1), ...)
+        raise FormulaError(f"cannot evaluate the {what} {rhs!r}: {_first_line(exc)}.") from None
+    cols = r_order(info, desc)
+    names = tuple(r_name(info.column_names[j]) for j in cols)
+    x = np.asarray(m)[:, cols]
+    check_values(x, names, data.index, what)
+    return x, names
+
+
+def response_matrix(lhs: str, frame: pd.DataFrame, what: str = "response", factor: bool = False) -> np.ndarray:
+    """The response ``lhs`` on ``frame``: a bare numeric or logical column as one float column;
+    a bare text or categorical column is refused by :func:`lsa.validation.numeric_column` (text
+    that holds numbers gets the conversion hint) unless ``factor`` (a binary model's two-level
+    factor); an expression or a factor goes through :func:`fixed_matrix` without intercept (a
+    factor gives one indicator column per level)."""
+    lhs = lhs.strip()
+    if lhs in frame.columns:
+        s = frame[lhs]
+        numeric = pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s)
+                                                    and not isinstance(s.dtype, pd.CategoricalDtype))
+        if numeric or not factor:
+            y = numeric_column(frame, lhs, what)[:, None]
+            check_values(y, [lhs], frame.index, what)
+            return y
+    return fixed_matrix(f"{lhs} - 1", frame, what)[0]
+
+
+@dataclass(frozen=True)
+class ModelMatrices:
+    """Response and fixed-effect matrix of a single-level formula on a data frame.
+
+    Attributes
+    ----------
+    y : (n,) response; X : (n, p) model matrix; terms : p R-style names;
+    rows : (N,) bool, the rows of the data used (complete on every variable of the formula);
+    n_dropped : N − n, the rows dropped for missing values.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    terms: tuple[str, ...]
+    rows: np.ndarray
+    n_dropped: int
+
+
+def model_matrices(formula: str, data: pd.DataFrame, function: str = "this estimator") -> ModelMatrices:
+    """Evaluate ``y ~ x1 + x2 + f`` (R semantics) on ``data`` for a single-level model.
+
+    Rows missing any variable of the formula are dropped and counted (``n_dropped``; the caller
+    warns). The response must be one numeric column (a factor response must be coded 0/1 first).
+    """
+    if not isinstance(formula, str) or "~" not in formula:
+        raise FormulaError(f"{function}: formula must be a string 'y ~ x1 + x2'; got {formula!r}.")
+    check_no_random_effects(formula, function)
+    check_frame(data, "data")
+    lhs, rhs = (s.strip() for s in formula.split("~", 1))
+    if not lhs:
+        raise FormulaError(f"{function}: formula {formula!r} has no response on the left of '~'.")
+    cols = list(dict.fromkeys(check_known_names(lhs, data.columns, f"response of {formula!r}")
+                              + check_known_names(rhs, data.columns, f"predictors of {formula!r}")))
+    rows = data[cols].notna().all(axis=1).to_numpy() if cols else np.ones(len(data), bool)
+    if not rows.any():
+        raise DesignError(f"{function}: no row has data on every variable of {formula!r} ({cols}).")
+    frame = data.loc[rows, cols]
+    y = response_matrix(lhs, frame, f"response of {formula!r}")
+    if y.shape[1] != 1:
+        raise FormulaError(f"{function}: formula {formula!r} has a {y.shape[1]}-column response; give one "
+                           f"numeric outcome (a factor outcome must be coded 0/1 first).")
+    X, terms = fixed_matrix(rhs, frame, f"predictors of {formula!r}", function)
+    return ModelMatrices(y[:, 0], X, terms, rows, int((~rows).sum()))
 
 
 def constraint_matrix(constraints, terms) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -17,7 +17,6 @@ complete-data df is the design df − p + 1 (as ``survey::svyglm``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +24,9 @@ import pandas as pd
 
 from ..design import SurveyDesign
 from ..errors import ConvergenceWarning, EstimationError, FormulaError, warn
-from ..formula import fixed_matrix
+from ..formula import check_known_names, fixed_matrix, response_matrix
+from ..validation import check_formula, check_no_random_effects
 from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
-
 
 @dataclass(frozen=True)
 class ModelData:
@@ -45,46 +42,61 @@ class ModelData:
 def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> ModelData:
     """Parse ``formula`` against the design's data, one model frame per plausible value.
 
-    Rows missing any model variable (in any PV) are excluded. The predictor matrix is built
-    once unless a PV set is among the predictors; a response that is a bare column or PV set
-    is read directly (patsy is only needed for expressions).
+    Rows missing any model variable (in any PV) are excluded. The matrices are built by
+    :func:`lsa.formula.fixed_matrix` (the builder shared by every model: R's factor coding with
+    a Categorical's declared level order, R's names, and the checks on random-effect terms,
+    unknown names, factor levels and non-finite values). The columns keep their dtype, so a
+    Categorical's first level is the reference. The predictor matrix is built once unless a PV
+    set is among the predictors; a response that is a bare numeric column or PV set is read
+    directly.
     """
-    if "~" not in formula:
-        raise FormulaError(f"a formula needs a response and predictors separated by '~'; got {formula!r}.")
+    function = "lsa.logit" if binary else "lsa.lm"
+    check_formula(formula)
+    check_no_random_effects(formula, function)
     lhs, rhs = (part.strip() for part in formula.split("~", 1))
     data = design.data
-    used = [n for n in dict.fromkeys(_IDENT.findall(formula)) if n in data.columns or design.is_pv(n)]
-    unknown = [n for n in dict.fromkeys(_IDENT.findall(lhs)) if n not in used]
-    if unknown:
-        raise FormulaError(f"response {lhs!r}: {unknown} is neither a column nor a PV set.")
+    lhs_vars = check_known_names(lhs, data.columns, f"response of {formula!r}", design.pvs)
+    rhs_vars = check_known_names(rhs, data.columns, f"predictors of {formula!r}", design.pvs)
+    used = list(dict.fromkeys(lhs_vars + rhs_vars))
+    if not lhs_vars:
+        raise FormulaError(f"{function}: formula {formula!r} has no variable on the left of '~'.")
     m, cols = pv_columns(design, used)
     columns = sorted({c for n in used for c in cols[n]})
     rows = data[columns].notna().all(axis=1).to_numpy()
     if not rows.any():
         raise FormulaError(f"no row has data on every variable of {formula!r}.")
-    rhs_vars = [n for n in used if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w.])", rhs)]
-    frame = lambda names, i: pd.DataFrame({n: data[cols[n][i]].to_numpy()[rows] for n in names})
+    index = data.index[rows]
+
+    def frame(names, i):
+        return pd.DataFrame({n: data[cols[n][i]][rows] for n in names}, index=index)
+
     pv_rhs = any(design.is_pv(n) for n in rhs_vars)
     xs, names = [], None
     for i in range(m if pv_rhs else 1):
-        x, names = fixed_matrix(rhs, frame(rhs_vars, i), f"predictors of {formula!r}")
+        x, names = fixed_matrix(rhs, frame(rhs_vars, i), f"predictors of {formula!r}", function)
         xs.append(x)
-    if lhs in used and pd.api.types.is_numeric_dtype(data[cols[lhs][0]]) and not pd.api.types.is_bool_dtype(data[cols[lhs][0]]):
-        y = np.column_stack([data[cols[lhs][i]].to_numpy(dtype=float)[rows] for i in range(m)])
+    what = f"response of {formula!r}"
+    first = data[cols[lhs][0]] if lhs in used else None
+    if first is not None and pd.api.types.is_numeric_dtype(first) and not pd.api.types.is_bool_dtype(first) \
+            and not isinstance(first.dtype, pd.CategoricalDtype):
+        y = np.column_stack([design.numeric(cols[lhs][i], what)[rows] for i in range(m)])
         y = np.column_stack([_response(y[:, [i]], lhs, binary) for i in range(m)])
     else:
-        lhs_vars = [n for n in used if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w.])", lhs)]
-        y = np.column_stack([_response(fixed_matrix(lhs + " - 1", frame(lhs_vars, i), f"response of {formula!r}")[0],
-                                       lhs, binary) for i in range(m)])
+        y = np.column_stack([_response(response_matrix(lhs, frame(lhs_vars, i), what, binary), lhs, binary)
+                             for i in range(m)])
     return ModelData(y, xs if pv_rhs else xs * m, rows, names)
 
 
 def _response(y, lhs: str, binary: bool) -> np.ndarray:
+    """One response column: a two-level factor (indicator columns of both levels) in a
+    logistic model gives its second level as the event; 0/1 is required there."""
     y = np.asarray(y, dtype=float)
     if y.shape[1] == 2 and binary:        # a two-level factor: the second level is the event
         y = y[:, 1:]
     if y.shape[1] != 1:
-        raise FormulaError(f"the response {lhs.strip()!r} must be one numeric column; got {y.shape[1]} columns.")
+        what = "logistic regression needs a 0/1 or two-level response" if binary else "the response must be one numeric column"
+        raise FormulaError(f"{what}; {lhs.strip()!r} gives {y.shape[1]} columns (a factor with "
+                           f"{y.shape[1]} levels?).")
     if binary and not np.isin(y[:, 0], (0.0, 1.0)).all():
         raise FormulaError(f"logistic regression needs a 0/1 response; {lhs.strip()!r} has other values.")
     return y[:, 0]

@@ -4,7 +4,8 @@
 ``(1 | school) + (0 + x1 | school)``, three levels ``(1 | school) + (1 | school:class)`` or
 ``(1 | school/class)``.
 
-The fixed part is evaluated with patsy. Factors use R's treatment coding (first level is the
+The fixed part and the columns of each random term are built by :func:`lsa.formula.fixed_matrix`,
+the builder shared by every model in lsa. Factors use R's treatment coding (first level is the
 reference; empty levels are dropped before coding) and columns are named as R names them:
 ``(Intercept)``, ``st04q01Male``, ``escs:st04q01Male``.
 
@@ -19,10 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import patsy
 import scipy.linalg
 
-from lsa.formula import as_factors, fixed_matrix, r_name
+from lsa.formula import as_factors, check_known_names, fixed_matrix, r_name
 from lsa.errors import DesignError, FormulaError
 
 __all__ = ["RandomTerm", "ParsedFormula", "ModelFrame", "parse_formula", "model_frame",
@@ -175,14 +175,11 @@ class ModelFrame:
 
 
 def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
-    """Data columns used anywhere in the formula (patsy tells which names it evaluates)."""
-    cols = set()
-    for rhs in [parsed.fixed] + [t.expr for t in parsed.random]:
-        desc = patsy.ModelDesc.from_formula(rhs)
-        for term in desc.rhs_termlist:
-            for factor in term.factors:
-                code = factor.code
-                cols.update(c for c in data.columns if re.search(rf"\b{re.escape(str(c))}\b", code))
+    """Data columns used anywhere in the formula (:func:`lsa.formula.check_known_names`: a
+    name that is neither a column nor a known function is an error naming it)."""
+    cols = set(check_known_names(parsed.fixed, data.columns, "fixed part"))
+    for t in parsed.random:
+        cols.update(check_known_names(t.expr, data.columns, f"random term ({t.expr} | {t.group})"))
     for t in parsed.random:
         for c in t.group_columns:
             if c not in data.columns:
@@ -201,7 +198,8 @@ def complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 
 def _design(rhs: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    return fixed_matrix(rhs, df, what)
+    """Fixed-effect or random-term columns: :func:`lsa.formula.fixed_matrix`, the one builder."""
+    return fixed_matrix(rhs, df, what, "lsa.mixed")
 
 
 def check_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
