@@ -312,6 +312,52 @@ def test_lrt_pv_weighted_against_unweighted(ml_timss):
 
 # --- cluster-robust fits, GEE and imputation --------------------------------------------
 
+def _separated_frame():
+    """``grp == 1`` implies ``y == 1`` and ``count == 0``: separation on ``grp`` by construction."""
+    rng = np.random.default_rng(11)
+    d = pd.DataFrame({"g": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    d["grp"] = (rng.random(200) < 0.25).astype(float)
+    d["y"] = np.where(d.grp == 1, 1.0, (rng.random(200) < 0.5).astype(float))
+    d["count"] = np.where(d.grp == 1, 0, rng.poisson(2.0, 200))
+    d["yc"] = (d.x > 0).astype(float)
+    return d
+
+
+def test_bad_clustered_binomial_separation_warns_and_names_term():
+    with pytest.warns(lsa.errors.SeparationWarning, match=r"\['grp'\]"):
+        r = lsa.robust.clustered("y ~ x + grp", _separated_frame(), cluster="g", family="binomial")
+    assert r.separation == ("grp",) and np.isnan(r.bse["grp"])
+
+
+def test_bad_clustered_complete_separation_no_silent_p_value():
+    with pytest.warns(lsa.errors.SeparationWarning, match=r"complete separation.*\['x'\]"):
+        r = lsa.robust.clustered("yc ~ x", _separated_frame(), cluster="g", family="binomial")
+    assert r.pvalues.isna().all()
+
+
+def test_bad_clustered_poisson_separation_warns():
+    with pytest.warns(lsa.errors.SeparationWarning, match=r"poisson.*\['grp'\]"):
+        lsa.robust.clustered("count ~ x + grp", _separated_frame(), cluster="g", family="poisson")
+
+
+def test_bad_gee_separation_warns():
+    with pytest.warns(lsa.errors.SeparationWarning, match=r"gee binomial.*\['grp'\]"):
+        r = lsa.robust.gee("y ~ x + grp", _separated_frame(), cluster="g", family="binomial")
+    assert np.isnan(r.bse["grp"])
+
+
+def test_bad_logit_separation_warns_not_linalgerror():
+    d = _separated_frame()
+    d["w"] = 1.0
+    for r in range(8):
+        d[f"rw{r}"] = np.where(d.g % 8 == r, 0.5, 1.5)
+    design = lsa.SurveyDesign(d, ids={"g": "g"}, weights="w",
+                              replicates=lsa.Replicates.fay([f"rw{r}" for r in range(8)], k=0.5))
+    with pytest.warns(lsa.errors.SeparationWarning, match=r"complete separation.*\['x'\]"):
+        r = lsa.logit(design, "yc ~ x")
+    assert r.tidy()["std_error"].isna().all() and r.tidy()["separation"].all()
+
+
 # --- files, readers and the command line ------------------------------------------------
 @pytest.fixture(scope="module")
 def io_bad(tmp_path_factory):

@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from ..design import SurveyDesign
-from ..errors import ConvergenceWarning, EstimationError, FormulaError, warn
+from ..errors import EstimationError, FormulaError
 from ..formula import check_known_names, fixed_matrix, response_matrix
 from ..validation import check_formula, check_no_random_effects
 from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
+from .logistic import flags, logit_fit, report_fits, withhold
 
 @dataclass(frozen=True)
 class ModelData:
@@ -138,46 +139,34 @@ def _wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def _logit_draws(md: ModelData, w: np.ndarray, max_iter: int = 100, tol: float = 1e-10) -> np.ndarray:
-    """Weighted logistic ML by Newton–Raphson, all weight columns at once: (M, C, p)."""
-    m = md.y.shape[1]
-    p = len(md.terms)
-    out = np.empty((m, w.shape[1], p))
-    for i in range(m):
-        x, y = md.x[i], md.y[:, i]
-        xx = _outer_rows(x)
-        beta = np.zeros((w.shape[1], p))
-        for it in range(max_iter):
-            mu = 1 / (1 + np.exp(-(x @ beta.T)))                       # (n, C)
-            grad = (x.T @ (w * (y[:, None] - mu))).T                   # (C, p)
-            hess = (xx.T @ (w * mu * (1 - mu))).T.reshape(-1, p, p)
-            if it == 0:
-                _check_rank(hess[0], md.terms)
-            step = np.linalg.solve(hess, grad[..., None])[..., 0]
-            beta = beta + step
-            if np.max(np.abs(step) / (1 + np.abs(beta))) < tol:
-                break
-        else:
-            warn(f"logistic regression did not converge in {max_iter} iterations "
-                          f"(largest relative step {np.max(np.abs(step) / (1 + np.abs(beta))):.3g}); "
-                          f"check for separation.", ConvergenceWarning)
-        out[i] = beta
-    return out
+def _logit_draws(md: ModelData, w: np.ndarray, max_iter: int = 100, tol: float = 1e-10):
+    """Weighted logistic ML by Newton–Raphson, all weight columns at once, with the separation and
+    convergence checks of :mod:`lsa.estimators.logistic`. Returns ``(theta, checks)``: θ is
+    (M, C, p), with the replicate estimates of terms whose coefficients diverge set to NaN."""
+    theta, checks = logit_fit(md.x, md.y, w, md.terms, _check_rank, max_iter, tol)
+    return withhold(theta, checks), checks
 
 
 def _regression(design, formula, by, df_method, binary: bool, statistic: str) -> DesignResult:
     md = model_data(design, formula, binary=binary)
-    fit = _logit_draws if binary else _wls_draws
     p = len(md.terms)
+    checks = []                                          # logistic: one per group, in group order
 
     def compute(w: np.ndarray) -> Draws:
         wr = w[md.rows]
-        theta = fit(md, wr)
+        extra = {}
+        if binary:
+            theta, check = _logit_draws(md, wr)
+            checks.append(check)
+            extra = flags(check)
+        else:
+            theta = _wls_draws(md, wr)
         used = int((wr[:, 0] > 0).sum())
         missing = int((w[:, 0] > 0).sum()) - used
-        return Draws(theta, md.terms, np.full(p, used), np.full(p, missing), design.df - p + 1)
+        return Draws(theta, md.terms, np.full(p, used), np.full(p, missing), design.df - p + 1, extra)
 
-    return run_by_groups(design, by, compute, statistic=f"{statistic}: {formula}", df_method=df_method)
+    result = run_by_groups(design, by, compute, statistic=f"{statistic}: {formula}", df_method=df_method)
+    return report_fits(result, checks, f"lsa.logit({formula!r})") if binary else result
 
 
 @over_completed
@@ -194,5 +183,15 @@ def lm(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "ba
 @over_completed
 def logit(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted logistic regression by formula (response 0/1, logical, or a two-level factor whose
-    second level is the event); coefficients are log-odds as ``survey::svyglm(family = quasibinomial)``."""
+    second level is the event); coefficients are log-odds as ``survey::svyglm(family = quasibinomial)``.
+
+    Separation (:mod:`lsa.separation`, :mod:`lsa.estimators.logistic`) is checked in the fit of
+    every PV and every replicate weight column. Where coefficients diverge, the estimates are
+    kept where the iterations stopped (as R's ``glm``), their standard errors, statistics,
+    p-values and confidence limits are NaN (all terms under complete separation), a
+    :class:`~lsa.errors.SeparationWarning` names the terms and the fits (full sample or how many
+    replicates, which PV), and the table's ``separation`` column marks them; ``note`` says the
+    same. A fit that stops at the iteration limit without separation gives a
+    :class:`~lsa.errors.ConvergenceWarning` (step size and score norm) and ``converged`` False.
+    """
     return _regression(design, formula, by, df_method, True, "Logistic regression")

@@ -16,6 +16,8 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import DesignError, LsaError, MissingDataWarning, warn
+from ..separation import GlmCheck, report
+from .irls import family_kind, irls
 from .blocks import ClusterBlocks, make_blocks
 from .cr import CovarianceType, get_covariance_type
 from ..formula import r_name
@@ -37,7 +39,12 @@ class ClusteredResult:
 
     Attributes: ``params``, ``bse``, ``df`` (pandas Series by term), ``cov_type``,
     ``df_method``, ``nobs``, ``n_clusters``, ``n_dropped`` (rows dropped for missing values),
-    ``family``, ``se_model`` (model-based / unadjusted SEs), ``blocks`` (per-cluster pieces).
+    ``family``, ``se_model`` (model-based / unadjusted SEs), ``blocks`` (per-cluster pieces),
+    ``converged`` (False when an iterative fit stopped without reaching a finite optimum:
+    iteration limit, or separation), ``separation`` (terms whose coefficients diverge under
+    (quasi-)complete separation, see :mod:`lsa.separation`; their ``bse``, ``se_model``,
+    statistics, p-values and confidence limits are NaN, and so for every term when
+    ``complete_separation`` is True).
     """
 
     terms: tuple
@@ -55,6 +62,9 @@ class ClusteredResult:
     family: str = "gaussian"
     label: str = ""
     extra: dict = field(default_factory=dict, repr=False, compare=False)
+    converged: bool = True
+    separation: tuple = ()
+    complete_separation: bool = False
 
     # -- statsmodels-like accessors ----------------------------------------------------------
     @property
@@ -118,8 +128,13 @@ class ClusteredResult:
             f"family: {self.family}   covariance: {self.cov_type}   df: {self.df_method}",
             f"observations: {self.nobs}   clusters: {self.n_clusters}"
             + (f"   rows dropped (missing): {self.n_dropped}" if self.n_dropped else ""),
-            "",
         ]
+        if self.separation:
+            head.append(f"SEPARATION: coefficients of {list(self.separation)} diverge; standard errors "
+                        f"not reported (NaN){' for any term (complete separation)' if self.complete_separation else ''}")
+        elif not self.converged:
+            head.append("NOT CONVERGED: the estimates are not reliable")
+        head.append("")
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             return "\n".join(head) + tab.to_string(index=False, float_format=lambda v: f"{v:.6g}")
 
@@ -142,7 +157,8 @@ class ClusteredResult:
         """A new result with another covariance type (and optionally df method)."""
         return _finish(self.blocks, self.beta, self.terms, type,
                        self.df_method if df is None else df, self.se_model_values,
-                       self.n_dropped, self.family, self.label, self.extra)
+                       self.n_dropped, self.family, self.label, self.extra,
+                       check=GlmCheck(self.converged, self.separation, self.complete_separation))
 
     def effective_clusters(self):
         """Coefficient-specific effective number of clusters (see :mod:`lsa.robust.effective`)."""
@@ -152,18 +168,28 @@ class ClusteredResult:
 
 
 def _finish(blocks, beta, terms, type, df, se_model, n_dropped, family, label="",
-            extra=None) -> ClusteredResult:
+            extra=None, *, check: GlmCheck | None = None) -> ClusteredResult:
+    """Covariance and df for ``blocks``; under separation (``check``) the rows and columns of the
+    covariance (and the model-based SEs) of the diverging terms, or of all terms under complete
+    separation, are NaN, so no test or interval is reported for them."""
     ct = get_covariance_type(type)
     dm = get_df_method(df)
     E = ct.estimating_matrices(blocks)
     cov = ct.vcov(blocks, E)
     dfv = dm.df(blocks, ct, E)
+    check = check or GlmCheck()
+    if check.separation:
+        bad = np.ones(len(terms), bool) if check.complete else np.isin(list(terms), list(check.separation))
+        cov = np.array(cov, float)
+        cov[bad, :] = cov[:, bad] = np.nan
+        se_model = np.where(bad, np.nan, np.asarray(se_model, float))
     return ClusteredResult(
         terms=tuple(terms), beta=np.asarray(beta, float), cov=cov, df_values=np.asarray(dfv, float),
         cov_type=ct.name, df_method=dm.name, blocks=blocks, estimating=tuple(E),
         se_model_values=np.asarray(se_model, float), nobs=blocks.nobs,
         n_clusters=blocks.n_clusters, n_dropped=int(n_dropped), family=family, label=label,
-        extra=dict(extra or {}),
+        extra=dict(extra or {}), converged=check.converged, separation=tuple(check.separation),
+        complete_separation=check.complete,
     )
 
 
@@ -212,6 +238,13 @@ def clustered(
     computed as for OLS on that scale (``A_j = (I - H~_jj)^{-1/2}``, ``H~ = W^{1/2} X M X' W^{1/2}``).
     All computations are per cluster; no n x n matrix is formed.
 
+    Binomial (logit, probit) and Poisson fits are checked for separation and non-convergence
+    (:mod:`lsa.separation`): under separation the estimates are kept where IRLS stopped (as R's
+    ``glm``), a :class:`~lsa.errors.SeparationWarning` names the diverging terms, their SEs,
+    tests and intervals are NaN (every term's under complete separation), and
+    ``result.separation`` / ``result.converged`` flag it; a fit that hits the iteration limit
+    otherwise gives a :class:`~lsa.errors.ConvergenceWarning` and ``converged`` False.
+
     Returns
     -------
     ClusteredResult
@@ -259,10 +292,13 @@ def clustered(
     if fam is None:
         blocks, beta, se_model = _least_squares(y, X, cl, w, design.terms, cl_name)
         fam_name = "gaussian"
+        check = None
     else:
-        blocks, beta, se_model = _glm(y, X, cl, w, design.terms, fam, cl_name)
         fam_name = f"{type_name(fam).lower()}({type_name(fam.link).lower()})"
-    return _finish(blocks, beta, design.terms, type, df, se_model, n_dropped, fam_name, formula)
+        blocks, beta, se_model, check = _glm(y, X, cl, w, design.terms, fam, cl_name)
+        report(f"clustered {fam_name} fit of {formula!r}", check, family=family_kind(fam))
+    return _finish(blocks, beta, design.terms, type, df, se_model, n_dropped, fam_name, formula,
+                   check=check)
 
 
 def type_name(obj) -> str:
@@ -327,51 +363,11 @@ def _glm(y, X, cl, w, terms, fam, cl_name):
 
     prior = np.ones_like(y) if w is None else w
     safe_inverse(X.T @ X, terms)  # clear error for a singular design before fitting
-    beta, ww, scale = irls(y, X, fam, prior)
-    return _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, scale, working_weights=ww)
-
-
-def irls(y, X, fam, prior, epsilon: float = 1e-8, maxit: int = 25):
-    """R's ``glm.fit`` IRLS (same start, same deviance criterion
-    ``|dev - dev_old| / (|dev| + 0.1) < epsilon``), so results equal R's ``glm`` to rounding.
-
-    Returns ``(beta, working_weights, scale)``; as in R the working weights are those of the
-    last weighted least-squares step (``weights(fit, "working")``).
-    """
-    import statsmodels.api as sm
-
-    from ..errors import ConvergenceWarning
-
-    if isinstance(fam, sm.families.Binomial):
-        mu = (prior * y + 0.5) / (prior + 1)
-    elif isinstance(fam, sm.families.Poisson):
-        mu = y + 0.1
-    else:
-        mu = y.copy()
-    eta = fam.link(mu)
-    dev_old = np.sum(fam.resid_dev(y, mu, var_weights=prior) ** 2)
-    converged = False
-    for _ in range(maxit):
-        dmu = 1.0 / fam.link.deriv(mu)  # d mu / d eta
-        z = eta + (y - mu) / dmu
-        ww = prior * dmu**2 / fam.variance(mu)
-        sw = np.sqrt(ww)
-        beta, *_ = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)
-        eta = X @ beta
-        mu = fam.link.inverse(eta)
-        dev = np.sum(fam.resid_dev(y, mu, var_weights=prior) ** 2)
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
-            converged = True
-            break
-        dev_old = dev
-    if not converged:
-        warn(f"GLM IRLS did not converge in {maxit} iterations", ConvergenceWarning)
-    n, p = X.shape
-    if isinstance(fam, (sm.families.Binomial, sm.families.Poisson)):
-        scale = 1.0
-    else:
-        scale = float(np.sum(prior * (y - mu) ** 2 / fam.variance(mu)) / (n - p))
-    return beta, ww, scale
+    beta, ww, scale, check = irls(y, X, fam, prior, terms=terms)
+    with np.errstate(over="ignore", under="ignore"):       # fitted values at their bounds
+        blocks, beta, se_model = _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, scale,
+                                             working_weights=ww)
+    return blocks, beta, se_model, check
 
 
 def _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, scale, working_weights=None):

@@ -32,9 +32,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import ConvergenceWarning, DesignError, LsaError, warn
+from ..errors import DesignError, LsaError
+from ..separation import fitted_at_bounds, max_step, report, steps_diverge
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
-from .clustered import _family, _finish, irls
+from .clustered import _family, _finish
+from .irls import family_kind, irls, irls_check
 from .formula import build_design
 
 
@@ -59,6 +61,11 @@ def gee(
     corstr : "exchangeable" or "independence".
     type : "CR0" (Liang-Zeger), "CR3" (Mancl-DeRouen), "CR2" (BRL / Kauermann-Carroll type).
     df : "z" (default, as geepack), "satterthwaite", "naive", ...
+
+    Binomial and Poisson fits are checked for separation (:mod:`lsa.separation`): a
+    :class:`~lsa.errors.SeparationWarning` names the diverging terms, which stay at the GLM
+    estimate with NaN standard errors (all terms under complete separation); the result's
+    ``separation`` and ``converged`` say the same.
     """
     import statsmodels.api as sm
     
@@ -75,27 +82,71 @@ def gee(
     y = np.concatenate(yb)
     X = np.vstack(Xb)
     safe_inverse(X.T @ X, design.terms)
-    beta, _, _ = irls(y, X, fam, np.ones_like(y))
-    N, p = X.shape
-    alpha, it = 0.0, 0
-    for it in range(1, maxit + 1):
-        phi, alpha = _scale_alpha(yb, Xb, beta, fam, corstr)
-        step, _, _ = _score_step(yb, Xb, beta, fam, phi, alpha)
-        beta = beta + step
-        if np.max(np.abs(step) / (np.abs(beta) + 1e-8)) < tol:
-            break
-    else:
-        warn(f"GEE did not converge in {maxit} iterations", ConvergenceWarning)
-    phi, alpha = _scale_alpha(yb, Xb, beta, fam, corstr)
-    _, (D, V, e), M = _score_step(yb, Xb, beta, fam, phi, alpha)
-    Vinv = tuple(np.linalg.inv(v) for v in V)
+    beta, _, _, start = irls(y, X, fam, np.ones_like(y), terms=design.terms)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        beta, phi, alpha, it, check = _fit(yb, Xb, y, X, beta, fam, corstr, tol, maxit, design.terms, start)
+        _, (D, V, e), M = _score_step(yb, Xb, beta, fam, phi, alpha)
+        Vinv = tuple(_inv(v) for v in V)
+    name = f"gee {type_name(fam).lower()} {corstr}"
+    report(f"{name} fit of {formula!r}", check, family=family_kind(fam))
     blocks = ClusterBlocks(
         X=tuple(D), e=tuple(e), W=Vinv, Theta=tuple(V), inverse_var=True, labels=labels,
         terms=design.terms, X_raw=tuple(Xb), bread=M,
     )
     return _finish(blocks, beta, design.terms, type, df, np.sqrt(np.diag(M)), design.n_dropped,
-                   f"gee {type_name(fam).lower()} {corstr}", formula,
-                   extra={"alpha": float(alpha), "scale": float(phi), "iterations": it})
+                   name, formula, extra={"alpha": float(alpha), "scale": float(phi), "iterations": it},
+                   check=check)
+
+
+def _fit(yb, Xb, y, X, beta, fam, corstr, tol, maxit, terms, start):
+    """Fisher scoring for beta alternating with (phi, alpha), from the GLM estimate ``beta``
+    (whose separation check is ``start``).
+
+    Separated data (``start`` names diverging terms): the data have no finite maximum-likelihood
+    fit, and a finite root of the GEE equations can only come from the working correlation
+    mixing residuals of separated and other rows, so the diverging terms are kept at their GLM
+    values (where their fitted values are at the bounds and the rows carry no information) and
+    only the other terms are updated; under complete separation nothing is updated. Otherwise
+    the steps in the linear predictor ``X beta`` are watched for separation of the GEE itself
+    (:mod:`lsa.separation`). A singular information matrix or working covariance (a degenerate
+    fit) is solved by the pseudo-inverse. Returns ``(beta, phi, alpha, iterations, check)``.
+    """
+    kind = family_kind(fam)
+    used = np.ones(len(y), bool)
+    free = ~np.isin(list(terms), list(start.separation))
+    if start.complete:
+        free[:] = False
+    eta = X @ beta
+    steps, step, converged, it = [], np.zeros_like(beta), False, 0
+    for it in range(1, (maxit if free.any() else 0) + 1):
+        phi, alpha = _scale_alpha(yb, Xb, beta, fam, corstr)
+        step, _, _ = _score_step(yb, Xb, beta, fam, phi, alpha, free)
+        beta = beta + step
+        eta_new = X @ beta
+        steps.append(float(max_step(eta_new, eta, used)))
+        eta = eta_new
+        if np.max(np.abs(step) / (np.abs(beta) + 1e-8)) < tol:
+            converged = True
+            break
+        if kind is not None and steps_diverge(np.array(steps[-3:])) and \
+                fitted_at_bounds(fam.link.inverse(eta), kind, used).any():
+            break
+    phi, alpha = _scale_alpha(yb, Xb, beta, fam, corstr)
+    if not np.isfinite(alpha):
+        alpha = 0.0
+    if start.separation:
+        return beta, phi, alpha, it, start
+    check = irls_check(kind, y, X, fam, used.astype(float), fam.link.inverse(eta), beta, beta - step,
+                       steps, used, terms, converged, f"{it} iterations of at most {maxit}; "
+                       f"largest relative step {np.max(np.abs(step) / (np.abs(beta) + 1e-8)):.3g}")
+    return beta, phi, alpha, it, check
+
+
+def _inv(a):
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(a, hermitian=True)
 
 
 def type_name(o):
@@ -121,7 +172,9 @@ def _scale_alpha(yb, Xb, beta, fam, corstr):
     return phi, num / pairs / phi
 
 
-def _score_step(yb, Xb, beta, fam, phi, alpha):
+def _score_step(yb, Xb, beta, fam, phi, alpha, free=None):
+    """Fisher-scoring step ``M U`` (``M`` the inverse information; only the ``free`` coefficients
+    move when a mask is given), the per-cluster ``(D, V, e)`` and ``M``."""
     p = len(beta)
     info = np.zeros((p, p))
     score = np.zeros(p)
@@ -136,9 +189,16 @@ def _score_step(yb, Xb, beta, fam, phi, alpha):
         np.fill_diagonal(R, 1.0)
         V = phi * (sd[:, None] * R * sd[None, :])
         e = y - mu
-        VinvD = np.linalg.solve(V, D)
+        try:
+            VinvD = np.linalg.solve(V, D)
+        except np.linalg.LinAlgError:          # degenerate fit (separation): pseudo-inverse
+            VinvD = _inv(V) @ D
         info += D.T @ VinvD
         score += VinvD.T @ e
         Ds.append(D), Vs.append(V), es.append(e)
-    M = np.linalg.inv(info)
-    return M @ score, (Ds, Vs, es), M
+    M = _inv(info)
+    if free is None or free.all():
+        return M @ score, (Ds, Vs, es), M
+    step = np.zeros(p)
+    step[free] = _inv(info[np.ix_(free, free)]) @ score[free]
+    return step, (Ds, Vs, es), M
