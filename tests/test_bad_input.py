@@ -574,3 +574,240 @@ def test_formula_bad_input(fm_piaac, case, call, exc, match):
         call(d, des)
     assert "\n" not in str(info.value), str(info.value)      # one line, no parser frames
     assert info.value.__cause__ is None
+
+
+# --- imputation ---------------------------------------------------------------------------
+# lsa.impute: impute, diagnose/missing_share/suggested_m/pattern_svg, rhat/convergence_summary/
+# trace_svg, from_long/Imputed.from_frames, analyze and pool. Every case is refused before any
+# imputation work starts; the data are tiny (20 schools x 10 students).
+
+_li = lsa.impute
+
+
+def _im_frame():
+    """20 clusters x 10 rows: x (20 % missing), categorical g, level-2 z, complete k, weight w, 2 PVs."""
+    rng = np.random.default_rng(10)
+    cl = np.repeat(np.arange(20), 10)
+    d = pd.DataFrame({"school": cl, "x": rng.normal(size=200), "g": pd.Categorical(rng.choice(list("abc"), 200)),
+                      "z": rng.normal(size=20)[cl], "k": rng.normal(size=200), "w": rng.uniform(0.5, 2, 200),
+                      "pv1y": rng.normal(size=200), "pv2y": rng.normal(size=200)})
+    d.loc[rng.random(200) < 0.2, "x"] = np.nan
+    d.loc[d.school.isin([3, 7]), "z"] = np.nan
+    return d
+
+
+_IM_KW = dict(m=1, cluster="school", weight="w", variables=["x", "g", "k"], iterations=1, progress=False)
+
+
+def _im(d, **kw):
+    return _li.impute(d, **{**_IM_KW, **kw})
+
+
+def _im_dup(d):
+    x = d.copy()
+    x.columns = list(x.columns[:-1]) + ["x"]
+    return x
+
+
+def _im_set(d, column, rows, value):
+    x = d.copy()
+    x[column] = x[column].astype(float)
+    x.loc[x.index[rows], column] = value
+    return x
+
+
+def _im_text(d, column):
+    return d.assign(**{column: d[column].map("{:.3f}".format, na_action="ignore").astype(object)})
+
+
+def _im_trace():
+    vals = np.random.default_rng(0).normal(size=(4, 6, 1, 2))
+    return _li.Trace(vals, ["x"], ["x"], np.array([1, 1, 2, 2]), np.array([1, 2, 1, 2]))
+
+
+class _ImFit:
+    """A fitted result as pool() reads it: params and cov_params()."""
+
+    params = pd.Series([1.0, 2.0], index=["a", "b"])
+
+    def cov_params(self):
+        return np.eye(2)
+
+
+def _im_long(d, imp):
+    return pd.concat([d.assign(**{".imp": i}) for i in imp], ignore_index=True)
+
+
+_IM_CASES = [
+    # impute: the data and column arguments
+    ("data not a DataFrame", lambda d: _im(d.to_numpy()), lsa.DesignError, "data must be a pandas DataFrame or an "
+     "lsa.SurveyDesign; got ndarray"),
+    ("duplicate column names", lambda d: _im(_im_dup(d)), lsa.DesignError, r"data has duplicate column names \['x'\]"),
+    ("empty data", lambda d: _im(d.iloc[:0]), lsa.DesignError, "data has no rows"),
+    ("unknown cluster", lambda d: _im(d, cluster="schol"), lsa.DesignError, r"cluster: column\(s\) \['schol'\]"),
+    ("cluster given as a list", lambda d: _im(d, cluster=["school"]), lsa.LsaError, r"cluster must be one column"),
+    ("unknown weight", lambda d: _im(d, weight="wt"), lsa.DesignError, r"weight: column\(s\) \['wt'\]"),
+    ("unknown variable", lambda d: _im(d, variables=["x", "nope"]), lsa.DesignError,
+     r"variables: column\(s\) \['nope'\]"),
+    ("unknown level-2 variable", lambda d: _im(d, level2=["zz"]), lsa.DesignError, r"level2: column\(s\) \['zz'\]"),
+    ("unknown PV column", lambda d: _im(d, pvs=["pv1y", "pv9y"]), lsa.DesignError, r"pvs: column\(s\) \['pv9y'\]"),
+    ("PV set not in the design", lambda d: _im(lsa.SurveyDesign(d, ids={"school": "school"}, weights="w",
+                                                                pvs={"Y": ["pv1y", "pv2y"]}), pvs="Q"),
+     lsa.DesignError, r"pvs='Q' is not a PV set of the design \(PV sets: \['Y'\]\)"),
+    ("pvs an integer", lambda d: _im(d, pvs=3), lsa.DesignError, r"pvs must be a list of plausible-value columns.*"
+     r"got 3 \(int\)"),
+    ("pvs repeated", lambda d: _im(d, pvs=["pv1y", "pv1y"]), lsa.LsaError, r"pvs names \['pv1y'\] more than once"),
+    ("cluster id as a variable", lambda d: _im(d, variables=["x", "school"]), lsa.DesignError,
+     "variables: 'school' is the cluster id"),
+    ("variable with every value missing", lambda d: _im(d.assign(x=np.nan)), lsa.DesignError,
+     r"\['x'\] are entirely missing"),
+    ("datetime variable", lambda d: _im(d.assign(t=pd.Timestamp("2020-01-01")), variables=["x", "t"]),
+     lsa.DesignError, "variables: variable 't' has dtype datetime64"),
+    # impute: non-finite values (NaN is imputed; inf is an error naming the column and the count)
+    ("inf in a variable to impute", lambda d: _im(_im_set(d, "x", [0, 5, 9], np.inf)), lsa.DesignError,
+     r"variables: column 'x' has 3 infinite value\(s\)"),
+    ("-inf in a complete predictor", lambda d: _im(_im_set(d, "k", [4], -np.inf)), lsa.DesignError,
+     r"variables: column 'k' has 1 infinite value\(s\)"),
+    ("-inf in a level-2 variable", lambda d: _im(_im_set(d, "z", list(range(10, 20)), -np.inf), level2=["z"]),
+     lsa.DesignError, r"level2: column 'z' has 10 infinite value\(s\)"),
+    ("inf in a PV", lambda d: _im(_im_set(d, "pv2y", [1], np.inf), pvs=["pv1y", "pv2y"]), lsa.DesignError,
+     r"pvs: column 'pv2y' has 1 infinite value\(s\)"),
+    ("inf in the weight", lambda d: _im(_im_set(d, "w", [2, 3], np.inf)), lsa.DesignError,
+     r"weight: column 'w' has 2 infinite value\(s\)"),
+    ("negative weight", lambda d: _im(_im_set(d, "w", [6], -1.0)), lsa.DesignError,
+     r"weight 'w' has 1 negative value\(s\) \(rows \[6\]\)"),
+    # impute: text
+    ("number stored as text in a variable", lambda d: _im(_im_text(d, "x")), lsa.DesignError,
+     r"variables: column 'x' holds numbers stored as text.*pd\.to_numeric\(df\['x'\]\)"),
+    ("number stored as text in the weight", lambda d: _im(_im_text(d, "w")), lsa.DesignError,
+     r"weight: column 'w' holds numbers stored as text.*pd\.to_numeric"),
+    ("number stored as text in a PV", lambda d: _im(_im_text(d, "pv1y"), pvs=["pv1y"]), lsa.DesignError,
+     r"pvs: column 'pv1y' holds numbers stored as text"),
+    ("categorical with too many levels", lambda d: _im(d.assign(sid=[f"s{i}" for i in range(200)]),
+                                                       variables=["x", "sid"]),
+     lsa.DesignError, r"variables: categorical variable 'sid' has 200 levels for 200 rows \(at most 20"),
+    ("id picked by the default variables", lambda d: _im(d.assign(sid=[f"s{i}" for i in range(200)]).drop(
+        columns=["pv1y", "pv2y"]), variables=None), lsa.DesignError,
+     r"variables \(default: every column.*'sid' has 200 levels"),
+    # impute: scalar arguments
+    ("m as a string", lambda d: _im(d, m="2"), lsa.LsaError, r"m must be a positive integer; got '2' \(str\)"),
+    ("m as a boolean", lambda d: _im(d, m=True), lsa.LsaError, r"m must be a positive integer; got True"),
+    ("m zero", lambda d: _im(d, m=0), lsa.LsaError, r"m must be a positive integer; got 0"),
+    ("iterations as a string", lambda d: _im(d, iterations="5"), lsa.LsaError,
+     r"iterations must be a positive integer; got '5'"),
+    ("iterations a float", lambda d: _im(d, iterations=2.5), lsa.LsaError, r"iterations must be a positive integer"),
+    ("seed as a string", lambda d: _im(d, seed="1"), lsa.LsaError, r"seed must be None or a non-negative integer; "
+     r"got '1' \(str\)"),
+    ("seed a float", lambda d: _im(d, seed=1.5), lsa.LsaError, r"seed must be None or a non-negative integer; got 1.5"),
+    ("seed negative", lambda d: _im(d, seed=-3), lsa.LsaError, r"seed must be None or a non-negative integer; got -3"),
+    ("unknown numeric method", lambda d: _im(d, numeric="cart"), lsa.LsaError, r"numeric must be 'norm'.*got 'cart'"),
+    ("n_jobs as a string", lambda d: _im(d, n_jobs="2"), lsa.LsaError, r"n_jobs must be an integer; got '2'"),
+    ("n_jobs zero", lambda d: _im(d, n_jobs=0), lsa.LsaError, r"n_jobs must be a positive number"),
+    ("bootstrap as a string", lambda d: _im(d, bootstrap="no"), lsa.LsaError,
+     r"bootstrap must be True or False; got 'no'"),
+    ("mean_match_candidates as a string", lambda d: _im(d, mean_match_candidates="5"), lsa.LsaError,
+     r"mean_match_candidates must be an integer; got '5'"),
+    ("misspelt LightGBM parameter", lambda d: _im(d, lgb_params={"num_leavs": 4}), lsa.LsaError,
+     r"lgb_params: \['num_leavs'\] not LightGBM parameter.*num_leaves"),
+    ("LightGBM parameters not a dict", lambda d: _im(d, lgb_params_level2=[("num_leaves", 4)]), lsa.LsaError,
+     r"lgb_params_level2 must be a dict"),
+    ("pv_column not a string", lambda d: _im(d, pvs=["pv1y"], pv_column=1), lsa.LsaError,
+     r"pv_column must be one column .*got 1 \(int\)"),
+    # diagnostics
+    ("diagnose: data not a DataFrame", lambda d: _li.diagnose(d.to_dict()), lsa.DesignError,
+     "data must be a pandas DataFrame or an lsa.SurveyDesign; got dict"),
+    ("diagnose: duplicate column names", lambda d: _li.diagnose(_im_dup(d)), lsa.DesignError,
+     r"data has duplicate column names \['x'\]"),
+    ("diagnose: empty data", lambda d: _li.diagnose(d.iloc[:0]), lsa.DesignError, "data has no rows"),
+    ("diagnose: unknown column", lambda d: _li.diagnose(d, columns=["x", "xx"]), lsa.DesignError,
+     r"columns: column\(s\) \['xx'\]"),
+    ("diagnose: unknown cluster", lambda d: _li.diagnose(d, cluster="schools"), lsa.DesignError,
+     r"cluster: column\(s\) \['schools'\]"),
+    ("missing_share: columns an integer", lambda d: _li.missing_share(d, columns=3), lsa.LsaError,
+     r"columns must be a column name or a list of column names; got 3"),
+    ("suggested_m: share as a string", lambda d: _li.suggested_m("0.5"), lsa.LsaError,
+     r"complete_share must be a finite number; got '0.5'"),
+    ("suggested_m: share above 1", lambda d: _li.suggested_m(40), lsa.LsaError, r"complete_share must be >= 0 and "
+     r"<= 1; got 40"),
+    ("pattern_svg: not a pattern table", lambda d: _li.pattern_svg(d.isna().to_numpy()), lsa.LsaError,
+     r"patterns must be the table of MissingReport\.patterns.*got ndarray"),
+    # convergence diagnostics
+    ("rhat: no trace (user imputations)", lambda d: _li.rhat(None), lsa.LsaError,
+     r"trace must be an lsa\.impute\.Trace .*from_long.*got NoneType"),
+    ("rhat: window as a string", lambda d: _li.rhat(_im_trace(), window="0.5"), lsa.LsaError,
+     r"window must be a finite number; got '0\.5'"),
+    ("rhat: window zero", lambda d: _li.rhat(_im_trace(), window=0), lsa.LsaError, r"window must be > 0"),
+    ("convergence_summary: threshold below 1", lambda d: _li.convergence_summary(_im_trace(), threshold=0.5),
+     lsa.LsaError, r"threshold must be >= 1; got 0\.5"),
+    ("trace_svg: unknown series", lambda d: _li.trace_svg(_im_trace(), series=["y"]), lsa.LsaError,
+     r"unknown trace series \['y'\]"),
+    ("trace_svg: pv as a string", lambda d: _li.trace_svg(_im_trace(), pv="1"), lsa.LsaError,
+     r"pv must be an integer; got '1'"),
+    # completed data from elsewhere
+    ("from_long: not a DataFrame", lambda d: _li.from_long(d.to_numpy()), lsa.DesignError,
+     "df must be a pandas DataFrame; got ndarray"),
+    ("from_long: duplicate column names", lambda d: _li.from_long(_im_long(_im_dup(d), [1, 2])), lsa.DesignError,
+     r"df has duplicate column names \['x'\]"),
+    ("from_long: unknown index column", lambda d: _li.from_long(_im_long(d, [1, 2]), imp=".implist"), lsa.LsaError,
+     r"imp: index column '\.implist' is not in the data"),
+    ("from_long: index column as text", lambda d: _li.from_long(_im_long(d, ["1", "2"])), lsa.LsaError,
+     r"imp: index column '\.imp' must hold imputation/PV numbers"),
+    ("from_long: non-integer index", lambda d: _li.from_long(_im_long(d, [1.0, 1.5])), lsa.LsaError,
+     r"imp: index column '\.imp' holds non-integer numbers \(e\.g\. \[1\.5"),
+    ("from_long: original as a string", lambda d: _li.from_long(_im_long(d, [1, 2]), original="0"), lsa.LsaError,
+     r"original must be None or the imputation number.*got '0'"),
+    ("from_long: only the original data", lambda d: _li.from_long(_im_long(d, [0])), lsa.LsaError,
+     r"df holds only the original data \(\.imp == 0\)"),
+    ("from_frames: one DataFrame", lambda d: _li.Imputed.from_frames(d), lsa.LsaError,
+     "frames must be a list of completed pandas DataFrames; got one DataFrame"),
+    ("from_frames: duplicate column names", lambda d: _li.Imputed.from_frames([_im_dup(d)] * 2), lsa.DesignError,
+     r"completed data set 1 has duplicate column names \['x'\]"),
+    ("from_frames: empty data sets", lambda d: _li.Imputed.from_frames([d.iloc[:0]] * 2), lsa.DesignError,
+     "completed data set 1 has no rows"),
+    # analysis and pooling
+    ("analyze: one DataFrame", lambda d: _li.analyze(d, "pv1y ~ x + (1|school)"), lsa.LsaError,
+     "imputed must be an lsa.impute.Imputed or a list of completed DataFrames; got one DataFrame"),
+    ("analyze: unknown weight", lambda d: _li.analyze([d, d], "pv1y ~ k + (1|school)", weights=["wt"]),
+     lsa.DesignError, r"weights: column\(s\) \['wt'\]"),
+    ("analyze: n_jobs as a string", lambda d: _li.analyze([d, d], "pv1y ~ k + (1|school)", n_jobs="2"),
+     lsa.LsaError, r"n_jobs must be an integer; got '2'"),
+    ("pool: a string", lambda d: _li.pool("fits"), lsa.LsaError, r"results must be the Analyses.*got str"),
+    ("pool: unknown method", lambda d: _li.pool([_ImFit()] * 2, method="flatt"), lsa.LsaError,
+     r"method must be 'flat' or 'nested'; got 'flatt'"),
+    ("pool: negative df_complete", lambda d: _li.pool([_ImFit()] * 2, df_complete=-5), lsa.LsaError,
+     r"df_complete must be > 0; got -5"),
+    ("pool: df_complete as a string", lambda d: _li.pool([_ImFit()] * 2, df_complete="5"), lsa.LsaError,
+     r"df_complete must be 'mixpv', a number or None; got '5'"),
+    ("pool: pv_index of the wrong length", lambda d: _li.pool([_ImFit()] * 4, method="nested", pv_index=[1, 2],
+                                                               imp_index=[1, 2, 1, 2]),
+     lsa.LsaError, r"pv_index needs one entry per result \(4\)"),
+]
+
+
+@pytest.fixture(scope="module")
+def im_frame():
+    return _im_frame()
+
+
+@pytest.mark.filterwarnings("ignore::lsa.errors.MissingDataWarning")
+@pytest.mark.parametrize("case, call, exc, match", _IM_CASES, ids=[c[0] for c in _IM_CASES])
+def test_impute_bad_input(im_frame, case, call, exc, match):
+    d = im_frame.copy()
+    with pytest.raises(exc, match=match) as info:
+        call(d)
+    assert "\n" not in str(info.value), str(info.value)
+    assert im_frame.equals(_im_frame())                      # the user's data are never modified
+
+
+def test_impute_nan_is_imputed_text_categories_kept():
+    """The other half of the non-finite rule: NaN is the missing value that gets imputed; a text
+    column of categories (not numbers) is converted to a categorical and the conversion recorded;
+    a single name is accepted for ``variables``."""
+    d = _im_frame()
+    d["c"] = pd.Series(np.where(d["k"] > 0, "hi", "lo"), dtype=object).where(d.index % 7 != 0)
+    imp = _li.impute(d, m=1, cluster="school", weight="w", variables=["x", "c"], level2="z", seed=1, iterations=1,
+                     progress=False)
+    out = imp[0]
+    assert out[["x", "c", "z"]].notna().all().all()
+    assert imp.info["converted_to_category"] == ["c"] and isinstance(out["c"].dtype, pd.CategoricalDtype)
+    assert int(d["x"].isna().sum()) > 0 and set(imp.imputed_variables) == {"x", "c", "z"}

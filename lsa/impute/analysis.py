@@ -24,7 +24,9 @@ from scipy import stats
 
 from .. import pooling
 from ..errors import LsaError, MissingDataWarning, warn
+from ..validation import check_columns_exist, check_number
 from .completed import Imputed
+from .spec import check_flag, check_name_list
 
 __all__ = ["Analyses", "PooledMI", "analyze", "pool"]
 
@@ -67,9 +69,18 @@ def analyze(imputed: Imputed | Sequence[pd.DataFrame], fit: Callable[[pd.DataFra
     -------
     :class:`Analyses` — the results in the order of ``imputed``.
     """
+    check_number(n_jobs, "n_jobs", integer=True)
+    if n_jobs == 0:
+        raise LsaError("n_jobs must be a positive number of workers (or negative, as joblib); got 0.")
+    check_flag(progress, "progress")
     if not isinstance(imputed, Imputed):
-        imputed = Imputed.from_frames(list(imputed))
+        if isinstance(imputed, pd.DataFrame):
+            raise LsaError("imputed must be an lsa.impute.Imputed or a list of completed DataFrames; got one "
+                           "DataFrame (a single data set: nothing to pool).")
+        imputed = Imputed.from_frames(imputed)
     if isinstance(fit, str):
+        if weights is not None:
+            check_columns_exist(imputed[0], check_name_list(weights, "weights"), "weights")
         _check_congenial(fit, imputed)
         from ..mixed import mixed
         formula = fit
@@ -239,11 +250,20 @@ def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_comp
     if isinstance(results, Analyses):
         pv_index = results.pv_index if pv_index is None else pv_index
         imp_index = results.imp_index if imp_index is None else imp_index
+    if isinstance(results, (str, bytes, pd.DataFrame)) or not hasattr(results, "__iter__"):
+        raise LsaError(f"results must be the Analyses of lsa.impute.analyze or a list of fitted results; got "
+                       f"{type(results).__name__}.")
     results = list(results)
     if not results:
         raise LsaError("no results to pool.")
-    if method not in ("flat", "nested"):
+    if not isinstance(method, str) or method not in ("flat", "nested"):
         raise LsaError(f"method must be 'flat' or 'nested'; got {method!r}.")
+    if not (df_complete is None or isinstance(df_complete, str)
+            or (isinstance(df_complete, float) and df_complete == np.inf)):
+        check_number(df_complete, "df_complete", low=0, low_open=True)
+    for name, index in (("pv_index", pv_index), ("imp_index", imp_index)):
+        if index is not None and (np.ndim(index) != 1 or len(index) != len(results)):
+            raise LsaError(f"{name} needs one entry per result ({len(results)}); got {np.shape(index)}.")
     pars = [_params(r) for r in results]
     names = list(pars[0][0].index)
     for k, (p, _) in enumerate(pars[1:], start=2):

@@ -12,13 +12,15 @@ so 10 × 20 completed copies of a large file do not have to sit in memory at onc
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import LsaError, MissingDataWarning, warn
+from ..validation import check_frame, check_name, numeric_column
 
 __all__ = ["Imputed", "from_long"]
 
@@ -94,9 +96,18 @@ class Imputed(Sequence[pd.DataFrame]):
     def from_frames(cls, frames: Sequence[pd.DataFrame], pv_index: Sequence[int] | None = None,
                     imp_index: Sequence[int] | None = None, **kwargs: Any) -> "Imputed":
         """Wrap a list of completed DataFrames (all with the same columns and rows)."""
+        if isinstance(frames, pd.DataFrame):
+            raise LsaError("frames must be a list of completed pandas DataFrames; got one DataFrame (a single "
+                           "data set: nothing to pool).")
+        if isinstance(frames, (str, bytes)) or not isinstance(frames, Iterable):
+            raise LsaError(f"frames must be a non-empty list of completed pandas DataFrames; got "
+                           f"{type(frames).__name__}.")
         frames = list(frames)
         if not frames or not all(isinstance(f, pd.DataFrame) for f in frames):
-            raise LsaError("frames must be a non-empty list of pandas DataFrames.")
+            bad = next((type(f).__name__ for f in frames if not isinstance(f, pd.DataFrame)), "an empty list")
+            raise LsaError(f"frames must be a non-empty list of pandas DataFrames; got {bad}.")
+        for k, f in enumerate(frames, start=1):
+            check_frame(f, f"completed data set {k}")
         cols = list(frames[0].columns)
         for k, f in enumerate(frames[1:], start=2):
             if list(f.columns) != cols:
@@ -223,18 +234,35 @@ def from_long(df: pd.DataFrame, imp: str = ".imp", pv: str | None = None, *, ori
     drop : further index columns to remove if present (mice's ``.id``).
     kwargs : passed to :class:`Imputed` (``pv_column``, ``pv_columns``, ``variables``, ...).
     """
-    
-    if not isinstance(df, pd.DataFrame):
-        raise LsaError(f"from_long needs a pandas DataFrame; got {type(df).__name__}.")
-    for col in [imp] + ([pv] if pv else []):
+    check_frame(df, "df")
+    check_name(imp, "imp")
+    if pv is not None:
+        check_name(pv, "pv")
+    if original is not None and (isinstance(original, bool) or not isinstance(original, numbers.Integral)):
+        raise LsaError(f"original must be None or the imputation number of the original data (an integer); got "
+                       f"{original!r} ({type(original).__name__}).")
+    drop = [drop] if isinstance(drop, str) else drop
+    if not isinstance(drop, (list, tuple)) or not all(isinstance(c, str) for c in drop):
+        raise LsaError(f"drop must be a column name or a list of column names; got {drop!r}.")
+    for arg, col in [("imp", imp)] + ([("pv", pv)] if pv else []):
         if col not in df.columns:
-            raise LsaError(f"index column {col!r} is not in the data; columns are {list(df.columns)[:12]}.")
+            raise LsaError(f"{arg}: index column {col!r} is not in the data; columns are {list(df.columns)[:12]}.")
         if df[col].isna().any():
-            raise LsaError(f"index column {col!r} has {int(df[col].isna().sum())} missing values.")
+            raise LsaError(f"{arg}: index column {col!r} has {int(df[col].isna().sum())} missing values.")
+        if not pd.api.types.is_numeric_dtype(df[col].dtype) or pd.api.types.is_bool_dtype(df[col].dtype):
+            raise LsaError(f"{arg}: index column {col!r} must hold imputation/PV numbers (integers); got dtype "
+                           f"{df[col].dtype} (e.g. {df[col].iloc[:3].tolist()}).")
+        values = numeric_column(df, col, arg)           # inf: an error naming the column
+        if (values != np.round(values)).any():
+            raise LsaError(f"{arg}: index column {col!r} holds non-integer numbers (e.g. "
+                           f"{values[values != np.round(values)][:3].tolist()}); imputation and PV numbers are "
+                           f"integers.")
     if original is not None and (df[imp] == original).any():
         warn(f"rows with {imp} == {original} (the incomplete original data) are excluded "
                       f"({int((df[imp] == original).sum())} rows).", MissingDataWarning)
         df = df.loc[df[imp] != original]
+        if len(df) == 0:
+            raise LsaError(f"df holds only the original data ({imp} == {original}); no completed data set is left.")
     keys = [pv, imp] if pv else [imp]
     groups = list(df.groupby(keys, sort=True, observed=True))
     dropcols = [c for c in keys + list(drop) if c in df.columns]

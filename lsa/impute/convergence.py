@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LsaError
+from ..validation import check_number
 
 __all__ = ["Trace", "rhat", "convergence_summary", "trace_svg"]
 
@@ -56,6 +57,14 @@ class Trace:
                              "mean": self.values[..., 0].ravel(), "sd": self.values[..., 1].ravel()})
 
 
+def _check_trace(trace) -> "Trace":
+    if not isinstance(trace, Trace):
+        hint = (" (completed data sets built with from_long/from_frames have no chains)" if trace is None
+                else " (the .trace of an lsa.impute.Imputed)")
+        raise LsaError(f"trace must be an lsa.impute.Trace{hint}; got {type(trace).__name__}.")
+    return trace
+
+
 def _psr(x: np.ndarray) -> float:
     """Gelman–Rubin R-hat of x (chains, draws)."""
     m, n = x.shape
@@ -72,8 +81,8 @@ def _psr(x: np.ndarray) -> float:
 def rhat(trace: Trace, window: float = 0.5) -> pd.DataFrame:
     """R-hat per PV, series and statistic over the last ``window`` share of the iterations
     (at least 2 iterations; iteration 0 is never used). Rows: pv; columns: (series, stat)."""
-    if not 0 < window <= 1:
-        raise LsaError(f"window must be in (0, 1]; got {window}.")
+    _check_trace(trace)
+    check_number(window, "window", low=0, high=1, low_open=True)
     t = trace.n_iterations
     n = max(2, int(np.ceil(window * t)))
     if t < 2:
@@ -92,6 +101,7 @@ def rhat(trace: Trace, window: float = 0.5) -> pd.DataFrame:
 def convergence_summary(trace: Trace, threshold: float = 1.1, window: float = 0.5) -> pd.DataFrame:
     """One row per traced series: the largest R-hat of the mean and of the SD over PVs, the
     PV where it occurs, and ``flag`` = True when it exceeds ``threshold`` (chains not mixed)."""
+    check_number(threshold, "threshold", low=1)
     r = rhat(trace, window)
     rows = []
     for s, v in zip(trace.series, trace.variables):
@@ -113,6 +123,16 @@ def trace_svg(trace: Trace, series: Sequence[str] | None = None, pv: int | None 
               max_chains: int = 10, width: int = 720, panel_height: int = 110) -> str:
     """Trace plot as an SVG string: a row of two panels (mean, SD of the imputed values) per
     series, one line per chain (of PV ``pv``, default the first; at most ``max_chains``)."""
+    _check_trace(trace)
+    if isinstance(series, str):
+        series = [series]
+    if series is not None and not (isinstance(series, (list, tuple)) and all(isinstance(s, str) for s in series)):
+        raise LsaError(f"series must be a trace series name or a list of them; got {series!r}.")
+    if pv is not None:
+        check_number(pv, "pv", low=1, integer=True)
+    check_number(max_chains, "max_chains", low=1, integer=True)
+    check_number(width, "width", low=100, integer=True)
+    check_number(panel_height, "panel_height", low=20, integer=True)
     series = list(series) if series is not None else list(trace.series)
     unknown = [s for s in series if s not in trace.series]
     if unknown:

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DesignError, LsaError
+from ..validation import check_columns_exist, check_frame, check_name, check_number
+from .spec import check_name_list
 
 __all__ = ["MissingReport", "diagnose", "missing_share", "pattern_svg", "suggested_m"]
 
@@ -29,6 +31,7 @@ def missing_share(data: pd.DataFrame, columns: Sequence[str] | None = None) -> p
 
 def suggested_m(complete_share: float) -> int:
     """White et al. (2011) rule as ``nmiss`` prints it: round((1 − complete share) · 100), at least 1."""
+    check_number(complete_share, "complete_share", low=0, high=1)
     return max(1, int(np.round((1 - complete_share) * 100)))
 
 
@@ -76,20 +79,21 @@ class MissingReport:
 
 
 def _frame(data) -> pd.DataFrame:
+    """The data of a DataFrame or design: rows and unique column names (lsa.validation)."""
     if isinstance(data, pd.DataFrame):
-        return data
+        return check_frame(data, "data")
     if hasattr(data, "data") and isinstance(data.data, pd.DataFrame):
-        return data.data
-    raise LsaError(f"data must be a DataFrame or an lsa.SurveyDesign; got {type(data).__name__}.")
+        return check_frame(data.data, "data")
+    raise DesignError(f"data must be a pandas DataFrame or an lsa.SurveyDesign; got {type(data).__name__}.")
 
 
 def _columns(df: pd.DataFrame, columns) -> list[str]:
     if columns is None:
         return list(df.columns)
-    cols = list(columns)
-    unknown = [c for c in cols if c not in df.columns]
-    if unknown:
-        raise DesignError(f"column(s) {unknown} not in the data; columns are {list(df.columns)[:12]}.")
+    cols = check_name_list(columns, "columns")
+    if not cols:
+        raise DesignError("columns is empty; give the columns to examine, or None for all of them.")
+    check_columns_exist(df, cols, "columns")
     return cols
 
 
@@ -102,8 +106,9 @@ def diagnose(data, columns: Sequence[str] | None = None, cluster: str | None = N
     if cluster is None and not isinstance(data, pd.DataFrame) and getattr(data, "ids", None):
         cluster = next(iter(data.ids.values()))
     cols = _columns(df, columns)
-    if cluster is not None and cluster not in df.columns:
-        raise DesignError(f"cluster column {cluster!r} is not in the data.")
+    if cluster is not None:
+        check_name(cluster, "cluster")
+        check_columns_exist(df, [cluster], "cluster")
     na = df[cols].isna()
     variables = pd.DataFrame({"n_missing": na.sum(), "share_missing": na.mean()})
     complete = float((~na.any(axis=1)).mean())
@@ -127,8 +132,11 @@ def pattern_svg(patterns: pd.DataFrame, max_patterns: int = 20, width: int = 640
     """Missingness-pattern plot (as ``mice::md.pattern``): one row per pattern (most frequent
     first), one column per variable (ordered by share missing), red = missing, blue = observed;
     the count of rows is on the right, the count of missing values per variable below."""
-    if "count" not in patterns.columns:
-        raise LsaError("patterns must be the table of MissingReport.patterns (with a 'count' column).")
+    if not isinstance(patterns, pd.DataFrame) or "count" not in patterns.columns:
+        raise LsaError(f"patterns must be the table of MissingReport.patterns (a DataFrame with a 'count' "
+                       f"column); got {type(patterns).__name__}.")
+    check_number(max_patterns, "max_patterns", low=1, integer=True)
+    check_number(width, "width", low=100, integer=True)
     vars_ = [c for c in patterns.columns if c != "count"]
     miss_per_var = {v: int((patterns[v].astype(bool) * patterns["count"]).sum()) for v in vars_}
     vars_ = sorted(vars_, key=lambda v: (miss_per_var[v], vars_.index(v)))

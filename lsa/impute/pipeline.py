@@ -108,15 +108,16 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DesignError, LsaError, MissingDataWarning, warn
+from ..errors import MissingDataWarning, warn
 from .completed import Imputed, _Fill
 from .convergence import Trace
+from .spec import Spec, check_arguments, resolve
 
 __all__ = ["impute", "DEFAULT_LGB_PARAMS"]
 
@@ -127,170 +128,6 @@ DEFAULT_LGB_PARAMS: dict[str, Any] = {
     "min_data_in_leaf": 20, "bagging_fraction": 0.632, "bagging_freq": 1, "feature_fraction_bynode": 0.8,
     "num_threads": 1, "verbosity": -1,
 }
-
-
-# -- specification ------------------------------------------------------------------------------
-
-@dataclass
-class _Spec:
-    data: pd.DataFrame
-    cluster: str
-    weight: str | None
-    pv_columns: tuple[str, ...]
-    pv_column: str | None
-    level1: list[str]            # level-1 model variables (not weight/PV/cluster)
-    level2: list[str]
-    imputed1: list[str] = field(default_factory=list)
-    imputed2: list[str] = field(default_factory=list)
-    design: Any = None
-    converted: list[str] = field(default_factory=list)
-    spread: dict[str, int] = field(default_factory=dict)
-
-
-def _short(items, n=6) -> str:
-    items = list(items)
-    return str(items[:n])[:-1] + (f", … (+{len(items) - n} more)]" if len(items) > n else "]")
-
-
-def _resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> _Spec:
-    design = None
-    if isinstance(data, pd.DataFrame):
-        df = data
-    elif all(hasattr(data, a) for a in ("data", "ids", "weights", "pvs")):
-        design = data
-        df = design.data
-    else:
-        raise LsaError(f"data must be a pandas DataFrame or an lsa.SurveyDesign; got {type(data).__name__}.")
-    if len(df) == 0:
-        raise DesignError("the data have no rows.")
-    if not all(isinstance(c, str) for c in df.columns):
-        raise DesignError("column names must be strings.")
-    if cluster is None:
-        if design is None or not design.ids:
-            raise DesignError("give cluster= (the level-2 id column, e.g. 'cntschid').")
-        cluster = next(iter(design.ids.values()))
-    if weight is None and design is not None:
-        weight = design.weights.get(design.observation_level)
-    # plausible values
-    pv_set = None
-    if pvs is None:
-        pv_cols: tuple[str, ...] = ()
-    elif isinstance(pvs, str):
-        if design is None or pvs not in design.pvs:
-            known = list(design.pvs) if design is not None else []
-            raise DesignError(f"pvs={pvs!r} is not a PV set of the design (PV sets: {known}); give a PV-set "
-                              f"name of a SurveyDesign or the list of PV columns.")
-        pv_set, pv_cols = pvs, tuple(design.pvs[pvs])
-    else:
-        pv_cols = tuple(pvs)
-        if len(pv_cols) == 0:
-            raise DesignError("pvs is an empty list.")
-    named = {"cluster": [cluster], "weight": [weight] if weight else [], "pvs": list(pv_cols),
-             "level2": list(level2 or []), "variables": list(variables or [])}
-    for what, cols in named.items():
-        unknown = [c for c in cols if c not in df.columns]
-        if unknown:
-            raise DesignError(f"{what}: column(s) {_short(unknown)} not in the data; columns are "
-                              f"{_short(df.columns, 12)}.")
-    if df[cluster].isna().any():
-        rows = np.flatnonzero(df[cluster].isna().to_numpy())
-        raise DesignError(f"cluster id {cluster!r} has {len(rows)} missing value(s) (rows {rows[:5].tolist()}); "
-                          f"every row needs its cluster. Fix or drop these rows explicitly.")
-    if weight and df[weight].isna().any():
-        rows = np.flatnonzero(df[weight].isna().to_numpy())
-        raise DesignError(f"weight {weight!r} has {len(rows)} missing value(s) (rows {rows[:5].tolist()}); the "
-                          f"weight is a predictor in the imputation model and must be complete.")
-    for c in pv_cols:
-        if df[c].isna().any():
-            raise DesignError(f"plausible value {c!r} has {int(df[c].isna().sum())} missing value(s); PVs must "
-                              f"be complete (rows without PVs are outside the tested population).")
-    # the model variables
-    exclude = {cluster, weight, *pv_cols}
-    if design is not None:
-        exclude |= set(design.weights.values()) | set(design.ids.values())
-        for cols in design.pvs.values():
-            exclude |= set(cols)
-        rep = getattr(design, "replicates", None)
-        if rep is not None:
-            exclude |= set(getattr(rep, "needed_columns", ()))
-    if variables is None:
-        model = [c for c in df.columns if c not in exclude]
-    else:
-        model = [c for c in variables if c not in {cluster, weight, *pv_cols}]
-    for c in level2 or []:
-        if c not in model:
-            model.append(c)
-    if pv_cols and pv_column is None:
-        base = pv_set or _common_name(pv_cols)
-        pv_column = base
-        clash = set(df.columns) | (set(design.pvs) if design is not None else set())
-        if pv_column in clash:
-            pv_column = base + "_pv"
-        if pv_column in clash:
-            raise DesignError(f"cannot name the PV column {base!r} or {base + '_pv'!r}: taken; give pv_column=.")
-    elif pv_column is not None and pv_column in df.columns:
-        raise DesignError(f"pv_column {pv_column!r} is already a column of the data; choose another name.")
-    if not pv_cols:
-        pv_column = None
-    # types, emptiness
-    data_out = df.copy()
-    converted = []
-    for c in model:
-        s = df[c]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            continue
-        if pd.api.types.is_bool_dtype(s.dtype):
-            data_out[c] = s.astype(float)
-        elif pd.api.types.is_numeric_dtype(s.dtype):
-            continue
-        elif pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
-            data_out[c] = s.astype("category")
-            converted.append(c)
-        else:
-            raise DesignError(f"variable {c!r} has dtype {s.dtype}; imputation needs numeric or categorical "
-                              f"(pandas category or string) columns.")
-    empty = [c for c in model if df[c].isna().all()]
-    if empty:
-        raise DesignError(f"variable(s) {empty} are entirely missing: nothing to impute them from. Remove them "
-                          f"from the imputation model.")
-    lv2 = list(level2 or [])
-    spread = _check_level2(data_out, cluster, lv2)
-    level1 = [c for c in model if c not in lv2]
-    spec = _Spec(data_out, cluster, weight, pv_cols, pv_column, level1, lv2, design=design,
-                 converted=converted, spread=spread)
-    spec.imputed1 = [c for c in level1 if data_out[c].isna().any()]
-    spec.imputed2 = [c for c in lv2 if not data_out[c].notna().groupby(data_out[cluster].to_numpy()).any().all()]
-    for c in spec.imputed1 + spec.imputed2:
-        s = data_out[c]
-        if isinstance(s.dtype, pd.CategoricalDtype) and s.dropna().nunique() < 2:
-            raise DesignError(f"categorical variable {c!r} has fewer than two observed levels "
-                              f"({s.dropna().unique().tolist()}); it cannot be imputed.")
-    return spec
-
-
-def _common_name(cols: Sequence[str]) -> str:
-    stripped = {re.sub(r"(?i)^pv\d+_?|\d+$", "", c) for c in cols}
-    if len(stripped) == 1 and next(iter(stripped)):
-        return next(iter(stripped))
-    return "pv"
-
-
-def _check_level2(df: pd.DataFrame, cluster: str, level2: list[str]) -> dict[str, int]:
-    """A level-2 variable must be constant within clusters where observed; returns, per
-    variable, the number of rows filled from an observed value of the same cluster."""
-    spread = {}
-    for c in level2:
-        n_obs = df.groupby(cluster, observed=True)[c].nunique(dropna=True)
-        bad = n_obs[n_obs > 1]
-        if len(bad):
-            ex = bad.index[:3].tolist()
-            vals = {k: sorted(map(str, df.loc[df[cluster] == k, c].dropna().unique()))[:4] for k in ex}
-            raise DesignError(f"level-2 variable {c!r} varies within {len(bad)} cluster(s) of {cluster!r} in its "
-                              f"observed values, e.g. {vals}; a level-2 variable must be constant within "
-                              f"each cluster (or impute it as a level-1 variable).")
-        has_obs = df[c].notna().groupby(df[cluster].to_numpy()).transform("any").to_numpy(dtype=bool)
-        spread[c] = int((df[c].isna().to_numpy() & has_obs).sum())
-    return spread
 
 
 # -- the per-chain work ----------------------------------------------------------------------
@@ -354,7 +191,7 @@ def _loo_means(s: pd.Series, codes: np.ndarray, ncl: int) -> np.ndarray:
         return np.where(cnt[:, None] > 0, tot / cnt[:, None], np.nan)
 
 
-def _build_tables(spec: _Spec, pv: str | None) -> _Tables:
+def _build_tables(spec: Spec, pv: str | None) -> _Tables:
     df = spec.data
     codes, uniq = pd.factorize(df[spec.cluster], sort=True)
     ncl = len(uniq)
@@ -617,7 +454,7 @@ def _chain_task(t: _Tables, iterations, seed_state, lgb1, lgb2, mmc, bootstrap, 
     return pv_no, imp_no, out, trace
 
 
-def _fills(spec: _Spec, t: _Tables, out: dict[str, pd.Series]) -> dict[str, _Fill]:
+def _fills(spec: Spec, t: _Tables, out: dict[str, pd.Series]) -> dict[str, _Fill]:
     """Imputed cells in original columns: level-1 at their rows; level-2 spread to the cluster."""
     df = spec.data
     fills = {}
@@ -672,7 +509,8 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
     variables : the analysis variables (level 1 and 2) in the imputation model. Default: every
         column except the cluster id, PV columns and design weight/replicate columns. Variables
         without missing values are predictors only.
-    seed : reproducibility (same seed → identical completed data, whatever ``n_jobs``).
+    seed : None or a non-negative integer; the same seed gives identical completed data, whatever
+        ``n_jobs``.
     iterations : chained-equation iterations per chain (each: level-2 step, then level-1 step).
     n_jobs : joblib workers over the M·m chains.
     progress : a progress line on stderr ("PV 3/10, imputation 7/20").
@@ -689,19 +527,21 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
         linear-normal draw from the same predictors; ``"pmm"``: by LightGBM + predictive mean
         matching like the categorical ones. See the module docstring for the trade-off.
 
+    Every argument and the data are checked before any imputation work starts
+    (:mod:`lsa.impute.spec`): ``NaN`` is the missing value that gets imputed, while ``inf``, text
+    that holds numbers, a categorical variable with more than 100 (or n/10) levels, a variable with
+    every value missing and unknown column names are :mod:`lsa.errors` exceptions naming the
+    argument and column.
+
     Returns
     -------
     :class:`lsa.impute.Imputed` with M·m (or m) completed data sets, PV-major, every original
     row and column (plus ``pv_column`` with PVs), ``.trace`` for convergence diagnostics.
     """
-    if not isinstance(m, (int, np.integer)) or m < 1:
-        raise LsaError(f"m must be a positive integer; got {m!r}.")
-    if not isinstance(iterations, (int, np.integer)) or iterations < 1:
-        raise LsaError(f"iterations must be a positive integer; got {iterations!r}.")
-    if numeric not in ("norm", "pmm"):
-        raise LsaError(f"numeric must be 'norm' (Bayesian linear-normal draw) or 'pmm' (LightGBM + predictive "
-                       f"mean matching); got {numeric!r}.")
-    spec = _resolve(data, cluster, level2, pvs, weight, variables, pv_column)
+    check_arguments(m=m, iterations=iterations, seed=seed, n_jobs=n_jobs, progress=progress, bootstrap=bootstrap,
+                    numeric=numeric, mean_match_candidates=mean_match_candidates, lgb_params=lgb_params,
+                    lgb_params_level2=lgb_params_level2, pv_column=pv_column)
+    spec = resolve(data, cluster, level2, pvs, weight, variables, pv_column)   # every data check (lsa.impute.spec)
     t0 = time.perf_counter()
     ncl = spec.data[spec.cluster].nunique()
     lgb1 = {**DEFAULT_LGB_PARAMS, **(lgb_params or {})}
