@@ -12,6 +12,12 @@ and counted (``n_missing``, :class:`~lsa.errors.MissingDataWarning`). ``inf`` an
 missing values: they are an error naming the column and the number of such rows, because they
 usually come from a transformation (``np.log(0)``, a division by zero) that the user should see
 rather than have lsa quietly drop. Replace them with ``NaN`` to treat them as missing.
+
+Weights are the one exception to "NaN is missing": a design needs a weight for every row, so a
+missing (as well as an infinite or negative) full or replicate weight is an error naming the
+column. :class:`lsa.SurveyDesign` checks weights, replicate-weight dtypes and plausible-value
+columns once, when it is built; an analysis variable is checked the first time an estimator uses
+it (:meth:`lsa.SurveyDesign.numeric`) and not again for that design.
 """
 
 from __future__ import annotations
