@@ -32,6 +32,8 @@ from .errors import DesignError, FormulaError, LsaError
 
 #: a categorical predictor with more levels than this (or than n/10) is refused
 MAX_FACTOR_LEVELS = 100
+#: the n/10 bound on factor levels never refuses this many levels or fewer
+MIN_FACTOR_LIMIT = 20
 
 
 def _short(values: Iterable[Any], n: int = 5) -> str:
@@ -104,9 +106,12 @@ def numeric_column(data: pd.DataFrame, column: str, argument: str = "data") -> n
 
 def check_factor_levels(series: pd.Series, column: str, n_rows: int, argument: str = "formula") -> None:
     """A categorical predictor with more than :data:`MAX_FACTOR_LEVELS` levels, or more than
-    n/10, is refused: it is almost always an id or a number stored as text."""
+    n/10, is refused: it is almost always an id or a number stored as text.
+
+    On small data the n/10 bound never goes below :data:`MIN_FACTOR_LIMIT` levels, so that a
+    teaching example with 60 rows may still use a 5-level factor or 20 cluster dummies."""
     levels = series.nunique(dropna=True)
-    limit = min(MAX_FACTOR_LEVELS, max(n_rows / 10, 2))
+    limit = min(MAX_FACTOR_LEVELS, max(n_rows / 10, MIN_FACTOR_LIMIT))
     if levels > limit:
         conv = pd.to_numeric(series.dropna().astype(object), errors="coerce")
         hint = (f" It holds numbers stored as text: convert it with pd.to_numeric(df[{column!r}])."
