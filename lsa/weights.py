@@ -16,10 +16,10 @@ from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
-import patsy
 import scipy.stats
 
-from lsa.errors import DesignError, FormulaError
+from lsa.errors import DesignError
+from lsa.formula import model_matrices
 from lsa.validation import (check_choice, check_columns_exist, check_finite, check_formula, check_frame, check_names,
                             numeric_column)
 
@@ -256,28 +256,23 @@ def _ols(y, X):
     return beta, r, float(r @ r), np.linalg.matrix_rank(X)
 
 
-def _matrices(formula: str, data: pd.DataFrame, weight: str):
+def _matrices(formula: str, data: pd.DataFrame, weight: str, function: str):
+    """Response, model matrix (lsa.formula, R's columns) and weights of the complete rows."""
     check_formula(formula)
     check_frame(data)
     if not isinstance(weight, str) or weight not in data.columns:
         raise DesignError(f"weight column {weight!r} is not in the data")
     numeric_column(data, weight, "weight")
-    try:
-        y, X = patsy.dmatrices(formula, data, return_type="dataframe", NA_action="drop")
-    except Exception as e:                                  # patsy, or numpy/pandas inside a term
-        raise FormulaError(f"cannot evaluate {formula!r}: {e}") from None
-    for frame in (y, X):
-        for c in frame.columns:
-            check_finite(frame[c].to_numpy(float), c, "formula")
-    w = data.loc[X.index, weight].to_numpy(float)
+    mm = model_matrices(formula, data, function)
+    w = data[weight].to_numpy(float)[mm.rows]
     ok = np.isfinite(w)
-    return y.to_numpy(float)[ok, 0], X.to_numpy(float)[ok], w[ok]
+    return mm.y[ok], mm.X[ok], w[ok]
 
 
 def dumouchel_duncan(formula: str, data: pd.DataFrame, weight: str) -> InformativenessTest:
     """DuMouchel & Duncan (1983): OLS of y on X against y on X, w and all X·w interactions;
     F = [(RSS0 − RSS1)/k] / [RSS1/(n − p1)] (jtools ``weights_tests``; spec §5.4)."""
-    y, X, w = _matrices(formula, data, weight)
+    y, X, w = _matrices(formula, data, weight, "lsa.weights.dumouchel_duncan")
     _, _, rss0, p0 = _ols(y, X)
     X1 = np.hstack([X, X * w[:, None]])
     _, _, rss1, p1 = _ols(y, X1)
@@ -292,7 +287,7 @@ def pfeffermann_sverchkov(formula: str, data: pd.DataFrame, weight: str,
     """Pfeffermann & Sverchkov (1999): correlations of the unweighted OLS residuals e, e², e³
     with the weight; each tested by the t test of the slope of ``e^k ~ w`` (= the test of the
     correlation). ``statistic``/``p_value`` report the first power; ``table`` all."""
-    y, X, w = _matrices(formula, data, weight)
+    y, X, w = _matrices(formula, data, weight, "lsa.weights.pfeffermann_sverchkov")
     _, e, _, _ = _ols(y, X)
     rows = []
     for k in powers:

@@ -358,6 +358,232 @@ def test_bad_logit_separation_warns_not_linalgerror():
     assert r.tidy()["std_error"].isna().all() and r.tidy()["separation"].all()
 
 
+def _rb_frame():
+    """12 clusters of 10 rows: continuous ``y``, 0/1 ``b``, 3-valued ``y3``, weights ``w``, text ``txt``."""
+    rng = np.random.default_rng(5)
+    d = pd.DataFrame({"g": np.repeat(np.arange(12), 10), "x": rng.normal(size=120)})
+    d["y"] = d.x + rng.normal(size=12).repeat(10) + rng.normal(size=120)
+    d["b"] = (d.y > 0).astype(float)
+    d["y3"] = rng.integers(0, 3, 120).astype(float)
+    d["w"] = rng.uniform(0.5, 2.0, 120)
+    d["txt"] = np.where(d.x > 0, "hi", "lo")
+    return d
+
+
+def _rb_set(column, row, value):
+    d = _rb_frame()
+    d.loc[row, column] = value
+    return d
+
+
+@pytest.fixture(scope="module")
+def rb_fits():
+    """A clustered OLS fit and an lsa.mixed random-intercept fit of the same frame."""
+    d = _rb_frame()
+    return lsa.robust.clustered("y ~ x", d, cluster="g"), lsa.mixed("y ~ x + (1|g)", d)
+
+
+_RB = lsa.robust
+_RB_CASES = [
+    # (id, call(fits), exception, fragment naming the culprit)
+    ("clustered: empty frame", lambda f: _RB.clustered("y ~ x", _rb_frame().iloc[:0], cluster="g"),
+     lsa.DesignError, "data has no rows"),
+    ("clustered: data not a DataFrame", lambda f: _RB.clustered("y ~ x", _rb_frame().to_numpy(), cluster="g"),
+     lsa.DesignError, "data must be a pandas DataFrame; got ndarray"),
+    ("clustered: duplicate column names", lambda f: _RB.clustered("y ~ x", pd.concat([_rb_frame(), _rb_frame()[["x"]]],
+                                                                                  axis=1), cluster="g"),
+     lsa.DesignError, r"duplicate column names \['x'\]"),
+    ("clustered: unknown cluster column", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster="school"),
+     lsa.DesignError, r"cluster: column\(s\) \['school'\] not in the data"),
+    ("clustered: cluster array of wrong length", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster=np.arange(10)),
+     lsa.DesignError, "cluster has 10 values but data has 120 rows"),
+    ("clustered: cluster None", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster=None),
+     lsa.DesignError, "cluster must be a column name or an array"),
+    ("clustered: unknown weights column", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster="g", weights="wt"),
+     lsa.DesignError, r"weights: column\(s\) \['wt'\] not in the data"),
+    ("clustered: weights of wrong length", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster="g",
+                                                                   weights=np.ones(5)),
+     lsa.DesignError, "weights has 5 values but data has 120 rows"),
+    ("clustered: text weights", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster="g", weights="txt"),
+     lsa.DesignError, "weights: column 'txt' is not numeric"),
+    ("clustered: infinite weight", lambda f: _RB.clustered("y ~ x", _rb_set("w", 3, np.inf), cluster="g", weights="w"),
+     lsa.DesignError, r"weights 'w' must be finite and > 0; 1 value\(s\) are not \(e.g. \[inf\]\)"),
+    ("clustered: negative weight", lambda f: _RB.clustered("y ~ x", _rb_set("w", 3, -1.0), cluster="g", weights="w"),
+     lsa.DesignError, r"weights 'w' must be finite and > 0.*-1.0"),
+    ("clustered: zero weight", lambda f: _RB.clustered("y ~ x", _rb_set("w", 3, 0.0), cluster="g", weights="w"),
+     lsa.DesignError, r"weights 'w' must be finite and > 0.*0.0"),
+    ("clustered: a single cluster", lambda f: _RB.clustered("y ~ x", _rb_frame().assign(g=1), cluster="g"),
+     lsa.DesignError, "cluster variable 'g' has a single cluster"),
+    ("clustered: cluster all missing", lambda f: _RB.clustered("y ~ x", _rb_frame().assign(g=np.nan), cluster="g"),
+     lsa.DesignError, "cluster variable 'g' has 120 missing value"),
+    ("clustered: unknown type", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster="g", type="CR9"),
+     lsa.LsaError, r"type must be one of \['CR0'.*got 'CR9'"),
+    ("clustered: unknown df", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster="g", df="kenward-roger"),
+     lsa.LsaError, "df must be one of .*got 'kenward-roger'"),
+    ("clustered: unknown family", lambda f: _RB.clustered("y ~ x", _rb_frame(), cluster="g", family="gamma"),
+     lsa.LsaError, "family must be None or one of .*got 'gamma'"),
+    ("clustered: inf in a predictor", lambda f: _RB.clustered("y ~ x", _rb_set("x", 3, np.inf), cluster="g"),
+     lsa.DesignError, r"term 'x' has 1 infinite value"),
+    ("clustered: text response", lambda f: _RB.clustered("txt ~ x", _rb_frame(), cluster="g"),
+     lsa.DesignError, "column 'txt' is not numeric"),
+    ("clustered: 3-valued response, binomial", lambda f: _RB.clustered("y3 ~ x", _rb_frame(), cluster="g",
+                                                                       family="binomial"),
+     lsa.FormulaError, r"response 'y3' of 'y3 ~ x': family 'binomial' needs 0/1"),
+    ("modified_poisson: negative response", lambda f: _RB.modified_poisson("y ~ x", _rb_frame(), cluster="g"),
+     lsa.FormulaError, r"response 'y' of 'y ~ x': family 'poisson' needs counts >= 0"),
+    ("lpm: unknown type", lambda f: _RB.lpm("b ~ x", _rb_frame(), cluster="g", type="HC3"),
+     lsa.LsaError, "type must be one of .*got 'HC3'"),
+    ("gee: unknown corstr", lambda f: _RB.gee("y ~ x", _rb_frame(), cluster="g", corstr="ar1"),
+     lsa.LsaError, r"corstr must be one of \['exchangeable', 'independence'\]; got 'ar1'"),
+    ("gee: data not a DataFrame", lambda f: _RB.gee("y ~ x", _rb_frame().to_numpy(), cluster="g"),
+     lsa.DesignError, "data must be a pandas DataFrame; got ndarray"),
+    ("gee: unknown cluster column", lambda f: _RB.gee("y ~ x", _rb_frame(), cluster="school"),
+     lsa.DesignError, r"cluster: column\(s\) \['school'\]"),
+    ("gee: maxit 0", lambda f: _RB.gee("y ~ x", _rb_frame(), cluster="g", maxit=0), lsa.LsaError, "maxit must be >= 1"),
+    ("gee: tol as text", lambda f: _RB.gee("y ~ x", _rb_frame(), cluster="g", tol="1e-8"),
+     lsa.LsaError, "tol must be a finite number; got '1e-8'"),
+    ("gee: 3-valued response, binomial", lambda f: _RB.gee("y3 ~ x", _rb_frame(), cluster="g", family="binomial"),
+     lsa.FormulaError, "response 'y3'.*binomial"),
+    ("wald_test: unknown term", lambda f: f[0].wald_test(["z"]), lsa.LsaError, r"unknown term\(s\) \['z'\]"),
+    ("wald_test: matrix of wrong width", lambda f: f[0].wald_test(np.ones((1, 3))),
+     lsa.LsaError, r"must have 2 columns; got shape \(1, 3\)"),
+    ("wald_test: NaN in the matrix", lambda f: f[0].wald_test([[np.nan, 1.0]]), lsa.LsaError,
+     "constraints: the constraint matrix has non-finite"),
+    ("wald_test: 3-d matrix", lambda f: f[0].wald_test(np.ones((1, 2, 2))), lsa.LsaError,
+     r"constraints must be term names or a numeric q x 2 matrix.*\(1, 2, 2\)"),
+    ("wald_test: no constraint", lambda f: f[0].wald_test([]), lsa.LsaError, "constraints must name at least one"),
+    ("wald_test: term twice", lambda f: f[0].wald_test(["x", "x"]), lsa.LsaError,
+     r"constraints name term\(s\) \['x'\] more than once"),
+    ("wald_test: dependent rows", lambda f: f[0].wald_test([[0, 1.0], [0, 2.0]]), lsa.LsaError,
+     "constraints: the 2 hypotheses .* are linearly dependent"),
+    ("wald_test: rhs of wrong length", lambda f: f[0].wald_test(["x"], rhs=[1, 2]), lsa.LsaError,
+     r"rhs must hold one number per constraint \(1\); got 2"),
+    ("wald_test: unknown test", lambda f: f[0].wald_test(["x"], test="LR"), lsa.LsaError,
+     r"test must be one of \['HTZ', 'chi2', 'naive-F'\]; got 'LR'"),
+    ("conf_int: alpha as text", lambda f: f[0].conf_int(alpha="0.05"), lsa.LsaError,
+     "alpha must be a finite number; got '0.05'"),
+    ("conf_int: alpha outside (0, 1)", lambda f: f[0].conf_int(alpha=1.5), lsa.LsaError, "alpha must be > 0 and < 1"),
+    ("tidy: conf_level in percent", lambda f: f[0].tidy(conf_level=95), lsa.LsaError,
+     "conf_level must be > 0 and < 1; got 95"),
+    ("with_vcov: unknown type", lambda f: f[0].with_vcov("CR7"), lsa.LsaError, "type must be one of .*got 'CR7'"),
+    ("robust_mixed: unknown type", lambda f: _RB.robust_mixed(f[1], type="CR9"), lsa.LsaError,
+     "type must be one of .*got 'CR9'"),
+    ("robust_mixed: unknown df", lambda f: _RB.robust_mixed(f[1], df="kr"), lsa.LsaError, "df must be one of .*got 'kr'"),
+    ("robust_mixed: unknown target", lambda f: _RB.robust_mixed(f[1], target="sample"), lsa.LsaError,
+     r"target must be one of \['model', 'weighted'\]; got 'sample'"),
+    ("robust_mixed: not a mixed fit", lambda f: _RB.robust_mixed(f[0]), lsa.LsaError,
+     "fit must be a fit returned by lsa.mixed .*got ClusteredResult"),
+    ("robust_mixed: cluster as a number", lambda f: _RB.robust_mixed(f[1], cluster=3), lsa.DesignError,
+     "cluster must be a column name or an array"),
+    ("ncv_mlm: not a mixed fit", lambda f: _RB.ncv_mlm(f[0]), lsa.LsaError, "fit must be a fit returned by lsa.mixed"),
+    ("random_slope_diagnostic: alpha as text", lambda f: _RB.random_slope_diagnostic(f[0], alpha="0.05"),
+     lsa.LsaError, "alpha must be a finite number"),
+    ("se_ratio: a mixed fit", lambda f: _RB.se_ratio(f[1]), lsa.LsaError, "result must be a result of lsa.robust"),
+    ("risk_ratios: not a result", lambda f: _RB.risk_ratios("fit"), lsa.LsaError, "result must be a result of lsa.robust"),
+    ("effective_clusters: unknown cluster", lambda f: _RB.effective_clusters("y ~ x", _rb_frame(), "school"),
+     lsa.DesignError, r"cluster: column\(s\) \['school'\]"),
+    ("effective_clusters: no data", lambda f: _RB.effective_clusters("y ~ x"), lsa.LsaError,
+     "data \\(and cluster\\) must be given"),
+    ("effective_clusters_simple: no ids", lambda f: _RB.effective_clusters_simple([]), lsa.DesignError,
+     "cluster variable 'cluster' is empty"),
+    ("check_effective_clusters: threshold as text", lambda f: _RB.check_effective_clusters(f[0].effective_clusters(),
+                                                                                             threshold="30"),
+     lsa.LsaError, "threshold must be a finite number"),
+    ("h_test: data not a DataFrame", lambda f: _RB.h_test("y ~ x", _rb_frame(), "g"), lsa.DesignError,
+     "data must be a pandas DataFrame; got str"),
+    ("h_test: min_df as text", lambda f: _RB.h_test(_rb_frame(), "y ~ x", "g", min_df="5"), lsa.LsaError,
+     "min_df must be an integer"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _RB_CASES, ids=[c[0] for c in _RB_CASES])
+def test_robust_bad_input(rb_fits, case, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call(rb_fits)
+
+
+def test_robust_missing_weight_dropped_and_counted():
+    """A missing weight is a missing value (R's ``lm(weights=)``): the row is dropped, counted
+    and the warning names the weights; the fit equals the fit without that row (1e-10 relative)."""
+    d = _rb_set("w", [3, 4], np.nan)
+    with pytest.warns(lsa.errors.MissingDataWarning, match=r"2 of 120 rows dropped.*2 of them for a missing weight in 'w'"):
+        r = lsa.robust.clustered("y ~ x", d, cluster="g", weights="w")
+    cc = lsa.robust.clustered("y ~ x", d.dropna(subset=["w"]), cluster="g", weights="w")
+    assert r.n_dropped == 2 and r.nobs == 118
+    np.testing.assert_allclose(r.bse, cc.bse, rtol=1e-10)
+
+
+def test_robust_wald_under_separation_tests_the_finite_terms():
+    """Under separation the diverging term has NaN covariance: its Wald test is NaN, never a
+    number, while a test of another term is still its t test (HTZ for q = 1 is F = t^2 on the
+    Satterthwaite df; closed form, 1e-10 relative)."""
+    with pytest.warns(lsa.errors.SeparationWarning):
+        r = lsa.robust.clustered("y ~ x + grp", _separated_frame(), cluster="g", family="binomial")
+    assert np.isnan(r.wald_test(["grp"]).p_value) and np.isnan(r.wald_test(["x", "grp"], test="chi2").statistic)
+    w = r.wald_test(["x"])
+    assert np.isfinite(w.p_value)
+    np.testing.assert_allclose([w.statistic, w.df_denom], [r.tvalues["x"] ** 2, r.df["x"]], rtol=1e-10)
+
+
+def _rb_rare_category_design(pv_response=False, pv_predictor=False):
+    """Jackknife (JK1) design of 20 zones; the category ``rare`` lives only in zone 7, so the
+    replicate that drops zone 7 has no weight on it. With ``pv_response``/``pv_predictor`` the
+    response/``x`` is a plausible-value set of two identical copies (no between-PV variance)."""
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"zone": np.repeat(np.arange(20), 10), "x": rng.normal(size=200)})
+    d["cat"] = pd.Categorical(np.where(d.zone == 7, "rare", np.where(rng.random(200) < .5, "a", "b")),
+                              categories=["a", "b", "rare"])
+    d["y"] = 1 + 2 * d.x + 0.5 * (d.cat == "b") + 3 * (d.cat == "rare") + rng.normal(size=200)
+    d["w"] = rng.uniform(1, 2, 200)
+    reps = [f"rw{r}" for r in range(20)]
+    for r, col in enumerate(reps):
+        d[col] = np.where(d.zone == r, 0.0, d.w * 20 / 19)
+    pvs = {}
+    if pv_response:
+        d["y1"], d["y2"] = d.y, d.y
+        pvs["Y"] = ["y1", "y2"]
+    if pv_predictor:
+        d["x1"], d["x2"] = d.x, d.x
+        pvs["X"] = ["x1", "x2"]
+    design = lsa.SurveyDesign(d, weights="w", pvs=pvs or None, replicates=lsa.Replicates.jk1(reps))
+    return d, design, reps
+
+
+def _rb_jk1_oracle(d, reps):
+    """Independent oracle: WLS per replicate by numpy lstsq on the rows with weight, the rare
+    category's column dropped where it has no weight; JK1 variance (R-1)/R sum (b_r - b)^2."""
+    X = np.column_stack([np.ones(len(d)), d.x, d.cat == "b", d.cat == "rare"]).astype(float)
+
+    def wls(w):
+        keep = w > 0
+        cols = [j for j in range(4) if np.any(X[keep, j] != 0)]
+        sw = np.sqrt(w[keep])
+        b = np.full(4, np.nan)
+        b[cols] = np.linalg.lstsq(X[keep][:, cols] * sw[:, None], d.y.to_numpy()[keep] * sw, rcond=None)[0]
+        return b
+
+    full = wls(d.w.to_numpy())
+    rep = np.array([wls(d[c].to_numpy()) for c in reps])
+    return full, np.sqrt((len(reps) - 1) / len(reps) * np.sum((rep - full) ** 2, axis=0))
+
+
+@pytest.mark.parametrize("pv", [{}, {"pv_response": True}, {"pv_predictor": True}], ids=["no PV", "PV response",
+                                                                                          "PV predictor"])
+def test_lm_replicate_without_a_category_warns_not_linalgerror(pv):
+    """lsa.lm: a replicate that zeroes the only rows of a category has a singular X'W_r X; no
+    LinAlgError: that term's SE is NaN, a MissingDataWarning names it and the replicate count,
+    and the other terms equal the oracle (they are estimable in that replicate; 1e-8 relative)."""
+    d, design, reps = _rb_rare_category_design(**pv)
+    y, x = ("Y" if pv.get("pv_response") else "y"), ("X" if pv.get("pv_predictor") else "x")
+    with pytest.warns(lsa.errors.MissingDataWarning, match=r"\['catrare'\] have no weighted variation in 1 of 20 "
+                      if not pv.get("pv_predictor") else r"\['catrare'\] have no weighted variation in 2 of 40 "):
+        t = lsa.lm(design, f"{y} ~ {x} + cat").tidy().set_index("term")
+    full, se = _rb_jk1_oracle(d, reps)
+    np.testing.assert_allclose(t["estimate"].to_numpy(), full, rtol=1e-8)
+    assert np.isnan(t.loc["catrare", "std_error"]) and np.isnan(t.loc["catrare", "p_value"])
+    np.testing.assert_allclose(t["std_error"].to_numpy()[:3], se[:3], rtol=1e-8)
+
+
 # --- files, readers and the command line ------------------------------------------------
 @pytest.fixture(scope="module")
 def io_bad(tmp_path_factory):
@@ -511,6 +737,11 @@ _FM_CASES = [
     ("(1|g) in gee", _rob(lsa.robust.gee, "PVLIT1 ~ AGE_R + (1|CL)"), lsa.FormulaError, _FM_RANDOM),
     ("(1|g) in effective_clusters", _rob(lsa.robust.effective_clusters, "PVLIT1 ~ AGE_R + (1|CL)"),
      lsa.FormulaError, _FM_RANDOM),
+    ("(1|g) in weights.dumouchel_duncan",
+     lambda d, des: lsa.weights.dumouchel_duncan("PVLIT1 ~ AGE_R + (1|CL)", d, "SPFWT0"), lsa.FormulaError, _FM_RANDOM),
+    ("(1|g) in weights.pfeffermann_sverchkov",
+     lambda d, des: lsa.weights.pfeffermann_sverchkov("PVLIT1 ~ AGE_R + (1|CL)", d, "SPFWT0"), lsa.FormulaError,
+     _FM_RANDOM),
     # a number stored as text: thousands of levels, refused before the matrix is allocated
     ("numbers as text (lm)", lambda d, des: lsa.lm(des, "PVLIT ~ EARN_TXT"), lsa.FormulaError,
      r"'EARN_TXT' has \d+ levels.*pd\.to_numeric"),

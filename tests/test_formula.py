@@ -10,8 +10,7 @@ Oracles:
   (β_other = −β, intercept + β), so coefficients and SEs map exactly: 1e-8 relative for
   least squares, 1e-7 for the logistic fit (Newton iterated to a 1e-10 relative step).
 * Consistency: every estimator names the same term for the same declared order, because they
-  share one builder; and no module other than lsa/formula.py (and lsa/weights.py, pending) builds
-  patsy matrices itself.
+  share one builder; and no module other than lsa/formula.py builds patsy matrices itself.
 """
 
 from __future__ import annotations
@@ -115,12 +114,11 @@ def test_every_estimator_names_the_declared_reference(pisa2012):
 
 
 def test_one_builder_calls_patsy():
-    """Only lsa/formula.py builds patsy matrices (lsa/weights.py is still to be moved over)."""
+    """Only lsa/formula.py builds patsy matrices."""
     root = Path(lsa.__file__).parent
     calls = re.compile(r"patsy\.(dmatrix|dmatrices|build_design_matrices|design_matrix_builders)\b")
     users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if calls.search(p.read_text()))
-    assert set(users) <= {"formula.py", "weights.py"}, users
-    assert "formula.py" in users
+    assert users == ["formula.py"], users
 
 
 def test_names_of_a_formula():
