@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .checks import check_result
 from .clustered import ClusteredResult, clustered
 
 
@@ -31,6 +32,7 @@ def modified_poisson(formula, data, cluster, weights=None, type="CR2", df="satte
 def risk_ratios(result: ClusteredResult, conf_level: float = 0.95) -> pd.DataFrame:
     """Exponentiated estimates and confidence limits of a log-link fit (risk ratios),
     with the cluster-robust SE, df and p-value of the log-scale coefficient."""
+    check_result(result, "result", ClusteredResult, "a result of lsa.robust.modified_poisson (or clustered)")
     tab = result.tidy(conf_level)
     out = tab[["term", "std_error", "df", "p_value"]].copy()
     out.insert(1, "risk_ratio", np.exp(tab["estimate"]))

@@ -98,7 +98,12 @@ class ClusterBlocks:
 
 
 def cluster_codes(cluster, name: str = "cluster") -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (sorted label order) for a cluster vector; errors on missing ids."""
+    """Integer codes (sorted label order) for a cluster vector; errors on missing ids, on fewer
+    than two clusters and on anything but one id per row."""
+    if cluster is None or np.ndim(cluster) != 1:
+        raise DesignError(f"cluster variable {name!r} must hold one id per row; got {cluster!r:.80}")
+    if len(cluster) == 0:
+        raise DesignError(f"cluster variable {name!r} is empty; cluster-robust variance needs at least 2 clusters")
     s = pd.Series(np.asarray(cluster, dtype=object) if not isinstance(cluster, pd.Series) else cluster)
     miss = s.isna().to_numpy()
     if miss.any():

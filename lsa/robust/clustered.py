@@ -19,8 +19,10 @@ from ..errors import DesignError, LsaError, MissingDataWarning, warn
 from ..separation import GlmCheck, report
 from .irls import family_kind, irls
 from .blocks import ClusterBlocks, make_blocks
+from .checks import check_alpha, check_response, check_weights, column_or_values, weight_values
 from .cr import CovarianceType, get_covariance_type
 from ..formula import r_name
+from ..validation import check_frame
 from .formula import build_design
 from .satterthwaite import DfMethod, PArrayStats, get_df_method
 from .wald import WaldTestResult, wald_test
@@ -99,6 +101,7 @@ class ClusteredResult:
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """``estimate -/+ t_{1-alpha/2, df_c} * SE_c`` with each coefficient's own df."""
+        alpha = check_alpha(alpha, "alpha")
         q = np.where(np.isinf(self.df_values), stats.norm.ppf(1 - alpha / 2),
                      stats.t.ppf(1 - alpha / 2, np.where(np.isinf(self.df_values), 1, self.df_values)))
         se = self.bse.to_numpy()
@@ -107,7 +110,7 @@ class ClusteredResult:
 
     def tidy(self, conf_level: float = 0.95) -> pd.DataFrame:
         """One row per term: term, estimate, std_error, df, statistic, p_value, conf_low, conf_high."""
-        ci = self.conf_int(1 - conf_level)
+        ci = self.conf_int(1 - check_alpha(conf_level, "conf_level"))
         return pd.DataFrame({
             "term": list(self.terms),
             "estimate": self.beta,
@@ -223,7 +226,8 @@ def clustered(
         ``None``/``"gaussian"`` fit least squares (the linear probability model for a 0/1
         outcome).
     weights : str or array-like, optional
-        Sampling weights (> 0). Least squares: WLS with ``W = diag(w)`` and working model
+        Sampling weights (finite and > 0; a row with a missing weight is dropped and counted, as
+        a missing value of the model's variables). Least squares: WLS with ``W = diag(w)`` and working model
         ``Theta = I`` for CR2/df (clubSandwich's ``vcovCR.lm`` with weights). GLM: prior weights.
     type : "CR0", "CR1", "CR1S", "CR2" (default), "CR3", "CR3J"
         See :mod:`lsa.robust.cr`. ``CR1`` = G/(G-1) (clubSandwich); ``CR1S`` = Stata / clustSE.
@@ -237,6 +241,11 @@ def clustered(
     ``w = prior / (V(mu) g'(mu)^2)``, residuals are Pearson residuals, and CR2/df are then
     computed as for OLS on that scale (``A_j = (I - H~_jj)^{-1/2}``, ``H~ = W^{1/2} X M X' W^{1/2}``).
     All computations are per cluster; no n x n matrix is formed.
+
+    Arguments are checked before anything is fitted (:mod:`lsa.robust.checks`,
+    :mod:`lsa.validation`): a bad ``data``, ``cluster``, ``weights``, ``type``, ``df`` or
+    ``family``, or a response outside the family's range (binomial: [0, 1]; Poisson: >= 0), is an
+    :class:`~lsa.errors.LsaError` naming it.
 
     Binomial (logit, probit) and Poisson fits are checked for separation and non-convergence
     (:mod:`lsa.separation`): under separation the estimates are kept where IRLS stopped (as R's
@@ -263,11 +272,12 @@ def clustered(
         return _from_statsmodels(formula, data, cluster, type, df)
     if data is None:
         raise LsaError("data must be given with a formula")
-    if not isinstance(data, pd.DataFrame):
-        raise LsaError(f"data must be a pandas DataFrame; got {type_name(data)}")
-    data = data.reset_index(drop=True)
-    cl_name, cl_values = _column_or_values(cluster, data, "cluster")
-    w_name, w_values = (None, None) if weights is None else _column_or_values(weights, data, "weights")
+    data = check_frame(data, "data").reset_index(drop=True)
+    fam = _family(family)                                  # argument errors before any fitting
+    get_covariance_type(type)
+    get_df_method(df)
+    cl_name, cl_values = column_or_values(cluster, data, "cluster")
+    w_name, w_values = (None, None) if weights is None else weight_values(weights, data)
     design = build_design(formula, data)
     rows = design.rows
     pos = data.index.get_indexer(rows)
@@ -285,10 +295,13 @@ def clustered(
         check_weights(w, w_name or "weights")
     if n_dropped:
         warn(
-            f"{n_dropped} of {len(data)} rows dropped for missing values in the model's variables",
+            f"{n_dropped} of {len(data)} rows dropped for missing values in the model's variables"
+            + (f" ({int(bad_na.sum())} of them for a missing weight in {w_name!r})"
+               if w_values is not None and bad_na.any() else ""),
             MissingDataWarning
         )
-    fam = _family(family)
+    if fam is not None:
+        check_response(y, family_kind(fam), formula)
     if fam is None:
         blocks, beta, se_model = _least_squares(y, X, cl, w, design.terms, cl_name)
         fam_name = "gaussian"
@@ -303,27 +316,6 @@ def clustered(
 
 def type_name(obj) -> str:
     return obj.__class__.__name__
-
-
-def check_weights(w: np.ndarray, name: str) -> None:
-    bad = ~np.isfinite(w) | (w <= 0)
-    if bad.any():
-        vals = np.unique(w[bad])[:5].tolist()
-        raise DesignError(
-            f"weights {name!r} must be finite and > 0; {int(bad.sum())} value(s) are not "
-            f"(e.g. {vals})"
-        )
-
-
-def _column_or_values(arg, data: pd.DataFrame, what: str):
-    if isinstance(arg, str):
-        if arg not in data.columns:
-            raise DesignError(f"{what} column {arg!r} is not in the data; columns are {list(data.columns)[:20]}")
-        return arg, data[arg].to_numpy()
-    vals = np.asarray(arg)
-    if len(vals) != len(data):
-        raise DesignError(f"{what} has {len(vals)} values but data has {len(data)} rows")
-    return what, vals
 
 
 def _family(family):
@@ -425,11 +417,15 @@ def _cluster_for_model(model, data, cluster, n):
     if isinstance(cluster, str):
         if data is None:
             raise LsaError(f"cluster={cluster!r} names a column, so data must be given")
+        check_frame(data, "data", allow_empty=True)
         if cluster not in data.columns:
             raise DesignError(f"cluster column {cluster!r} is not in the data")
         labels = getattr(getattr(model, "data", None), "row_labels", None)
         col = data[cluster]
         vals = col.loc[labels].to_numpy() if labels is not None and len(labels) == n else col.to_numpy()
+    elif cluster is None or np.ndim(cluster) != 1:
+        raise DesignError(f"cluster must be a column name of data or an array with one id per row of the "
+                          f"fitted model ({n}); got {cluster!r:.80}.")
     else:
         vals = np.asarray(cluster)
     if len(vals) != n:

@@ -22,6 +22,8 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import DesignError, LsaError
+from ..validation import check_formula, check_frame, check_name, check_number
+from .checks import check_mixed_fit
 from .formula import build_design
 
 
@@ -47,8 +49,12 @@ def h_test(data: pd.DataFrame, formula: str, group: str, min_df: int = 10) -> HT
     ``df_j >= min_df`` (R: ``df_j > 9``) are kept; ``bar = sum df_j log s_j^2 / sum df_j``,
     ``d_j = sqrt(df_j / 2) (log s_j^2 - bar)``, ``H = sum d_j^2`` on ``J* - 1`` df.
     """
+    data = check_frame(data, "data")
+    check_formula(formula)
+    check_name(group, "group")
     if group not in data.columns:
         raise DesignError(f"group column {group!r} is not in the data")
+    check_number(min_df, "min_df", low=1, integer=True)
     data = data.reset_index(drop=True)
     d = build_design(formula, data)
     g = data[group].to_numpy()[np.asarray(d.rows)]
@@ -116,6 +122,9 @@ def ncv_mlm(fit, data: pd.DataFrame | None = None, bp: bool = True) -> NcvResult
     from lsa.mixed.fit import build_stats, level_weights, optimize
     from lsa.mixed.pml import ThetaMap
 
+    check_mixed_fit(fit)
+    if not isinstance(bp, bool):
+        raise LsaError(f"bp must be True (Breusch-Pagan) or False (Levene); got {bp!r}")
     if getattr(fit, "weights", None):
         raise LsaError("ncv_mlm is defined for unweighted fits only")
     frame = getattr(fit, "model_frame", None)

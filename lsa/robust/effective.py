@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from .. import errors
-from ..errors import LsaWarning
+from ..errors import LsaError, LsaWarning
+from ..validation import check_formula, check_frame, check_number
 from .blocks import ClusterBlocks, cluster_codes
+from .checks import column_or_values
 
 
 class FewClustersWarning(LsaWarning):
@@ -64,10 +66,13 @@ def effective_clusters(model, data: pd.DataFrame | None = None, cluster=None) ->
 
     if isinstance(model, ClusteredResult):
         return effective_clusters_from_blocks(model.blocks)
-    design = build_design(model, data.reset_index(drop=True))
-    cl = (data[cluster] if isinstance(cluster, str) else pd.Series(np.asarray(cluster)))
-    cl = cl.reset_index(drop=True).iloc[np.asarray(design.rows)].to_numpy()
-    codes, _ = cluster_codes(cl, cluster if isinstance(cluster, str) else "cluster")
+    check_formula(model, "model")
+    if data is None:
+        raise LsaError("effective_clusters: model is a formula, so data (and cluster) must be given")
+    data = check_frame(data, "data").reset_index(drop=True)
+    name, cl = column_or_values(cluster, data, "cluster")
+    design = build_design(model, data)
+    codes, _ = cluster_codes(cl[np.asarray(design.rows)], name)
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     blocks = [design.X[i] for i in np.split(order, bounds)]
@@ -81,6 +86,9 @@ def check_effective_clusters(g_star: pd.Series, threshold: float = 30.0, warn: b
     Returns a DataFrame (term, G_star, flagged); if any are flagged and ``warn`` is True a
     :class:`FewClustersWarning` recommends CR2 or CR3 with Satterthwaite df.
     """
+    if not isinstance(g_star, pd.Series):
+        raise LsaError(f"g_star must be the Series returned by effective_clusters; got {type(g_star).__name__}")
+    check_number(threshold, "threshold", low=0, low_open=True)
     tab = pd.DataFrame({"term": g_star.index, "G_star": g_star.to_numpy()})
     tab["flagged"] = tab["G_star"] < threshold
     if warn and tab["flagged"].any():

@@ -32,10 +32,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import DesignError, LsaError
 from ..separation import fitted_at_bounds, max_step, report, steps_diverge
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
+from ..validation import check_choice, check_frame, check_number
+from .checks import check_response, column_or_values
 from .clustered import _family, _finish
+from .cr import get_covariance_type
+from .satterthwaite import get_df_method
 from .irls import family_kind, irls, irls_check
 from .formula import build_design
 
@@ -43,7 +46,7 @@ from .formula import build_design
 def gee(
     formula: str,
     data: pd.DataFrame,
-    cluster: str,
+    cluster,
     family=None,
     corstr: Literal["exchangeable", "independence"] = "exchangeable",
     type: str = "CR0",
@@ -56,7 +59,8 @@ def gee(
 
     Parameters
     ----------
-    formula, data, cluster : model and cluster column (missing cluster ids are an error).
+    formula, data, cluster : model, data and cluster (a column name or one id per row; missing
+        ids are an error).
     family : None (gaussian, identity link), "binomial", "poisson", or a statsmodels family.
     corstr : "exchangeable" or "independence".
     type : "CR0" (Liang-Zeger), "CR3" (Mancl-DeRouen), "CR2" (BRL / Kauermann-Carroll type).
@@ -68,17 +72,20 @@ def gee(
     ``separation`` and ``converged`` say the same.
     """
     import statsmodels.api as sm
-    
-    if corstr not in ("exchangeable", "independence"):
-        raise LsaError(f"corstr must be 'exchangeable' or 'independence'; got {corstr!r}")
-    data = data.reset_index(drop=True)
-    if cluster not in data.columns:
-        raise DesignError(f"cluster column {cluster!r} is not in the data")
-    design = build_design(formula, data)
-    pos = np.asarray(design.rows)
-    codes, labels = cluster_codes(data[cluster].to_numpy()[pos], cluster)
-    idx, (yb, Xb) = split_by_cluster(codes, design.y, design.X)
+
+    check_choice(corstr, ("exchangeable", "independence"), "corstr")
+    data = check_frame(data, "data").reset_index(drop=True)
     fam = _family(family) or sm.families.Gaussian()
+    get_covariance_type(type)
+    get_df_method(df)
+    check_number(tol, "tol", low=0, low_open=True)
+    check_number(maxit, "maxit", low=1, integer=True)
+    cl_name, cl_values = column_or_values(cluster, data, "cluster")
+    design = build_design(formula, data)
+    check_response(design.y, family_kind(fam), formula)
+    pos = np.asarray(design.rows)
+    codes, labels = cluster_codes(cl_values[pos], cl_name)
+    idx, (yb, Xb) = split_by_cluster(codes, design.y, design.X)
     y = np.concatenate(yb)
     X = np.vstack(Xb)
     safe_inverse(X.T @ X, design.terms)

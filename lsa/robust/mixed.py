@@ -52,8 +52,11 @@ from scipy import stats
 
 from ..errors import DesignError, LsaError
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
+from ..validation import check_choice, check_frame, check_number
+from .checks import check_alpha, check_mixed_fit, check_result
 from .clustered import ClusteredResult, _finish
-from .satterthwaite import BetweenWithin, level2_terms
+from .cr import get_covariance_type
+from .satterthwaite import BetweenWithin, get_df_method, level2_terms
 
 _TARGETS = ("model", "weighted")
 
@@ -213,6 +216,9 @@ def _cluster_values(cluster, frame, data):
         if cluster not in data.columns:
             raise DesignError(f"cluster column {cluster!r} is not in the data")
         return data[cluster].loc[frame.row_index].to_numpy()
+    if np.ndim(cluster) != 1:
+        raise DesignError(f"cluster must be a column name or an array with one id per model row "
+                          f"({len(frame.y)}); got {cluster!r:.80}")
     vals = np.asarray(cluster)
     if len(vals) != len(frame.y):
         raise DesignError(f"cluster has {len(vals)} values but the model uses {len(frame.y)} rows "
@@ -245,6 +251,12 @@ def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
     / the inverse pseudo-Hessian), ``wald_test()`` (HTZ); :func:`random_slope_diagnostic` gives
     the model-based vs robust table of spec 10.1.
     """
+    check_mixed_fit(fit)
+    if data is not None:
+        check_frame(data, "data")
+    get_covariance_type(type)
+    get_df_method(df)
+    check_choice(target, _TARGETS, "target")
     frame = _frame_of(fit, data)
     T = _random_cov(fit, frame)
     w1 = gw = None
@@ -264,6 +276,7 @@ def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
 def se_ratio(result: ClusteredResult) -> pd.Series:
     """Robust / model-based SE per fixed effect: values well above 1 for a level-1 predictor
     suggest an omitted random slope (Huang & Zhang 2025, JXE; spec 10.1)."""
+    check_result(result, "result", ClusteredResult, "a result of lsa.robust.robust_mixed (or clustered)")
     return (result.bse / result.se_model).rename("se_ratio")
 
 
@@ -288,6 +301,8 @@ def random_slope_diagnostic(result: ClusteredResult, rs_fit=None, alpha: float =
     model with CR2 SEs, or add the slope (Huang & Zhang 2025, JXE). Level-2 terms are flagged
     by the same rule but point to misspecified level-2 variance, not a slope.
     """
+    check_alpha(alpha, "alpha")
+    check_number(min_ratio, "min_ratio", low=0)
     ratio = se_ratio(result).to_numpy()
     dfv = result.df_values
     crit = np.sqrt(stats.chi2.ppf(1 - alpha, dfv) / dfv)

@@ -20,10 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..errors import LsaError
+from ..errors import EstimationError, LsaError
 from ..formula import constraint_matrix
 from ._linalg import sym_power
+from ..validation import check_numbers
 from .satterthwaite import PArrayStats
+
+_TESTS = ("HTZ", "chi2", "naive-F")
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,37 @@ class WaldTestResult:
 
 def wald_test(beta, vcov, pstats: PArrayStats, n_clusters: int, constraints, terms,
               rhs=None, test: str = "HTZ") -> WaldTestResult:
-    """Joint Wald test (see module docstring). ``pstats`` comes from the fitted result."""
-    C, labels = constraint_matrix(constraints, terms)
+    """Joint Wald test (see module docstring). ``pstats`` comes from the fitted result.
+
+    Bad input is an :class:`~lsa.errors.LsaError` naming the argument: an unknown ``test``, no
+    constraint, a term named twice, a constraint matrix that is not a finite q x p matrix of
+    linearly independent rows, an ``rhs`` that is not q numbers. A singular ``C V C'`` (more
+    hypotheses than the clusters can carry) is an :class:`~lsa.errors.EstimationError`. Terms
+    without a covariance (diverging under separation, NaN) give NaN statistic and p-value."""
+    if not isinstance(test, str) or test.lower() not in ("htz", "chi2", "chi-sq", "naive-f"):
+        raise LsaError(f"test must be one of {list(_TESTS)}; got {test!r}")
+    C, labels = constraint_matrix(_check_constraints(constraints, terms), terms)
     q = C.shape[0]
-    r = np.zeros(q) if rhs is None else np.asarray(rhs, float).reshape(q)
-    diff = C @ np.asarray(beta) - r
-    cvc = C @ np.asarray(vcov) @ C.T
+    if np.linalg.matrix_rank(C) < q:
+        raise LsaError(f"constraints: the {q} hypotheses {list(labels)} are linearly dependent (one is "
+                       f"repeated or a combination of the others); drop the redundant ones.")
+    if rhs is None:
+        r = np.zeros(q)
+    else:
+        r = np.array(check_numbers(rhs, "rhs"), float)
+        if r.size != q:
+            raise LsaError(f"rhs must hold one number per constraint ({q}); got {r.size}.")
+    used = np.any(C != 0, axis=0)                         # NaN rows of untested terms must not leak in
+    diff = C[:, used] @ np.asarray(beta)[used] - r
+    cvc = C[:, used] @ np.asarray(vcov)[np.ix_(used, used)] @ C[:, used].T
+    if not np.all(np.isfinite(cvc)):                      # diverging terms (separation): no test
+        return WaldTestResult(test, np.nan, q, np.nan, np.nan, np.nan, np.nan, labels)
+    d = np.sqrt(np.diag(cvc))
+    ev = np.linalg.eigvalsh(cvc / np.outer(d, d)) if np.all(d > 0) else np.zeros(1)
+    if ev[0] <= 1e-12 * ev[-1]:
+        raise EstimationError(f"constraints {list(labels)}: their cluster-robust covariance C V C' is singular "
+                              f"(with {n_clusters} clusters it cannot carry {q} hypotheses, or a tested "
+                              f"combination has zero variance); test fewer hypotheses.")
     Q = float(diff @ np.linalg.solve(cvc, diff))
     key = test.lower()
     if key in ("chi2", "chi-sq"):
@@ -63,8 +91,6 @@ def wald_test(beta, vcov, pstats: PArrayStats, n_clusters: int, constraints, ter
     if key == "naive-f":
         df2 = n_clusters - 1.0
         return WaldTestResult("naive-F", Q / q, q, df2, float(stats.f.sf(Q / q, q, df2)), Q, 1.0, labels)
-    if key != "htz":
-        raise LsaError(f"test must be 'HTZ', 'chi2' or 'naive-F'; got {test!r}")
     P = pstats.p_array(C)
     G = P.shape[2]
     jj = np.arange(G)
@@ -78,3 +104,28 @@ def wald_test(beta, vcov, pstats: PArrayStats, n_clusters: int, constraints, ter
     F = delta * Q / q
     p = float(stats.f.sf(F, q, df2)) if df2 > 0 else np.nan
     return WaldTestResult("HTZ", F, q, df2, p, Q, delta, labels)
+
+
+def _check_constraints(constraints, terms):
+    """Term names (each at most once) or a finite numeric q x p matrix (see :func:`wald_test`)."""
+    if isinstance(constraints, str):
+        return constraints
+    try:
+        arr = np.asarray(constraints)
+    except ValueError:                                        # ragged nested lists
+        raise LsaError(f"constraints must be term names or a q x {len(terms)} matrix; got {constraints!r:.80}")
+    if arr.size == 0:
+        raise LsaError(f"constraints must name at least one term (or give a q x {len(terms)} matrix); got "
+                       f"{constraints!r}")
+    if arr.dtype.kind in "US" or arr.dtype == object and all(isinstance(c, str) for c in arr.ravel()):
+        names = [str(c) for c in arr.ravel()]
+        twice = sorted({c for c in names if names.count(c) > 1})
+        if twice:
+            raise LsaError(f"constraints name term(s) {twice} more than once")
+        return names
+    if arr.dtype.kind not in "biuf" or arr.ndim > 2:
+        raise LsaError(f"constraints must be term names or a numeric q x {len(terms)} matrix; got an array "
+                       f"of shape {arr.shape} and dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise LsaError("constraints: the constraint matrix has non-finite (NaN or inf) entries")
+    return arr
