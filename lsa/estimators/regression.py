@@ -122,20 +122,49 @@ def _check_rank(a: np.ndarray, terms: list[str]) -> None:
 
 def _wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
     """β for every PV and weight column: (M, C, p). With one predictor matrix for all PVs,
-    X'W y_m for all m and columns is a single product of the n × pM matrix [x ⊙ y_m] with W."""
+    X'W y_m for all m and columns is a single product of the n × pM matrix [x ⊙ y_m] with W.
+
+    The full-sample X'W X must be of full rank (:func:`_check_rank` names the terms). A replicate
+    column whose X'W_r X is singular (a category or predictor without weight in that replicate:
+    a small domain, a rare category that falls into a single zone) is solved by the
+    pseudo-inverse (:func:`lsa.separation.solve_batched`, one batched call); as in
+    :func:`lsa.logit` (:func:`lsa.estimators.logistic.withhold`), the terms spanning its null
+    space (:func:`lsa.separation.null_terms`) get NaN replicate estimates for that PV, so their
+    standard errors are NaN, and a :class:`~lsa.errors.MissingDataWarning` names them and the
+    number of replicate fits. The other terms are estimable there and keep their estimates.
+    """
+    from ..errors import MissingDataWarning, warn
+    from ..separation import null_terms, solve_batched
+    from .logistic import LogitChecks, where_text
+
     n, m = md.y.shape
-    p = len(md.terms)
+    p, c = len(md.terms), w.shape[1]
     shared = all(x is md.x[0] for x in md.x)
-    out = np.empty((m, w.shape[1], p))
+    out = np.empty((m, c, p))
+    lost = np.zeros((m, c, p), bool)                                          # term not identified
     for i in range(1 if shared else m):
         x = md.x[i]
         a = (_outer_rows(x).T @ w).T.reshape(-1, p, p)                       # (C, p, p)
         _check_rank(a[0], md.terms)
         ys = md.y if shared else md.y[:, [i]]
+        k = ys.shape[1]
         b = ((x[:, :, None] * ys[:, None, :]).reshape(n, -1).T @ w)          # (p·M', C)
-        b = b.reshape(p, ys.shape[1], -1).transpose(1, 2, 0)                 # (M', C, p)
-        sol = np.linalg.solve(np.broadcast_to(a, (ys.shape[1],) + a.shape), b[..., None])[..., 0]
-        out[i if not shared else slice(None)] = sol
+        b = b.reshape(p, k, -1).transpose(1, 2, 0)                           # (M', C, p)
+        sol, sing = solve_batched(np.broadcast_to(a, (k,) + a.shape).reshape(-1, p, p), b.reshape(-1, p))
+        at = slice(None) if shared else i
+        out[at] = sol.reshape(k, c, p)
+        sing = sing.reshape(k, c)[0]
+        if sing.any():
+            lost[at, sing] = null_terms(a[sing])
+    if not lost.any():
+        return out
+    none = np.zeros((m, c), bool)
+    out = withhold(out, LogitChecks(np.zeros_like(lost), none, none, lost))
+    where = lost.any(axis=2)
+    terms = np.array(md.terms)[lost.any(axis=(0, 1))].tolist()
+    warn(f"lsa.lm: {terms} have no weighted variation {where_text(where[:1] if shared else where)} (a "
+         f"category or predictor absent from a replicate); their replicate variance and standard errors "
+         f"are not reported (NaN).", MissingDataWarning)
     return out
 
 
