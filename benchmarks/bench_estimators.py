@@ -19,8 +19,9 @@ import numpy as np
 import statsmodels.api as sm
 
 import lsa
-from _common import quick_requested
 from lsa.datasets import load
+
+from _common import quick_requested
 
 FORMULA = "LIT ~ AGE_R + GENDER_R"
 

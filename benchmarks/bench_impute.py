@@ -22,6 +22,7 @@ import pandas as pd
 
 import lsa
 import lsa.impute as li
+
 from _common import quick_requested
 
 R61 = {"(Intercept)": (496.875, 10.737), "genderFemale": (-19.495, 2.315), "escs": (18.878, 1.724),

@@ -41,9 +41,10 @@ import numpy as np
 import pandas as pd
 
 import lsa
-from _common import REF, ROOT, quick_requested, read_reference_csv
 from lsa.mix_pv import mix_pv
 from lsa.mixed import mixed
+
+from _common import REF, ROOT, quick_requested, read_reference_csv
 
 BELGIUM = next((p for p in (REF / "data" / "pisa2018_bel.csv.gz",
                             ROOT.parent / "shared" / "data" / "pisa2018_bel" / "student.csv") if p.exists()),

@@ -18,9 +18,10 @@ import warnings
 
 import numpy as np
 
-from _common import REF, quick_requested, read_reference_csv
 from lsa.mixed import build_stats, level_weights, mixed, model_frame, parse_formula, profiled
 from lsa.mixed.pml import ThetaMap
+
+from _common import REF, quick_requested, read_reference_csv
 
 
 def dense_loglik(fr, d, theta, beta, sigma2, w1col, w2col):

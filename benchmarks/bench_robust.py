@@ -32,10 +32,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from _common import REF, max_scaled_difference, quick_requested, read_reference_csv
 from lsa.robust import clustered, robust_mixed
 from lsa.robust._naive import naive_cr2_ols
 from lsa.robust.formula import build_design
+
+from _common import REF, max_scaled_difference, quick_requested, read_reference_csv
 
 
 def best_of(fn, repeat=3):
