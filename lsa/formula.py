@@ -44,23 +44,44 @@ from .errors import DesignError, FormulaError, LsaError
 from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_frame, check_no_random_effects,
                          numeric_column)
 
-_LEVEL = re.compile(r"^(?:C\()?(?P<var>.*?)(?:\))?\[(?:T\.)?(?P<level>.*)\]$")
+_C_CALL = re.compile(r"^C\(\s*(?P<var>[^,()]+?)\s*(?:,.*)?\)$")     # C(x) or C(x, Treatment('b')) -> x
 #: the namespace formula expressions are evaluated in (besides the data and patsy's functions)
 NAMESPACE = {"np": np, "numpy": np, "pd": pd, "pandas": pd}
 _KNOWN = set(NAMESPACE) | set(patsy.builtins.__all__) | set(dir(builtins))
 _NO_NA = patsy.NAAction(NA_types=[])      # rows are complete; NaN made by an expression is checked
 
 
+def _split_level(part: str) -> tuple[str, str] | None:
+    """``var[T.level]`` / ``var[level]`` -> ``(var, level)``, splitting at the first ``[`` outside
+    parentheses (``I(x > 1)[T.True]``, levels holding brackets); None for a numeric term."""
+    depth = 0
+    for i, ch in enumerate(part):
+        if ch in "([":
+            if ch == "[" and depth == 0:
+                if not part.endswith("]"):
+                    return None
+                level = part[i + 1:-1]
+                return part[:i], level[2:] if level.startswith("T.") else level
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+    return None
+
+
 def r_name(name: str) -> str:
-    """Translate one patsy column name into R's ``model.matrix`` name."""
+    """Translate one patsy column name into R's ``model.matrix`` name: ``x[T.b]`` -> ``xb``,
+    ``C(x)[T.b]`` and ``C(x, Treatment('a'))[T.b]`` -> ``xb``, ``I(x > 1)[T.True]`` ->
+    ``I(x > 1)TRUE``, interactions joined by ``:``."""
     if name == "Intercept":
         return "(Intercept)"
     parts = []
     for part in name.split(":"):
-        m = _LEVEL.match(part)
-        if m:
-            level = {"True": "TRUE", "False": "FALSE"}.get(m.group("level"), m.group("level"))
-            parts.append(f"{m.group('var')}{level}")
+        split = _split_level(part)
+        if split:
+            var, level = split
+            level = {"True": "TRUE", "False": "FALSE"}.get(level, level)
+            c_call = _C_CALL.match(var)
+            parts.append(f"{c_call.group('var') if c_call else var}{level}")
         else:
             parts.append(part)
     return ":".join(parts)
