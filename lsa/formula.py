@@ -252,7 +252,8 @@ def response_matrix(lhs: str, frame: pd.DataFrame, what: str = "response", facto
     a bare text or categorical column is refused by :func:`lsa.validation.numeric_column` (text
     that holds numbers gets the conversion hint) unless ``factor`` (a binary model's two-level
     factor); an expression or a factor goes through :func:`fixed_matrix` without intercept (a
-    factor gives one indicator column per level)."""
+    factor gives one indicator column per level), except that a logical expression such as
+    ``I(y > 500)`` is one 0/1 column (TRUE = 1), as R's ``lm``/``glm`` treat a logical response."""
     lhs = lhs.strip()
     if lhs in frame.columns:
         s = frame[lhs]
@@ -262,7 +263,12 @@ def response_matrix(lhs: str, frame: pd.DataFrame, what: str = "response", facto
             y = numeric_column(frame, lhs, what)[:, None]
             check_values(y, [lhs], frame.index, what)
             return y
-    return fixed_matrix(f"{lhs} - 1", frame, what)[0]
+    x, names = fixed_matrix(f"{lhs} - 1", frame, what)
+    stems = {n[:-4] if n.endswith("TRUE") else n[:-5] if n.endswith("FALSE") else None for n in names}
+    if len(stems) == 1 and None not in stems:      # a logical expression such as I(y > 500): R's 0/1
+        true = [j for j, n in enumerate(names) if n.endswith("TRUE")]
+        return x[:, true] if true else np.zeros((len(x), 1))
+    return x
 
 
 @dataclass(frozen=True)
