@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ..errors import MissingDataWarning, warn
 from ..separation import fitted_at_bounds, max_step, report, steps_diverge
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
 from ..validation import check_choice, check_frame, check_number
@@ -82,6 +83,9 @@ def gee(
     check_number(maxit, "maxit", low=1, integer=True)
     cl_name, cl_values = column_or_values(cluster, data, "cluster")
     design = build_design(formula, data)
+    if design.n_dropped:
+        warn(f"{design.n_dropped} of {len(data)} rows dropped for missing values in the model's variables",
+             MissingDataWarning)
     check_response(design.y, family_kind(fam), formula)
     pos = np.asarray(design.rows)
     codes, labels = cluster_codes(cl_values[pos], cl_name)
