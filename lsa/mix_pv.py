@@ -56,6 +56,7 @@ from lsa.mixed.fit import fit_prepared
 from lsa.mixed.formula import parse_formula, split_top
 from lsa.mixed.inputs import design_inputs, formula_groups
 from lsa.mixed.replicate import replicate_level_weights, stats_for_replicate, vc_vector
+from lsa.validation import numeric_column
 
 __all__ = ["mix_pv", "lrt_pv", "MixPVResult", "replicate_level_weights"]
 
@@ -668,7 +669,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
             base = (frame, w, stats)
         else:
             frame0, w, stats0 = base
-            y = pd.to_numeric(inp.df[pv_cols[k]], errors="coerce").to_numpy(float)[frame0.order]
+            y = numeric_column(inp.df, pv_cols[k], "response")[frame0.order]     # text and inf: errors
             if not np.all(np.isfinite(y)):
                 raise FormulaError(f"plausible value {pv_cols[k]!r} must be numeric and finite")
             parsed = dataclasses.replace(parse_formula(d.formula), formula=d.formula)

@@ -86,3 +86,23 @@ def test_gee_counts_and_warns_dropped_rows(timss):
     with pytest.warns(lsa.MissingDataWarning, match=rf"{n_missing} of {len(timss)} rows dropped"):
         r = lsa.robust.gee("ASMMAT1 ~ books", data=timss, cluster="idschool")
     assert r.n_dropped == n_missing
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda t: t.assign(ASMMAT1=t["ASMMAT1"].where(t.index != 5, np.inf)),
+     r"response: column 'ASMMAT1' has 1 infinite value"),
+    (lambda t: t.assign(ASMMAT1=t["ASMMAT1"].astype(str)), r"'ASMMAT1' holds numbers stored as text.*pd\.to_numeric"),
+    (lambda t: t.assign(ASMMAT1=t["female"].map({0: "boy", 1: "girl"})), r"'ASMMAT1' is not numeric"),
+])
+@pytest.mark.parametrize("fit", ["mixed", "mix_pv"])
+def test_multilevel_response_goes_through_numeric_column(timss, make, match, fit):
+    """The response of mixed/mix_pv was coerced with pd.to_numeric: numbers stored as text were
+    silently converted and inf gave no count; now the shared check names column and count."""
+    data = make(timss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lsa.MissingDataWarning)
+        with pytest.raises(lsa.DesignError, match=match):
+            if fit == "mixed":
+                lsa.mixed("ASMMAT1 ~ female + (1|idschool)", data, weights=["TOTWGT", "SCHWGT"])
+            else:
+                lsa.mix_pv("ASMMAT2 + ASMMAT1 ~ female + (1|idschool)", data, weights=["TOTWGT", "SCHWGT"])

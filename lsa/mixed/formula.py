@@ -24,6 +24,7 @@ import scipy.linalg
 
 from lsa.formula import as_factors, check_known_names, fixed_matrix, r_name
 from lsa.errors import DesignError, FormulaError
+from lsa.validation import numeric_column
 
 __all__ = ["RandomTerm", "ParsedFormula", "ModelFrame", "parse_formula", "model_frame",
            "r_name"]
@@ -292,9 +293,8 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
         check_nesting(raw[lo][0], raw[up][0], lo, up, raw[lo][1])
     order = np.lexsort(tuple(raw[g][0] for g in levels))  # top level is the primary key
     df = df.iloc[order]
-    y = pd.to_numeric(df[parsed.response], errors="coerce").to_numpy(dtype=float)
-    if not np.all(np.isfinite(y)):
-        raise FormulaError(f"response {parsed.response!r} must be numeric and finite")
+    # text, numbers stored as text and inf are errors naming the column and the count
+    y = numeric_column(data, parsed.response, "response")[keep][order]
     X, xnames = _design(parsed.fixed, df, "fixed part")
     check_rank(X, xnames)
     Zs, znames, blocks, codes, gids = [], [], [], [], []
