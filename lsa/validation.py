@@ -91,6 +91,11 @@ def numeric_column(data: pd.DataFrame, column: str, argument: str = "data") -> n
         return s.to_numpy(dtype=float, na_value=np.nan)
     if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s):
         values = s.dropna()
+        if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(s.cat.categories):
+            raise DesignError(f"{argument}: column {column!r} is a Categorical with numeric categories (e.g. "
+                              f"{_short(values.iloc[:3].tolist(), 3)}); a numeric variable is needed here: convert "
+                              f"it with df[{column!r}] = df[{column!r}].astype(float) (or use lsa.percentages to "
+                              f"tabulate it).")
         conv = pd.to_numeric(values.astype(object), errors="coerce")
         if len(values) and conv.notna().all():
             raise DesignError(f"{argument}: column {column!r} holds numbers stored as text (e.g. "

@@ -106,3 +106,14 @@ def test_multilevel_response_goes_through_numeric_column(timss, make, match, fit
                 lsa.mixed("ASMMAT1 ~ female + (1|idschool)", data, weights=["TOTWGT", "SCHWGT"])
             else:
                 lsa.mix_pv("ASMMAT2 + ASMMAT1 ~ female + (1|idschool)", data, weights=["TOTWGT", "SCHWGT"])
+
+
+def test_numeric_categorical_as_analysis_variable_is_named_as_categorical(timss):
+    """A Categorical of numbers is not 'numbers stored as text': the message says what it is
+    and gives a conversion that works on it."""
+    data = timss.assign(bookc=pd.Categorical(timss["books"]))
+    design = lsa.SurveyDesign.from_study("TIMSS", 2011, data)
+    with pytest.raises(lsa.DesignError, match=r"'bookc' is a Categorical with numeric categories.*astype\(float\)"):
+        lsa.mean(design, "bookc")
+    converted = data["bookc"].astype(float)                        # the advice works
+    np.testing.assert_array_equal(converted.to_numpy(), data["books"].to_numpy())
