@@ -41,8 +41,8 @@ import patsy
 import patsy.builtins
 
 from .errors import DesignError, FormulaError, LsaError
-from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_frame, check_no_random_effects,
-                         numeric_column)
+from .validation import (MAX_FACTOR_LEVELS, MIN_FACTOR_LIMIT, check_factor_levels, check_frame,
+                         check_no_random_effects, numeric_column)
 
 _C_CALL = re.compile(r"^C\(\s*(?P<var>[^,()]+?)\s*(?:,.*)?\)$")     # C(x) or C(x, Treatment('b')) -> x
 #: the namespace formula expressions are evaluated in (besides the data and patsy's functions)
@@ -183,7 +183,7 @@ def _check_levels(info: patsy.DesignInfo, data: pd.DataFrame, what: str) -> None
     """Refuse a factor with implausibly many levels before its columns are allocated: a column
     through :func:`lsa.validation.check_factor_levels`, an expression such as ``C(x)`` here."""
     n = len(data)
-    limit = min(MAX_FACTOR_LEVELS, max(n / 10, 2))
+    limit = min(MAX_FACTOR_LEVELS, max(n / 10, MIN_FACTOR_LIMIT))      # the bound of check_factor_levels
     for factor, fi in info.factor_infos.items():
         if fi.type != "categorical":
             continue

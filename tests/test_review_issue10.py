@@ -117,3 +117,17 @@ def test_numeric_categorical_as_analysis_variable_is_named_as_categorical(timss)
         lsa.mean(design, "bookc")
     converted = data["bookc"].astype(float)                        # the advice works
     np.testing.assert_array_equal(converted.to_numpy(), data["books"].to_numpy())
+
+
+def test_factor_level_bound_same_for_column_and_c_expression():
+    """C(g) on a numeric column and a text column with the same 8 levels on 64 rows: the n/10
+    bound never refuses 20 levels or fewer (lsa.validation.MIN_FACTOR_LIMIT) for either; 101
+    levels are refused for both."""
+    small = pd.DataFrame({"g": np.repeat(np.arange(8), 8).astype(float), "s": np.repeat(list("abcdefgh"), 8)})
+    assert fixed_matrix("s", small)[0].shape == (64, 8)
+    assert fixed_matrix("C(g)", small)[0].shape == (64, 8)
+    big = pd.DataFrame({"g": np.arange(2020) % 101, "s": [f"id{i % 101}" for i in range(2020)]})
+    with pytest.raises(lsa.FormulaError, match=r"'s' has 101 levels"):
+        fixed_matrix("s", big)
+    with pytest.raises(lsa.FormulaError, match=r"'C\(g\)' has 101 levels"):
+        fixed_matrix("C(g)", big)
