@@ -448,7 +448,7 @@ def _pv_sets(info: StudyInfo, cols: _Columns) -> dict[str, list[str]]:
     left = [p for p in partial if p.split(" ")[0] not in sets]
     if left:
         warn(f"{info.name} {info.cycle}: incomplete plausible-value sets were left out: "
-                      f"{', '.join(left)}. Pass pvs= to use them.", LsaWarning)
+             f"{', '.join(left)}. Pass pvs= to use them.", LsaWarning)
     return sets
 
 

@@ -108,8 +108,8 @@ def _find_files(folder: Path, pattern: str, suffix, letter, label: str, suffix_u
         found = scan(True)
         if found:
             warn(f"{label}: no file has the (unverified) cycle suffix {suffix!r}; using "
-                          f"{sorted(p.name for p in found.values())[:5]} matched by the name pattern only.",
-                          LsaWarning)
+                 f"{sorted(p.name for p in found.values())[:5]} matched by the name pattern only.",
+                 LsaWarning)
     return found
 
 

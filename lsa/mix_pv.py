@@ -716,8 +716,8 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
                                   f"Pass nonconverged='warn' to pool anyway or 'drop' to leave them out, "
                                   f"or adjust control=MixedControl(...)")
         warn(f"the fit did not converge for plausible value(s) {names}"
-                      + ("; they were left out of the pooling" if nonconverged == "drop" else "; pooled anyway"),
-                      ConvergenceWarning)
+             + ("; they were left out of the pooling" if nonconverged == "drop" else "; pooled anyway"),
+             ConvergenceWarning)
         if nonconverged == "drop":
             keep = [k for k in range(M) if k not in bad]
             if len(keep) < (1 if allow_single else 2):
@@ -729,8 +729,8 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     rep_failed = [(draws[k].label, out[k][3]) for k in range(M) if out[k][3]]
     if rep_failed:
         warn("replicate refits did not converge (PV: replicate numbers, 1-based): "
-                      + "; ".join(f"{l}: {[r + 1 for r in f][:10]}" for l, f in rep_failed),
-                      ConvergenceWarning)
+             + "; ".join(f"{l}: {[r + 1 for r in f][:10]}" for l, f in rep_failed),
+             ConvergenceWarning)
     fits = tuple(o[1] for o in out)
 
     # -- pooling -------------------------------------------------------------------------------

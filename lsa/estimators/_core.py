@@ -106,7 +106,7 @@ def by_groups(design: SurveyDesign, by: str | Sequence[str] | None) -> list[tupl
     n_na = int((na & design.domain).sum())
     if n_na:
         warn(f"{n_na} rows in the domain have a missing value in {cols} and belong to no group.",
-                      MissingDataWarning)
+             MissingDataWarning)
     cats = [pd.Categorical(frame[c]) for c in cols]            # a Categorical keeps its level order
     codes = np.column_stack([cat.codes for cat in cats])
     present = design.domain & ~na
@@ -184,7 +184,7 @@ def run_by_groups(
             bad = [t for t, b in zip(draws.terms, np.isnan(draws.theta[:, 0, :]).any(axis=0)) if b]
             where = f" in group {labels}" if labels else ""
             warn(f"{statistic} of {bad} is undefined{where} (no observations with data); "
-                          f"reported as NaN.", MissingDataWarning)
+                 f"reported as NaN.", MissingDataWarning)
         result, cov = pool_draws(draws, design, df_method)
         pooled.append(result)
         groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
@@ -193,7 +193,7 @@ def run_by_groups(
     n_missing = int(out.table["n_missing"].max()) if len(out.table) else 0
     if n_missing:
         warn(f"{statistic}: {n_missing} rows in the domain were excluded for missing values "
-                      f"(see the n_missing column).", MissingDataWarning)
+             f"(see the n_missing column).", MissingDataWarning)
     return out
 
 

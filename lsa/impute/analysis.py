@@ -124,13 +124,13 @@ def _check_congenial(formula: str, imputed: Imputed) -> None:
     absent = [c for c in used if c not in known]
     if absent:
         warn(f"analysis variable(s) {absent} were not in the imputation model {list(imputed.variables)}: "
-                      f"the imputations assume they are unrelated to the imputed variables, which biases "
-                      f"their coefficients toward zero (uncongenial imputation). Re-impute with them in "
-                      f"variables=.", MissingDataWarning)
+             f"the imputations assume they are unrelated to the imputed variables, which biases "
+             f"their coefficients toward zero (uncongenial imputation). Re-impute with them in "
+             f"variables=.", MissingDataWarning)
     still = [c for c in used if df0[c].isna().any()]
     if still:
         warn(f"analysis variable(s) {still} still have missing values in the completed data "
-                      f"(they were not imputed); lsa.mixed drops those rows.", MissingDataWarning)
+             f"(they were not imputed); lsa.mixed drops those rows.", MissingDataWarning)
 
 
 # -- pooling ------------------------------------------------------------------------------------

@@ -259,7 +259,7 @@ def from_long(df: pd.DataFrame, imp: str = ".imp", pv: str | None = None, *, ori
                            f"integers.")
     if original is not None and (df[imp] == original).any():
         warn(f"rows with {imp} == {original} (the incomplete original data) are excluded "
-                      f"({int((df[imp] == original).sum())} rows).", MissingDataWarning)
+             f"({int((df[imp] == original).sum())} rows).", MissingDataWarning)
         df = df.loc[df[imp] != original]
         if len(df) == 0:
             raise LsaError(f"df holds only the original data ({imp} == {original}); no completed data set is left.")

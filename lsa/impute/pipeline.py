@@ -556,7 +556,7 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
     nothing = not tables[0].imputed1 and not tables[0].imputed2
     if nothing:
         warn("no variable in the imputation model has missing values: the completed data sets are "
-                      "copies of the data.", MissingDataWarning)
+             "copies of the data.", MissingDataWarning)
     results: dict[tuple[int, int], tuple[dict, np.ndarray]] = {}
 
     def report(done):

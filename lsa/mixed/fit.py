@@ -260,9 +260,9 @@ def optimize(stats: ClusterStats, tmap: ThetaMap, reml: bool = False,
     converged = gnorm < control.gtol
     if not converged:
         warn(f"the optimiser did not converge: max |projected gradient of ℓ/N| = "
-                      f"{gnorm:.3g} (tolerance {control.gtol:g}) after {res.nit} L-BFGS-B "
-                      f"iterations ({res.message}); the estimates may be inaccurate",
-                      ConvergenceWarning)
+             f"{gnorm:.3g} (tolerance {control.gtol:g}) after {res.nit} L-BFGS-B "
+             f"iterations ({res.message}); the estimates may be inaccurate",
+             ConvergenceWarning)
     return OptimResult(pr, converged, int(res.nit), gnorm, str(res.message))
 
 
@@ -316,7 +316,7 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     frame = model_frame(parsed, df, tuple(wcols or ()))
     if frame.n_dropped:
         warn(f"{frame.n_dropped} row(s) with missing values in model variables or "
-                      f"weights were removed ({len(frame.y)} used)", MissingDataWarning)
+             f"weights were removed ({len(frame.y)} used)", MissingDataWarning)
     w = level_weights(frame, df, wcols, cond, scaling)
     return fit_prepared(parsed, frame, w, build_stats(frame, w), reml, control)
 
