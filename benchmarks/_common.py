@@ -24,7 +24,7 @@ def quick_requested(argv: list[str] | None = None) -> bool:
     return "--quick" in argv or os.environ.get(QUICK_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def _tests_conftest():
+def tests_conftest():
     """tests/conftest.py loaded from its path (under its own module name, so it never clashes with
     pytest's ``conftest``): the one reader of the reference CSVs, shared with the tests."""
     name = "_lsa_tests_conftest"
@@ -38,7 +38,7 @@ def _tests_conftest():
 
 def read_reference_csv(name):
     """A reference CSV of tests/reference/data read as R read it (see tests/conftest.py)."""
-    return _tests_conftest().read_reference_csv(name)
+    return tests_conftest().read_reference_csv(name)
 
 
 def max_scaled_difference(a, b) -> float:

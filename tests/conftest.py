@@ -64,3 +64,24 @@ def load_reference(name: str) -> dict:
 @pytest.fixture(scope="session")
 def pisa2012() -> pd.DataFrame:
     return read_reference_csv("pisa2012")
+
+
+def dense_loglik(fr, d, theta, beta, sigma2, w1col, w2col):
+    """The weighted two-level log pseudo-likelihood of a random intercept and slope model, spec §1.3
+    written out cluster by cluster: log L_j with A_j = Z'WZ/σ² + G⁻¹ (the oracle of
+    test_mixed_identities and the baseline of benchmarks/bench_mixed.py)."""
+    lam = np.array([[theta[0], 0], [theta[1], theta[2]]])
+    G = sigma2 * lam @ lam.T
+    w1 = d[w1col].to_numpy()[fr.order]
+    w2 = d[w2col].to_numpy()[fr.order]
+    c = w1 / w2
+    total = 0.0
+    for j in np.unique(fr.codes[0]):
+        i = fr.codes[0] == j
+        Z, r, wc = fr.Z[0][i], fr.y[i] - fr.X[i] @ beta, c[i]
+        A = Z.T @ (wc[:, None] * Z) / sigma2 + np.linalg.inv(G)
+        b = Z.T @ (wc * r) / sigma2
+        ll = (-0.5 * wc.sum() * np.log(2 * np.pi * sigma2) - 0.5 * np.linalg.slogdet(G)[1]
+              - 0.5 * np.linalg.slogdet(A)[1] - 0.5 * (wc @ r**2 / sigma2 - b @ np.linalg.solve(A, b)))
+        total += w2[i][0] * ll
+    return total

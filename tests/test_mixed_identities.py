@@ -16,7 +16,7 @@ import pytest
 from lsa.errors import DesignError, FormulaError, MissingDataWarning
 from lsa.mixed import build_stats, level_weights, mixed, model_frame, parse_formula, profiled
 from lsa.mixed.pml import ThetaMap
-from conftest import read_reference_csv
+from conftest import dense_loglik, read_reference_csv
 from test_mixed import rel
 
 F_RS = "pv1math ~ st04q01 + escs + (1 + escs | schoolid)"
@@ -31,25 +31,6 @@ def _stats(formula, d, weights, cond=False):
     fr = model_frame(parse_formula(formula), d, tuple(weights or ()))
     w = level_weights(fr, d, weights, cond)
     return fr, build_stats(fr, w), ThetaMap.from_blocks(fr.blocks)
-
-
-def dense_loglik(fr, d, theta, beta, sigma2, w1col, w2col):
-    """Spec §1.3 written out per cluster: log L_j with A_j = Z'WZ/σ² + G⁻¹."""
-    lam = np.array([[theta[0], 0], [theta[1], theta[2]]])
-    G = sigma2 * lam @ lam.T
-    w1 = d[w1col].to_numpy()[fr.order]
-    w2 = d[w2col].to_numpy()[fr.order]
-    c = w1 / w2
-    total = 0.0
-    for j in np.unique(fr.codes[0]):
-        i = fr.codes[0] == j
-        Z, r, wc = fr.Z[0][i], fr.y[i] - fr.X[i] @ beta, c[i]
-        A = Z.T @ (wc[:, None] * Z) / sigma2 + np.linalg.inv(G)
-        b = Z.T @ (wc * r) / sigma2
-        ll = (-0.5 * wc.sum() * np.log(2 * np.pi * sigma2) - 0.5 * np.linalg.slogdet(G)[1]
-              - 0.5 * np.linalg.slogdet(A)[1] - 0.5 * (wc @ r**2 / sigma2 - b @ np.linalg.solve(A, b)))
-        total += w2[i][0] * ll
-    return total
 
 
 def test_objective_equals_dense_evaluation(pisa):
