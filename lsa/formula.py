@@ -41,7 +41,7 @@ import patsy
 import patsy.builtins
 
 from .errors import DesignError, FormulaError, LsaError
-from .validation import (MAX_FACTOR_LEVELS, MIN_FACTOR_LIMIT, check_factor_levels, check_frame,
+from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_frame, factor_level_limit,
                          check_no_random_effects, numeric_column)
 
 _C_CALL = re.compile(r"^C\(\s*(?P<var>[^,()]+?)\s*(?:,.*)?\)$")     # C(x) or C(x, Treatment('b')) -> x
@@ -183,7 +183,7 @@ def _check_levels(info: patsy.DesignInfo, data: pd.DataFrame, what: str) -> None
     """Refuse a factor with implausibly many levels before its columns are allocated: a column
     through :func:`lsa.validation.check_factor_levels`, an expression such as ``C(x)`` here."""
     n = len(data)
-    limit = min(MAX_FACTOR_LEVELS, max(n / 10, MIN_FACTOR_LIMIT))      # the bound of check_factor_levels
+    limit = factor_level_limit(n)
     for factor, fi in info.factor_infos.items():
         if fi.type != "categorical":
             continue

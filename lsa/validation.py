@@ -109,6 +109,13 @@ def numeric_column(data: pd.DataFrame, column: str, argument: str = "data") -> n
     return out
 
 
+def factor_level_limit(n_rows: int) -> float:
+    """The most levels a categorical variable may have on ``n_rows`` rows:
+    min(:data:`MAX_FACTOR_LEVELS`, max(n/10, :data:`MIN_FACTOR_LIMIT`)). The one rule for
+    formulas, expressions such as ``C(g)`` and imputation models."""
+    return min(MAX_FACTOR_LEVELS, max(n_rows / 10, MIN_FACTOR_LIMIT))
+
+
 def check_factor_levels(series: pd.Series, column: str, n_rows: int, argument: str = "formula") -> None:
     """A categorical predictor with more than :data:`MAX_FACTOR_LEVELS` levels, or more than
     n/10, is refused: it is almost always an id or a number stored as text.
@@ -116,7 +123,7 @@ def check_factor_levels(series: pd.Series, column: str, n_rows: int, argument: s
     On small data the n/10 bound never goes below :data:`MIN_FACTOR_LIMIT` levels, so that a
     teaching example with 60 rows may still use a 5-level factor or 20 cluster dummies."""
     levels = series.nunique(dropna=True)
-    limit = min(MAX_FACTOR_LEVELS, max(n_rows / 10, MIN_FACTOR_LIMIT))
+    limit = factor_level_limit(n_rows)
     if levels > limit:
         conv = pd.to_numeric(series.dropna().astype(object), errors="coerce")
         hint = (f" It holds numbers stored as text: convert it with pd.to_numeric(df[{column!r}])."

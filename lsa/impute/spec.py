@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DesignError, LsaError
-from ..validation import (MAX_FACTOR_LEVELS, check_columns_exist, check_finite, check_frame, check_name,
+from ..validation import (MAX_FACTOR_LEVELS, check_columns_exist, check_finite, check_frame, check_name, factor_level_limit,
                           check_names, check_number, numeric_column)
 
 __all__ = ["Spec", "check_arguments", "check_flag", "check_name_list", "resolve"]
@@ -147,10 +147,10 @@ def check_arguments(*, m: Any, iterations: Any, seed: Any, n_jobs: Any, progress
 # -- columns -------------------------------------------------------------------------------------
 
 def _check_levels(s: pd.Series, column: str, argument: str, n_rows: int) -> None:
-    """A categorical (or text) variable with more than MAX_FACTOR_LEVELS levels, or more than
-    n/10, is refused before a multiclass model with one class per level is fitted."""
+    """A categorical (or text) variable with more levels than :func:`lsa.validation.factor_level_limit`
+    (MAX_FACTOR_LEVELS, or n/10 but never below MIN_FACTOR_LIMIT) is refused before a multiclass model with one class per level is fitted."""
     levels = int(s.nunique(dropna=True))
-    limit = min(MAX_FACTOR_LEVELS, max(n_rows / 10, 2))
+    limit = factor_level_limit(n_rows)
     if levels > limit:
         raise DesignError(f"{argument}: categorical variable {column!r} has {levels} levels for {n_rows} rows (at "
                           f"most {int(limit)} allowed: {MAX_FACTOR_LEVELS} or n/10); it looks like an id or free "
