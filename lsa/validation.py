@@ -42,6 +42,13 @@ def _short(values: Iterable[Any], n: int = 5) -> str:
     return f"[{head}{', ...' if len(values) > n else ''}]"
 
 
+def holds_numbers_as_text(values: pd.Series) -> bool:
+    """True when every non-missing value of ``values`` reads as a number (text that holds
+    numbers, the usual result of a CSV or spreadsheet import)."""
+    values = values.dropna()
+    return bool(len(values)) and bool(pd.to_numeric(values.astype(object), errors="coerce").notna().all())
+
+
 def check_frame(data: Any, argument: str = "data", *, allow_empty: bool = False) -> pd.DataFrame:
     """``data`` must be a pandas DataFrame with unique column names (and rows, unless
     ``allow_empty``)."""
@@ -96,8 +103,7 @@ def numeric_column(data: pd.DataFrame, column: str, argument: str = "data") -> n
                               f"{_short(values.iloc[:3].tolist(), 3)}); a numeric variable is needed here: convert "
                               f"it with df[{column!r}] = df[{column!r}].astype(float) (or use lsa.percentages to "
                               f"tabulate it).")
-        conv = pd.to_numeric(values.astype(object), errors="coerce")
-        if len(values) and conv.notna().all():
+        if holds_numbers_as_text(values):
             raise DesignError(f"{argument}: column {column!r} holds numbers stored as text (e.g. "
                               f"{_short(values.iloc[:3].tolist(), 3)}); convert it first, e.g. "
                               f"df[{column!r}] = pd.to_numeric(df[{column!r}]).")
@@ -125,9 +131,8 @@ def check_factor_levels(series: pd.Series, column: str, n_rows: int, argument: s
     levels = series.nunique(dropna=True)
     limit = factor_level_limit(n_rows)
     if levels > limit:
-        conv = pd.to_numeric(series.dropna().astype(object), errors="coerce")
         hint = (f" It holds numbers stored as text: convert it with pd.to_numeric(df[{column!r}])."
-                if len(conv) and conv.notna().all() else " If it is an id, leave it out of the fixed part.")
+                if holds_numbers_as_text(series) else " If it is an id, leave it out of the fixed part.")
         raise FormulaError(f"{argument}: categorical variable {column!r} has {levels} levels for {n_rows} rows "
                            f"(at most {int(limit)} allowed: {MAX_FACTOR_LEVELS} or n/10).{hint}")
 
@@ -225,10 +230,9 @@ def check_categories(series: pd.Series, column: str, argument: str = "variable",
     column per value. Returns the number of categories."""
     levels = int(series.nunique(dropna=True))
     if levels > limit:
-        conv = pd.to_numeric(series.dropna().astype(object), errors="coerce")
         if pd.api.types.is_numeric_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype):
             hint = " It looks continuous: use lsa.mean, lsa.quantiles or lsa.benchmarks instead."
-        elif len(conv) and conv.notna().all():
+        elif holds_numbers_as_text(series):
             hint = f" It holds numbers stored as text: convert it with pd.to_numeric(df[{column!r}])."
         else:
             hint = " If it is an id or free text, recode it into fewer categories first."

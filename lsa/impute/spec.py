@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DesignError, LsaError
-from ..validation import (MAX_FACTOR_LEVELS, check_columns_exist, check_finite, check_frame, check_name, factor_level_limit,
-                          check_names, check_number, numeric_column)
+from ..validation import (MAX_FACTOR_LEVELS, check_columns_exist, check_finite, check_frame, check_name,
+                          check_names, check_number, factor_level_limit, holds_numbers_as_text, numeric_column)
 
 __all__ = ["Spec", "check_arguments", "check_flag", "check_name_list", "resolve"]
 
@@ -171,11 +171,9 @@ def _model_column(df: pd.DataFrame, c: str, argument: str) -> pd.Series | None:
         check_finite(s.to_numpy(dtype=float, na_value=np.nan), c, argument)
         return None
     if pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
-        values = s.dropna()
-        conv = pd.to_numeric(values.astype(object), errors="coerce")
-        if len(values) and conv.notna().all():
+        if holds_numbers_as_text(s):
             raise DesignError(f"{argument}: column {c!r} holds numbers stored as text (e.g. "
-                              f"{values.iloc[:3].tolist()}); convert it first: df[{c!r}] = pd.to_numeric(df[{c!r}]) "
+                              f"{s.dropna().iloc[:3].tolist()}); convert it first: df[{c!r}] = pd.to_numeric(df[{c!r}]) "
                               f"for a numeric variable, or df[{c!r}].astype('category') if the numbers are codes "
                               f"of categories.")
         _check_levels(s, c, argument, len(df))
