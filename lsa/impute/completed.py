@@ -22,11 +22,11 @@ import pandas as pd
 from ..errors import LsaError, MissingDataWarning, warn
 from ..validation import check_frame, check_name, numeric_column
 
-__all__ = ["Imputed", "from_long"]
+__all__ = ["Fill", "Imputed", "from_long"]
 
 
 @dataclass(frozen=True)
-class _Fill:
+class Fill:
     """Imputed cells of one column in one data set: row positions and values (category codes
     for categorical columns)."""
 
@@ -55,7 +55,7 @@ class Imputed(Sequence[pd.DataFrame]):
     design : the :class:`lsa.SurveyDesign` imputed, if one was given (see :meth:`designs`).
     """
 
-    def __init__(self, *, base: pd.DataFrame | None = None, fills: Sequence[dict[str, _Fill]] | None = None,
+    def __init__(self, *, base: pd.DataFrame | None = None, fills: Sequence[dict[str, Fill]] | None = None,
                  frames: Sequence[pd.DataFrame] | None = None, pv_index: Sequence[int] | None = None,
                  imp_index: Sequence[int] | None = None, pv_column: str | None = None,
                  pv_columns: Sequence[str] = (), variables: Sequence[str] = (),
