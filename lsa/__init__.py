@@ -6,8 +6,8 @@ The public API, nothing else: see the README and docs/ for how to use it.
 from importlib import metadata as _metadata
 
 from . import datasets, impute, io, pooling, robust, weights
-from .design import SurveyDesign
-from .dictionaries import DictionaryError, StudyInfo, design_from_study, studies, study_info
+from .design import SurveyDesign, design_from_study
+from .dictionaries import DictionaryError, StudyInfo, studies, study_info
 from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, LsaWarning,
                      MissingDataWarning, StudyError)
 from .estimators import (DesignResult, benchmarks, correlation, estimate, gap, lm, logit, mean, percentages, quantiles,

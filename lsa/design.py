@@ -23,6 +23,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from . import dictionaries
 from .errors import DesignError, warn
 from .replicates import Replicates
 from .validation import check_frame, check_name, check_numbers, check_numeric_dtypes, numeric_column
@@ -120,14 +121,10 @@ class SurveyDesign:
             raise AttributeError("SurveyDesign is immutable; use subset() or build a new design.")
         object.__setattr__(self, name, value)
 
-    # -- construction from a study dictionary -------------------------------------------
     @classmethod
-    def from_study(cls, study: str, cycle: str | int, data: pd.DataFrame, **overrides: Any) -> "SurveyDesign":
-        """Configure a design from ``data_dictionaries/<study>.yaml`` (weights, replicate scheme
-        and factor, PV sets, benchmarks, ids); ``overrides`` replace any of them."""
-        from .dictionaries import design_from_study
-
-        return design_from_study(study, cycle, data, **overrides)
+    def from_study(cls, study: str, cycle: Any, data: pd.DataFrame, grade: Any = None, **overrides: Any) -> "SurveyDesign":
+        """The design of :func:`lsa.dictionaries.design_spec` (``grade``, ``overrides`` as there)."""
+        return cls(**dictionaries.design_spec(study, cycle, data, grade, **overrides).arguments())
 
     # -- read-only views ----------------------------------------------------------------
     @property
@@ -498,3 +495,6 @@ def _check_benchmarks(bench: Any) -> dict[str, dict[str, list]]:
             raise DesignError(f"benchmark cut points for {name!r} must increase; got {cuts}.")
         out[name] = {"cuts": cuts, "labels": labels}
     return out
+
+
+design_from_study = dictionaries.design_from_study = SurveyDesign.from_study  # old home kept; it never imports us

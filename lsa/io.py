@@ -59,12 +59,12 @@ def match_filename(name: str) -> list[dict]:
     Each match is a dict with study, cycle, grade, role, country and ``unverified`` (the file
     naming or cycle suffix used for the match is not verified).
     """
-    from .dictionaries import STUDIES, _study_doc, study_info
+    from .dictionaries import STUDIES, study_doc, study_info
 
     base = Path(name).name
     hits = []
     for s in STUDIES:
-        for cyc, (entry, _) in _study_doc(s)["cycles"].items():
+        for cyc, (entry, _) in study_doc(s)["cycles"].items():
             for g in entry.get("grades") or [None]:
                 info = study_info(s, cyc, g)
                 letters = info.files.get("grade_letter") or {}
@@ -204,7 +204,7 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     if info.study == "timss_advanced":
         raise StudyError("read_study does not handle TIMSS Advanced yet; read the msg/psg files with read_spss.")
     roles = _file_roles(info)
-    stu_role = {"talis": "teacher", "piaac": "respondent"}.get(info.study, "student")
+    stu_role = info.observation_level                    # the file role of the rows: student, teacher, respondent
     pat_stu, pat_sch = roles.get(stu_role), roles.get("school")
     suffix = info.files.get("suffix")
     suffix_unv = info.is_unverified("files.suffix")
