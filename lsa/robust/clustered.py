@@ -24,6 +24,7 @@ from .cr import CovarianceType, get_covariance_type
 from ..formula import r_name
 from ..validation import check_frame
 from .formula import build_design
+from .gstar import effective_clusters_from_blocks
 from .satterthwaite import DfMethod, PArrayStats, get_df_method
 from .wald import WaldTestResult, wald_test
 
@@ -158,19 +159,17 @@ class ClusteredResult:
 
     def with_vcov(self, type: str | CovarianceType, df: str | DfMethod | None = None) -> "ClusteredResult":
         """A new result with another covariance type (and optionally df method)."""
-        return _finish(self.blocks, self.beta, self.terms, type,
+        return finish_result(self.blocks, self.beta, self.terms, type,
                        self.df_method if df is None else df, self.se_model_values,
                        self.n_dropped, self.family, self.label, self.extra,
                        check=GlmCheck(self.converged, self.separation, self.complete_separation))
 
     def effective_clusters(self):
         """Coefficient-specific effective number of clusters (see :mod:`lsa.robust.effective`)."""
-        from .effective import effective_clusters_from_blocks
-
         return effective_clusters_from_blocks(self.blocks)
 
 
-def _finish(blocks, beta, terms, type, df, se_model, n_dropped, family, label="",
+def finish_result(blocks, beta, terms, type, df, se_model, n_dropped, family, label="",
             extra=None, *, check: GlmCheck | None = None) -> ClusteredResult:
     """Covariance and df for ``blocks``; under separation (``check``) the rows and columns of the
     covariance (and the model-based SEs) of the diverging terms, or of all terms under complete
@@ -273,7 +272,7 @@ def clustered(
     if data is None:
         raise LsaError("data must be given with a formula")
     data = check_frame(data, "data").reset_index(drop=True)
-    fam = _family(family)                                  # argument errors before any fitting
+    fam = glm_family(family)                                  # argument errors before any fitting
     get_covariance_type(type)
     get_df_method(df)
     cl_name, cl_values = column_or_values(cluster, data, "cluster")
@@ -310,7 +309,7 @@ def clustered(
         fam_name = f"{type_name(fam).lower()}({type_name(fam.link).lower()})"
         blocks, beta, se_model, check = _glm(y, X, cl, w, design.terms, fam, cl_name)
         report(f"clustered {fam_name} fit of {formula!r}", check, family=family_kind(fam))
-    return _finish(blocks, beta, design.terms, type, df, se_model, n_dropped, fam_name, formula,
+    return finish_result(blocks, beta, design.terms, type, df, se_model, n_dropped, fam_name, formula,
                    check=check)
 
 
@@ -318,7 +317,7 @@ def type_name(obj) -> str:
     return obj.__class__.__name__
 
 
-def _family(family):
+def glm_family(family):
     if family is None:
         return None
     import statsmodels.api as sm
@@ -405,12 +404,12 @@ def _from_statsmodels(res, data, cluster, type, df) -> ClusteredResult:
         e = y - X @ beta
         blocks = make_blocks(X, e, cl, terms, weights=w, X_raw=X, cluster_name=cl_name)
         se_model = np.asarray(res.bse, float)
-        return _finish(blocks, beta, terms, type, df, se_model, 0, "gaussian", mname)
+        return finish_result(blocks, beta, terms, type, df, se_model, 0, "gaussian", mname)
     fam = model.family
     prior = np.asarray(model.var_weights, float) * np.asarray(model.freq_weights, float)
     blocks, beta, se_model = _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, res.scale)
     fam_name = f"{type_name(fam).lower()}({type_name(fam.link).lower()})"
-    return _finish(blocks, beta, terms, type, df, se_model, 0, fam_name, mname)
+    return finish_result(blocks, beta, terms, type, df, se_model, 0, fam_name, mname)
 
 
 def _cluster_for_model(model, data, cluster, n):

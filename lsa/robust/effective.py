@@ -19,8 +19,11 @@ import pandas as pd
 from .. import errors
 from ..errors import LsaError, LsaWarning
 from ..validation import check_formula, check_frame, check_number
-from .blocks import ClusterBlocks, cluster_codes
+from .blocks import cluster_codes
 from .checks import column_or_values
+from .clustered import ClusteredResult
+from .formula import build_design
+from .gstar import effective_clusters_from_blocks, g_star
 
 
 class FewClustersWarning(LsaWarning):
@@ -34,22 +37,6 @@ def effective_clusters_simple(cluster) -> float:
     return float(n_g.sum() ** 2 / np.sum(n_g**2))
 
 
-def _css(X_blocks, terms) -> pd.Series:
-    Xall = np.vstack(X_blocks)
-    B = np.linalg.inv(Xall.T @ Xall)
-    S = np.vstack([x.sum(axis=0) for x in X_blocks])  # G x p: X_g' 1
-    gamma = (S @ B) ** 2  # G x p
-    gbar = gamma.mean(axis=0)
-    Gam = np.mean(((gamma - gbar) / gbar) ** 2, axis=0)
-    G = len(X_blocks)
-    return pd.Series(G / (1 + Gam), index=list(terms), name="G_star")
-
-
-def effective_clusters_from_blocks(b: ClusterBlocks) -> pd.Series:
-    """Coefficient-specific G* from a fitted result's blocks (uses the unweighted design)."""
-    return _css(b.X_raw, b.terms)
-
-
 def effective_clusters(model, data: pd.DataFrame | None = None, cluster=None) -> pd.Series:
     """Coefficient-specific effective number of clusters (Carter, Schnepel & Steigerwald 2017).
 
@@ -61,9 +48,6 @@ def effective_clusters(model, data: pd.DataFrame | None = None, cluster=None) ->
     >>> round(float(effective_clusters("y ~ x", d, "g")["x"]), 6) <= 3
     True
     """
-    from .clustered import ClusteredResult
-    from .formula import build_design
-
     if isinstance(model, ClusteredResult):
         return effective_clusters_from_blocks(model.blocks)
     check_formula(model, "model")
@@ -76,7 +60,7 @@ def effective_clusters(model, data: pd.DataFrame | None = None, cluster=None) ->
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     blocks = [design.X[i] for i in np.split(order, bounds)]
-    return _css(blocks, design.terms)
+    return g_star(blocks, design.terms)
 
 
 def check_effective_clusters(g_star: pd.Series, threshold: float = 30.0, warn: bool = True) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from ..separation import fitted_at_bounds, max_step, report, steps_diverge
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
 from ..validation import check_choice, check_frame, check_number
 from .checks import check_response, column_or_values
-from .clustered import _family, _finish
+from .clustered import finish_result, glm_family
 from .cr import get_covariance_type
 from .satterthwaite import get_df_method
 from .irls import family_kind, irls, irls_check
@@ -76,7 +76,7 @@ def gee(
 
     check_choice(corstr, ("exchangeable", "independence"), "corstr")
     data = check_frame(data, "data").reset_index(drop=True)
-    fam = _family(family) or sm.families.Gaussian()
+    fam = glm_family(family) or sm.families.Gaussian()
     get_covariance_type(type)
     get_df_method(df)
     check_number(tol, "tol", low=0, low_open=True)
@@ -104,7 +104,7 @@ def gee(
         X=tuple(D), e=tuple(e), W=Vinv, Theta=tuple(V), inverse_var=True, labels=labels,
         terms=design.terms, X_raw=tuple(Xb), bread=M,
     )
-    return _finish(blocks, beta, design.terms, type, df, np.sqrt(np.diag(M)), design.n_dropped,
+    return finish_result(blocks, beta, design.terms, type, df, np.sqrt(np.diag(M)), design.n_dropped,
                    name, formula, extra={"alpha": float(alpha), "scale": float(phi), "iterations": it},
                    check=check)
 

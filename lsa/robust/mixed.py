@@ -50,108 +50,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DesignError, LsaError
-from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
+from ..mixed.cluster_blocks import TARGETS, mixed_blocks, mixed_df_method
 from ..validation import check_choice, check_frame, check_number
 from .checks import check_alpha, check_mixed_fit, check_result
-from .clustered import ClusteredResult, _finish
+from .clustered import ClusteredResult
+from .clustered import finish_result as _finish
 from .cr import get_covariance_type
-from .satterthwaite import BetweenWithin, get_df_method, level2_terms
+from .satterthwaite import get_df_method, level2_terms
 
-_TARGETS = ("model", "weighted")
-
-
-def _chol_inverse(V: np.ndarray) -> np.ndarray:
-    Li = np.linalg.inv(np.linalg.cholesky(V))  # numpy only: no second BLAS thread pool
-    return Li.T @ Li
-
-
-def _nest_check(top_codes: np.ndarray, cl_codes: np.ndarray, top_labels, cl_labels) -> None:
-    """Every top-level group of the model must lie in exactly one cluster."""
-    pairs = pd.DataFrame({"g": top_codes, "c": cl_codes}).drop_duplicates()
-    bad = pairs["g"][pairs["g"].duplicated()].unique()
-    if len(bad):
-        g = bad[0]
-        cls = pairs.loc[pairs["g"] == g, "c"].to_numpy()
-        raise DesignError(
-            f"the cluster variable does not nest the model's groups: top-level group "
-            f"{top_labels[g]!r} (and {len(bad) - 1} other(s)) spans clusters "
-            f"{[cl_labels[c] for c in cls[:5]]}; cluster at the model's top level or at a "
-            "coarser level that contains whole groups"
-        )
-
-
-def mixed_blocks(y, X, terms, Zs, codes, T, sigma2, labels=None, w1=None, group_weights=None,
-                 target: str = "model", cluster=None) -> tuple[ClusterBlocks, np.ndarray]:
-    """Blocks of an LMM clustered at the top level (or at a coarser ``cluster``).
-
-    Parameters
-    ----------
-    y (n,), X (n, p), terms : response, fixed design, names.
-    Zs : per level bottom-up, (n, q_l) random-effect designs.
-    codes : per level bottom-up, (n,) group codes (the last is the top-level cluster).
-    T : per level, (q_l, q_l) random-effect covariance. sigma2 : residual variance.
-    labels : labels of the top-level groups (by code), used to name clusters.
-    w1 : (n,) conditional level-1 weights, or None (unweighted).
-    group_weights : per level bottom-up, weights of each group (conditional on the parent,
-        the top level unconditional), indexed by that level's 0-based codes (= the sorted
-        group ids when ``codes`` holds ids); None = all 1.
-    target : "model" or "weighted" working model for CR2 / df with weights (module docstring).
-    cluster : (n,) cluster ids nesting the top-level groups; None = the top level.
-
-    Returns (blocks, beta) with beta the (weighted) GLS estimate given the variance components.
-    """
-    if target not in _TARGETS:
-        raise LsaError(f"target must be one of {_TARGETS}; got {target!r}")
-    fact = [pd.factorize(np.asarray(c), sort=True) for c in codes]  # ids or 0-based codes
-    codes = [f[0] for f in fact]
-    top = codes[-1]
-    labels = np.asarray(fact[-1][1]) if labels is None else np.asarray(labels)
-    if cluster is None:
-        cl = top
-    else:
-        cl, cl_labels = cluster_codes(cluster, "cluster")
-        if len(cl) != len(top):
-            raise DesignError(f"cluster has {len(cl)} values but the model uses {len(top)} rows")
-        _nest_check(top, cl, labels, cl_labels)
-        labels = cl_labels
-    weighted = w1 is not None or group_weights is not None
-    n = len(y)
-    if weighted:
-        w1 = np.ones(n) if w1 is None else np.asarray(w1, float)
-        gw = [np.ones(int(c.max()) + 1) for c in codes] if group_weights is None else \
-            [np.asarray(g, float) for g in group_weights]
-    idx, (Xb, yb) = split_by_cluster(cl, np.asarray(X, float), np.asarray(y, float))
-    Ws, Thetas = [], []
-    for rows in idx:
-        nj = len(rows)
-        V = sigma2 * np.eye(nj)
-        Vw = np.diag(sigma2 / w1[rows]) if weighted else None
-        for lev, (Z, c, Tl) in enumerate(zip(Zs, codes, T)):
-            Zr, cr = np.asarray(Z)[rows], c[rows]
-            same = cr[:, None] == cr[None, :]
-            ZTZ = (Zr @ Tl @ Zr.T) * same
-            V += ZTZ
-            if weighted:
-                Vw += ZTZ
-                Vw /= gw[lev][cr][:, None]  # nonzero entries lie within one group of this level
-        if not weighted:
-            Ws.append(_chol_inverse(V))
-            Thetas.append(V)
-        elif target == "weighted":
-            Ws.append(_chol_inverse(Vw))
-            Thetas.append(Vw)
-        else:
-            Ws.append(_chol_inverse(Vw))
-            Thetas.append(V)
-    xtwx = sum(x.T @ w @ x for x, w in zip(Xb, Ws))
-    M = safe_inverse(xtwx, terms)
-    beta = M @ sum(x.T @ w @ yy for x, w, yy in zip(Xb, Ws, yb))
-    e = tuple(yy - x @ beta for x, yy in zip(Xb, yb))
-    inverse_var = not weighted or target == "weighted"
-    b = ClusterBlocks(X=Xb, e=e, W=tuple(Ws), Theta=tuple(Thetas), inverse_var=inverse_var,
-                      labels=labels, terms=tuple(terms), X_raw=Xb, bread=M)
-    return b, beta
+__all__ = ["mixed_blocks", "robust_mixed", "robust_mixed_components", "se_ratio",
+           "random_slope_diagnostic"]
 
 
 def robust_mixed_components(y, X, terms, Zs, codes, T, sigma2, type="CR2", df="satterthwaite",
@@ -161,69 +69,10 @@ def robust_mixed_components(y, X, terms, Zs, codes, T, sigma2, type="CR2", df="s
     :func:`mixed_blocks` for the arguments."""
     b, beta = mixed_blocks(y, X, terms, Zs, codes, T, sigma2, labels, w1, group_weights,
                            target, cluster)
-    dfm = BetweenWithin(intercept_level1=False) if str(df).lower() == "between-within" else df
+    dfm = mixed_df_method(df)
     extra = {"weighted": w1 is not None or group_weights is not None, "target": target}
     return _finish(b, beta, terms, type, dfm, np.sqrt(np.diag(b.bread)), 0, "lmm",
                    "robust_mixed", extra)
-
-
-def _frame_of(fit, data):
-    frame = getattr(fit, "model_frame", None)
-    if frame is not None:
-        return frame
-    if data is None:
-        raise LsaError("this fit does not carry its model frame (fitted by an older lsa.mixed); "
-                       "pass the data it was fitted to as data=")
-    from lsa.mixed.formula import model_frame, parse_formula
-
-    return model_frame(parse_formula(fit.formula), data, tuple(getattr(fit, "weights", None) or ()))
-
-
-def _random_cov(fit, frame) -> list[np.ndarray]:
-    rc = getattr(fit, "random_cov", None)
-    if rc:
-        return [np.asarray(rc[g].loc[list(zn), list(zn)], float)
-                for g, zn in zip(frame.group_names, frame.znames)]
-    vc = fit.variance_components
-    T = []
-    for g, zn in zip(frame.group_names, frame.znames):
-        rows = vc[vc["group"] == g]
-        Tl = np.zeros((len(zn), len(zn)))
-        for _, r in rows.iterrows():
-            a = zn.index(r["term1"])
-            bb = a if pd.isna(r["term2"]) else zn.index(r["term2"])
-            Tl[a, bb] = Tl[bb, a] = r["estimate"]
-        T.append(Tl)
-    return T
-
-
-def _cluster_values(cluster, frame, data):
-    if cluster is None:
-        return None
-    if isinstance(cluster, str):
-        if cluster in frame.group_names:
-            lev = frame.group_names.index(cluster)
-            if lev != len(frame.group_names) - 1:
-                raise DesignError(
-                    f"cluster {cluster!r} is not the model's top level ({frame.group_names[-1]!r}): "
-                    "cluster-robust SEs for a mixed model cluster at the highest level (spec 9; "
-                    "Huang & Zhang 2025)"
-                )
-            return None
-        if data is None:
-            raise LsaError(f"cluster {cluster!r} is not a grouping factor of the model; pass data= "
-                           "holding that column")
-        if cluster not in data.columns:
-            raise DesignError(f"cluster column {cluster!r} is not in the data")
-        return data[cluster].loc[frame.row_index].to_numpy()
-    if np.ndim(cluster) != 1:
-        raise DesignError(f"cluster must be a column name or an array with one id per model row "
-                          f"({len(frame.y)}); got {cluster!r:.80}")
-    vals = np.asarray(cluster)
-    if len(vals) != len(frame.y):
-        raise DesignError(f"cluster has {len(vals)} values but the model uses {len(frame.y)} rows "
-                          "(give values in model-frame order, fit.rows_used)")
-    return vals
 
 
 def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
@@ -256,21 +105,19 @@ def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
         check_frame(data, "data")
     get_covariance_type(type)
     get_df_method(df)
-    check_choice(target, _TARGETS, "target")
-    frame = _frame_of(fit, data)
-    T = _random_cov(fit, frame)
-    w1 = gw = None
-    if getattr(fit, "weights", None):
-        lw = getattr(fit, "level_weights", None)
-        if lw is None:
-            raise LsaError("robust_mixed needs the weights as the fit used them (fit.level_weights, "
-                           "lsa.mixed with model-frame access); refit with the current lsa.mixed")
-        w1, gw = np.asarray(lw.w1, float), [np.asarray(g, float) for g in lw.groups]
-    cl = _cluster_values(cluster, frame, data)
-    r = robust_mixed_components(frame.y, frame.X, frame.xnames, frame.Z, frame.codes, T,
-                                float(fit.scale), type=type, df=df, labels=frame.group_ids[-1],
-                                w1=w1, group_weights=gw, target=target, cluster=cl)
-    return r
+    check_choice(target, TARGETS, "target")
+    from ..mixed.covariance import get_vcov_estimator
+
+    e = get_vcov_estimator(get_covariance_type(type).name).compute(
+        fit, df_method=df, cluster=cluster, target=target, data=data)
+    pc = e.details
+    b = pc.blocks
+    return ClusteredResult(
+        terms=tuple(b.terms), beta=pc.beta, cov=e.cov, df_values=e.df, cov_type=e.name,
+        df_method=e.df_method, blocks=b, estimating=pc.estimating,
+        se_model_values=np.sqrt(np.diag(b.bread)), nobs=b.nobs, n_clusters=b.n_clusters,
+        n_dropped=0, family="lmm", label="robust_mixed",
+        extra={"weighted": pc.weighted, "target": target})
 
 
 def se_ratio(result: ClusteredResult) -> pd.Series:
