@@ -35,9 +35,7 @@ FORMULA = "math ~ gender + escs + immig2 + stubeha + lackstaff + (1|cntschid)"
 
 def belgium(m: int, n_pvs: int, iterations: int, jobs: int, seed: int = 1234, numeric: str = "norm",
             n_schools: int | None = None) -> None:
-    from lsa.impute.tutorial_data import load_belgium_wmiss
-
-    df = load_belgium_wmiss()
+    df = lsa.datasets.load("pisa2018_bel_wmiss")
     if n_schools:  # quick mode: the first schools only
         df = df[df.cntschid.isin(df.cntschid.unique()[:n_schools])].reset_index(drop=True)
     pvs = [f"pv{i}math" for i in range(1, n_pvs + 1)]

@@ -9,7 +9,12 @@ import numpy as np
 import lsa
 
 import lsa.impute as li
-from lsa.impute.tutorial_data import load_belgium_wmiss
+
+
+def load_belgium_wmiss():
+    """The bundled Belgium data (lsa.impute.tutorial_data.load_belgium_wmiss before issue 11)."""
+    return lsa.datasets.load("pisa2018_bel_wmiss")
+
 
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "tutorials" / "missing_data.py"
 

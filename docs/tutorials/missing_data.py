@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+import lsa
 import lsa.impute as li
 from lsa.errors import MissingDataWarning
-from lsa.impute.tutorial_data import load_belgium_wmiss
 
 FORMULA = "math ~ gender + escs + immig2 + stubeha + lackstaff + (1|cntschid)"
 WEIGHTS = ["w_fstuwt", "w_schgrnrabwt"]
@@ -29,7 +29,7 @@ WEIGHTS = ["w_fstuwt", "w_schgrnrabwt"]
 def main(n_pvs: int = 3, m: int = 5, iterations: int = 5, n_jobs: int = 1, seed: int = 1234,
          out: str | None = None, progress: bool = True) -> dict:
     t0 = time.perf_counter()
-    df = load_belgium_wmiss()
+    df = lsa.datasets.load("pisa2018_bel_wmiss")
     pvs = [f"pv{i}math" for i in range(1, n_pvs + 1)]
 
     # 1. Diagnose: share missing, complete cases, suggested number of imputations, by school

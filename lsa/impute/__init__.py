@@ -12,7 +12,9 @@ diagnose → impute → analyze → pool:
 >>> print(li.pool(fits, method="flat"))                                       # doctest: +SKIP
 
 See :mod:`lsa.impute.pipeline` for the imputation model, what it approximates and what it
-cannot capture; :mod:`lsa.impute.convergence` for chain diagnostics. Users' own imputations
+cannot capture, and where each step lives (spec, tables, chains, and :mod:`lsa.impute.kernel`,
+the only module that touches miceforest and LightGBM); :mod:`lsa.impute.convergence` for chain
+diagnostics. Users' own imputations
 (Blimp, mice, ...) enter through :func:`from_long`.
 """
 
@@ -25,3 +27,14 @@ from .pipeline import DEFAULT_LGB_PARAMS, impute
 __all__ = ["Analyses", "DEFAULT_LGB_PARAMS", "Imputed", "MissingReport", "PooledMI", "Trace", "analyze",
            "convergence_summary", "diagnose", "from_long", "impute", "missing_share", "pattern_svg", "pool",
            "rhat", "suggested_m", "trace_svg"]
+
+
+def load_belgium_wmiss():
+    """Deprecated: use ``lsa.datasets.load("pisa2018_bel_wmiss")``, which returns the same data
+    (the module ``lsa.impute.tutorial_data`` that held this function was removed in issue 11)."""
+    from .. import datasets
+    from ..errors import warn
+
+    warn('lsa.impute.load_belgium_wmiss() is deprecated; use lsa.datasets.load("pisa2018_bel_wmiss"), which '
+         'returns the same data.', DeprecationWarning)
+    return datasets.load("pisa2018_bel_wmiss")

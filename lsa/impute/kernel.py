@@ -61,6 +61,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from ..errors import LsaError
 from .norm import norm_draw
 
 __all__ = ["DEFAULT_LGB_PARAMS", "TableKernel", "lgb_parameter_names", "lgb_parameters", "quiet"]
@@ -122,6 +123,12 @@ def _kernel_class():
     if _KERNEL_CLASS is not None:
         return _KERNEL_CLASS
     import miceforest as mf
+
+    missing = [name for name in ("_get_nonmissing_subset_index", "_mean_match_mice", "_get_nonmissing_index")
+               if not callable(getattr(mf.ImputationKernel, name, None))]
+    if missing:  # the overrides would be silently bypassed: no bootstrap, no norm draw
+        raise LsaError(f"miceforest {getattr(mf, '__version__', '?')} has no ImputationKernel.{missing[0]}, which "
+                       f"lsa.impute overrides (see lsa.impute.kernel); install miceforest 6.0.5 and lightgbm 4.6.0.")
 
     class _BootstrapKernel(mf.ImputationKernel):
         def __init__(self, *args, groups: np.ndarray | None = None, norm: Sequence[str] = (), **kwargs):

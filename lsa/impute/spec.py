@@ -37,6 +37,7 @@ import pandas as pd
 from ..errors import DesignError, LsaError
 from ..validation import (MAX_FACTOR_LEVELS, check_columns_exist, check_finite, check_frame, check_name,
                           check_names, check_number, factor_level_limit, holds_numbers_as_text, numeric_column)
+from .kernel import lgb_parameter_names
 
 __all__ = ["Spec", "check_arguments", "check_flag", "check_name_list", "resolve"]
 
@@ -87,18 +88,6 @@ def check_name_list(value: Any, argument: str) -> list[str]:
     return names
 
 
-def _lgb_names() -> set[str] | None:
-    """Every LightGBM parameter name and alias (None if this LightGBM does not list them: then
-    names are not checked)."""
-    try:
-        from lightgbm.basic import _ConfigAliases
-
-        aliases = _ConfigAliases._get_all_param_aliases()
-        return set(aliases) | {a for names in aliases.values() for a in names}
-    except Exception:  # pragma: no cover - a LightGBM without the alias table
-        return None
-
-
 def _lgb(value: Any, argument: str) -> dict:
     """A dict of LightGBM parameters; an unknown name is an error (LightGBM would ignore it
     silently with ``verbosity=-1``)."""
@@ -107,7 +96,7 @@ def _lgb(value: Any, argument: str) -> dict:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise LsaError(f"{argument} must be a dict of LightGBM parameters (string keys), e.g. "
                        f"{{'num_leaves': 8}}; got {value!r}.")
-    known = _lgb_names() if value else None
+    known = lgb_parameter_names() if value else None
     unknown = [k for k in value if known is not None and k not in known]
     if unknown:
         import difflib
@@ -191,9 +180,8 @@ def _check_complete(df: pd.DataFrame, column: str, what: str, why: str) -> None:
 
 # -- resolution ----------------------------------------------------------------------------------
 
-def resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> Spec:
-    """Check the data and the column arguments of :func:`lsa.impute.impute`; returns the
-    specification (the data copied, bool columns as float, text columns as category)."""
+def _frame_of(data) -> tuple[pd.DataFrame, Any]:
+    """The DataFrame to impute and the design it came from (None for a DataFrame)."""
     design = None
     if isinstance(data, pd.DataFrame):
         df = data
@@ -206,37 +194,33 @@ def resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> Spec:
     if not all(isinstance(c, str) for c in df.columns):
         bad = [c for c in df.columns if not isinstance(c, str)]
         raise DesignError(f"data: column names must be strings; got {_short(bad)}.")
-    if cluster is not None:
-        check_name(cluster, "cluster")
-    if weight is not None:
-        check_name(weight, "weight")
-    lv2 = check_name_list(level2, "level2")
-    variables = None if variables is None else check_name_list(variables, "variables")
-    if cluster is None:
-        if design is None or not design.ids:
-            raise DesignError("give cluster= (the level-2 id column, e.g. 'cntschid').")
-        cluster = next(iter(design.ids.values()))
-    if weight is None and design is not None:
-        weight = design.weights.get(design.observation_level)
-    # plausible values
-    pv_set = None
+    return df, design
+
+
+def _pv_columns(pvs, design) -> tuple[str | None, tuple[str, ...]]:
+    """The PV-set name (if ``pvs`` named one of the design) and the PV columns."""
     if pvs is None:
-        pv_cols: tuple[str, ...] = ()
-    elif isinstance(pvs, str):
+        return None, ()
+    if isinstance(pvs, str):
         if design is None or pvs not in design.pvs:
             known = list(design.pvs) if design is not None else []
             raise DesignError(f"pvs={pvs!r} is not a PV set of the design (PV sets: {known}); give a PV-set "
                               f"name of a SurveyDesign or the list of PV columns.")
-        pv_set, pv_cols = pvs, tuple(design.pvs[pvs])
-    else:
-        if isinstance(pvs, (pd.Index, pd.Series, np.ndarray)) and np.ndim(pvs) == 1:
-            pvs = list(pvs)
-        if not isinstance(pvs, (list, tuple)):
-            raise DesignError(f"pvs must be a list of plausible-value columns or the name of a PV set of the "
-                              f"design; got {pvs!r} ({type(pvs).__name__}).")
-        if len(pvs) == 0:
-            raise DesignError("pvs is an empty list.")
-        pv_cols = tuple(check_name_list(list(pvs), "pvs"))
+        return pvs, tuple(design.pvs[pvs])
+    if isinstance(pvs, (pd.Index, pd.Series, np.ndarray)) and np.ndim(pvs) == 1:
+        pvs = list(pvs)
+    if not isinstance(pvs, (list, tuple)):
+        raise DesignError(f"pvs must be a list of plausible-value columns or the name of a PV set of the "
+                          f"design; got {pvs!r} ({type(pvs).__name__}).")
+    if len(pvs) == 0:
+        raise DesignError("pvs is an empty list.")
+    return None, tuple(check_name_list(list(pvs), "pvs"))
+
+
+def _check_roles(df: pd.DataFrame, cluster: str, weight: str | None, pv_cols: tuple[str, ...], lv2: list[str],
+                 variables: list[str] | None) -> None:
+    """The named columns exist and do not clash; the cluster id, the weight and the PVs are
+    complete, finite and numeric where they must be."""
     named = {"cluster": [cluster], "weight": [weight] if weight else [], "pvs": list(pv_cols),
              "level2": lv2, "variables": list(variables or [])}
     for what, cols in named.items():
@@ -264,7 +248,12 @@ def resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> Spec:
         if df[c].isna().any():
             raise DesignError(f"plausible value {c!r} has {int(df[c].isna().sum())} missing value(s); PVs must "
                               f"be complete (rows without PVs are outside the tested population).")
-    # the model variables
+
+
+def _model_variables(df: pd.DataFrame, design, cluster: str, weight: str | None, pv_cols: tuple[str, ...],
+                     variables: list[str] | None, lv2: list[str]) -> list[str]:
+    """The variables of the imputation model: ``variables`` (default: every column but the
+    cluster id, the weights, the PVs and the design's replicate columns), then the level-2 ones."""
     exclude = {cluster, weight, *pv_cols}
     if design is not None:
         exclude |= set(design.weights.values()) | set(design.ids.values())
@@ -280,6 +269,12 @@ def resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> Spec:
     for c in lv2:
         if c not in model:
             model.append(c)
+    return model
+
+
+def _pv_column_name(df: pd.DataFrame, design, pv_cols: tuple[str, ...], pv_set: str | None,
+                    pv_column: str | None) -> str | None:
+    """The column that will hold the PV of each completed data set (None without PVs)."""
     if pv_cols and pv_column is None:
         base = pv_set or common_name(pv_cols)
         pv_column = base
@@ -290,9 +285,13 @@ def resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> Spec:
             raise DesignError(f"cannot name the PV column {base!r} or {base + '_pv'!r}: taken; give pv_column=.")
     elif pv_column is not None and pv_column in df.columns:
         raise DesignError(f"pv_column {pv_column!r} is already a column of the data; choose another name.")
-    if not pv_cols:
-        pv_column = None
-    # types, non-finite values, levels, emptiness
+    return pv_column if pv_cols else None
+
+
+def _converted(df: pd.DataFrame, model: list[str], lv2: list[str],
+               variables: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """A copy of the data with every model variable checked (types, non-finite values, levels,
+    emptiness) and converted (bool → float, text → category); the names converted to category."""
     default = "variables (default: every column but the cluster id, weights and PVs)"
     data_out = df.copy()
     converted = []
@@ -307,6 +306,30 @@ def resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> Spec:
     if empty:
         raise DesignError(f"variable(s) {empty} are entirely missing: nothing to impute them from. Remove them "
                           f"from the imputation model.")
+    return data_out, converted
+
+
+def resolve(data, cluster, level2, pvs, weight, variables, pv_column) -> Spec:
+    """Check the data and the column arguments of :func:`lsa.impute.impute`; returns the
+    specification (the data copied, bool columns as float, text columns as category)."""
+    df, design = _frame_of(data)
+    if cluster is not None:
+        check_name(cluster, "cluster")
+    if weight is not None:
+        check_name(weight, "weight")
+    lv2 = check_name_list(level2, "level2")
+    variables = None if variables is None else check_name_list(variables, "variables")
+    if cluster is None:
+        if design is None or not design.ids:
+            raise DesignError("give cluster= (the level-2 id column, e.g. 'cntschid').")
+        cluster = next(iter(design.ids.values()))
+    if weight is None and design is not None:
+        weight = design.weights.get(design.observation_level)
+    pv_set, pv_cols = _pv_columns(pvs, design)
+    _check_roles(df, cluster, weight, pv_cols, lv2, variables)
+    model = _model_variables(df, design, cluster, weight, pv_cols, variables, lv2)
+    pv_column = _pv_column_name(df, design, pv_cols, pv_set, pv_column)
+    data_out, converted = _converted(df, model, lv2, variables)
     spread = check_level2(data_out, cluster, lv2)
     level1 = [c for c in model if c not in lv2]
     spec = Spec(data_out, cluster, weight, pv_cols, pv_column, level1, lv2, design=design,
