@@ -3,7 +3,9 @@
 ``params``, ``bse`` (the covariance type chosen: ``"sandwich"`` by default, as WeMix),
 ``bse_model``, ``cov_params()``, ``tvalues``, ``pvalues`` (normal reference, as WeMix and
 statsmodels MixedLM), ``conf_int()``, ``wald_test()``, ``llf``, ``variance_components``,
-``icc``, ``ranef``, ``summary()``, ``tidy()``, ``with_vcov(type)``.
+``icc``, ``ranef``, ``summary()``, ``tidy()``, ``with_vcov(type, **options)`` (any estimator of
+the registry :mod:`lsa.mixed.covariance`: ``model``, ``sandwich``, ``CR0``, ``CR2``,
+``replicate``, ...; its df then give the t reference of ``pvalues``, ``conf_int`` and ``tidy``).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import scipy.stats
 from lsa.formula import constraint_matrix
 from lsa.errors import LsaError
 from lsa.mixed.pml import ThetaMap
-from lsa.mixed.vcov import VCOV_TYPES, varcomp_cov
+from lsa.mixed.vcov import VCOV_TYPES, fixed_scores, get_vcov_estimator, varcomp_cov
 
 __all__ = ["MixedResult", "make_result", "WaldTestResult"]
 
@@ -88,6 +90,11 @@ class MixedResult:
     random_cov: dict = field(default_factory=dict, repr=False, compare=False)
     #: notes about the fit (boundary estimates, ...), also printed by summary()
     notes: tuple = ()
+    #: (G, p) fixed-effect scores s_g = ∂(w_g log L_g)/∂β per top-level group (code order)
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: the covariance in use when set by with_vcov (:class:`lsa.mixed.covariance.VcovEstimate`:
+    #: its df, df_method and details); None = the fit's sandwich with normal reference
+    vcov_estimate: object = field(default=None, repr=False, compare=False)
 
     # -- model frame ----------------------------------------------------------------------
     def random_covariances(self) -> dict:
@@ -134,22 +141,52 @@ class MixedResult:
         return self.params / self.bse
 
     @property
+    def df(self) -> pd.Series:
+        """Degrees of freedom of each coefficient's t reference, from the covariance estimator
+        (∞ = normal: ``model``, ``sandwich``; Satterthwaite for ``CR2``; design df for
+        ``replicate``)."""
+        e = self.vcov_estimate
+        dfv = np.full(len(self.params), np.inf) if e is None else np.asarray(e.df, float)
+        return pd.Series(dfv, self.params.index, name="df")
+
+    @property
+    def df_method(self) -> str:
+        return "z" if self.vcov_estimate is None else self.vcov_estimate.df_method
+
+    @property
     def pvalues(self) -> pd.Series:
-        return pd.Series(2 * scipy.stats.norm.sf(np.abs(self.tvalues)), self.params.index)
+        t, dfv = np.abs(self.tvalues.to_numpy()), self.df.to_numpy()
+        p = np.where(np.isinf(dfv), 2 * scipy.stats.norm.sf(t),
+                     2 * scipy.stats.t.sf(t, np.where(np.isinf(dfv), 1.0, dfv)))
+        return pd.Series(p, self.params.index)
 
     @property
     def df_resid(self) -> float:
         return np.inf
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        z = scipy.stats.norm.ppf(1 - alpha / 2)
-        return pd.DataFrame({0: self.params - z * self.bse, 1: self.params + z * self.bse})
+        """β̂ ∓ q·SE with q the normal quantile, or the t quantile with the estimator's df."""
+        dfv = self.df.to_numpy()
+        q = np.where(np.isinf(dfv), scipy.stats.norm.ppf(1 - alpha / 2),
+                     scipy.stats.t.ppf(1 - alpha / 2, np.where(np.isinf(dfv), 1.0, dfv)))
+        return pd.DataFrame({0: self.params - q * self.bse, 1: self.params + q * self.bse})
 
-    def with_vcov(self, type: str) -> "MixedResult":
-        """The same fit reporting another covariance type (``"sandwich"``, ``"model"``)."""
-        if type not in self.covs:
-            raise LsaError(f"vcov type must be one of {sorted(self.covs)}; got {type!r}")
-        return dataclasses.replace(self, vcov_type=type)
+    def with_vcov(self, type: str, **options) -> "MixedResult":
+        """The same fit reporting another covariance of the fixed effects, chosen by name from
+        the registry :data:`lsa.mixed.covariance.VCOV_ESTIMATORS` (formulas there):
+        ``"model"``, ``"sandwich"``, ``"CR0"``/``"CR2"`` (options ``df_method``, ``cluster``,
+        ``target``, ``data``; Satterthwaite df by default) or ``"replicate"`` (option
+        ``design=``: refits per replicate weight set; design df). ``fit.with_vcov("CR2")``
+        equals :func:`lsa.robust.robust_mixed` (the same estimator)."""
+        est = get_vcov_estimator(type)
+        unknown = sorted(set(options) - set(est.options))
+        if unknown:
+            raise LsaError(f"with_vcov({est.name!r}): unknown option(s) {unknown}; allowed: "
+                           f"{list(est.options) or 'none'}")
+        e = est.compute(self, **options)
+        names = list(self.params.index)
+        covs = {**self.covs, e.name: pd.DataFrame(e.cov, names, names)}
+        return dataclasses.replace(self, vcov_type=e.name, covs=covs, vcov_estimate=e)
 
     def wald_test(self, R, r=None) -> WaldTestResult:
         """Wald χ² test of R β = r. ``R``: matrix, or list of term names (each = 0)."""
@@ -183,7 +220,7 @@ class MixedResult:
         ci = self.conf_int(alpha)
         fixed = pd.DataFrame({"effect": "fixed", "group": None, "term": self.params.index,
                               "estimate": self.params.to_numpy(), "std_error": self.bse.to_numpy(),
-                              "statistic": self.tvalues.to_numpy(), "df": np.inf,
+                              "statistic": self.tvalues.to_numpy(), "df": self.df.to_numpy(),
                               "p_value": self.pvalues.to_numpy(), "conf_low": ci[0].to_numpy(),
                               "conf_high": ci[1].to_numpy()})
         vc = self.variance_components
@@ -399,6 +436,8 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResu
     wtop = stats.weights[-1]
     covs = {k: pd.DataFrame(c.fixed(fwd, pr.beta, pr.sigma2, wtop), names, names)
             for k, c in VCOV_TYPES.items()}
+    scores = fixed_scores(fwd, pr.beta, pr.sigma2, wtop)
+    scores.flags.writeable = False
     ngroups = {g: int(n) for g, n in zip(frame.group_names, stats.hierarchy.ngroups)}
     vcs = varcomp_cov(pr.theta, pr.sigma2, pr.beta, stats, tmap)
     vc, vc_cov = _vc_table(frame, tmap, vcs, pr.sigma2, ngroups)
@@ -417,4 +456,4 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResu
                        ngroups, frame.n_dropped, opt.converged, opt.iterations, opt.grad_norm,
                        reml, w.columns, w.scaling, _weight_stats(frame, w), ranef,
                        model_frame=frame.frozen(), level_weights=w,
-                       theta_map=tmap, random_cov=random_cov, notes=tuple(notes))
+                       theta_map=tmap, random_cov=random_cov, notes=tuple(notes), scores=scores)

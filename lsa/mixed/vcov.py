@@ -6,7 +6,8 @@ cross-product matrix):
 * ``"model"``: V = H_ββ⁻¹ = σ̂² S_XX⁻¹ (lme4's vcov for unit weights; WeMix ``invHessian``).
 * ``"sandwich"``: V = H⁻¹ J H⁻¹, J = G/(G−1) Σ_g s_g s_g', s_g = ∂(w_g log L_g)/∂β
   = w_g (S_g,Xy − S_g,XX β̂)/σ̂² per top-level group g (closed form). This is WeMix's ``SE``
-  (Rabe-Hesketh & Skrondal 2006, eq. 12; the G/(G−1) factor is WeMix's).
+  (Rabe-Hesketh & Skrondal 2006, eq. 12; the G/(G−1) factor is WeMix's), i.e. G/(G−1) times
+  :func:`cr0_cov`, the one CR0 of a mixed fit (``with_vcov("CR0")`` uses it too).
 
 Variance components (spec §1.5, as WeMix): for each random-effect level l, parameters
 φ = (θ_l, σ) at β̂ fixed, V(φ) = H⁻¹ J H⁻¹ with H = −∂²ℓ/∂φ∂φ' and J = G/(G−1) Σ_g s_g s_g'
@@ -21,10 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lsa.errors import LsaError
 from lsa.mixed.pml import ThetaMap, grad_fixed
 from lsa.mixed.stats import ClusterStats
 
-__all__ = ["ModelCov", "SandwichCov", "VCOV_TYPES", "fixed_scores", "varcomp_cov"]
+__all__ = ["ModelCov", "SandwichCov", "VCOV_TYPES", "VCOV_ESTIMATORS", "register_vcov",
+           "get_vcov_estimator", "cr0_cov", "fixed_scores", "varcomp_cov"]
 
 
 def fixed_scores(fwd, beta: np.ndarray, sigma2: float, weights: np.ndarray) -> np.ndarray:
@@ -32,6 +35,14 @@ def fixed_scores(fwd, beta: np.ndarray, sigma2: float, weights: np.ndarray) -> n
     p = len(beta)
     S = fwd.S_top
     return weights[:, None] * (S[:, :p, p] - S[:, :p, :p] @ beta) / sigma2
+
+
+def cr0_cov(bread: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """CR0 (Liang & Zeger 1986): V = M (Σ_c u_c u_c') M with M the bread (σ̂² S_XX⁻¹) and u_c
+    the fixed-effect scores of cluster c (rows of ``scores``: the top-level groups, or their
+    sums over a coarser clustering). Equal to :class:`lsa.robust.cr.CR0` on the fit's blocks
+    (u_c = X_c' W_c e_c), without forming them."""
+    return bread @ (scores.T @ scores) @ bread
 
 
 class ModelCov:
@@ -55,11 +66,32 @@ class SandwichCov:
         bread = ModelCov.fixed(fwd, beta, sigma2, weights)
         s = fixed_scores(fwd, beta, sigma2, weights)
         G = s.shape[0]
-        meat = G / (G - 1) * s.T @ s if G > 1 else np.full_like(bread, np.nan)
-        return bread @ meat @ bread
+        return G / (G - 1) * cr0_cov(bread, s) if G > 1 else np.full_like(bread, np.nan)
 
 
 VCOV_TYPES = {c.name: c for c in (ModelCov, SandwichCov)}
+
+#: The registry of ``MixedResult.with_vcov``: name -> estimator (``name``, ``options``,
+#: ``compute(fit, **options)``). The estimators live in :mod:`lsa.mixed.covariance`, which
+#: registers them when ``lsa.mixed`` is imported (they refit models, so the result module
+#: cannot import them without an import cycle).
+VCOV_ESTIMATORS: dict = {}
+
+
+def register_vcov(estimator) -> None:
+    """Add a covariance estimator to :data:`VCOV_ESTIMATORS` under ``estimator.name``."""
+    VCOV_ESTIMATORS[estimator.name] = estimator
+
+
+def get_vcov_estimator(name):
+    """The registered estimator ``name`` (case-insensitive: ``"cr2"`` is ``"CR2"``)."""
+    if isinstance(name, str):
+        key = next((k for k in VCOV_ESTIMATORS if k.lower() == name.lower()), None)
+        if key is not None:
+            return VCOV_ESTIMATORS[key]
+    elif getattr(name, "name", None) in VCOV_ESTIMATORS and hasattr(name, "compute"):
+        return name
+    raise LsaError(f"vcov type must be one of {list(VCOV_ESTIMATORS)}; got {name!r}")
 
 
 @dataclass(frozen=True)

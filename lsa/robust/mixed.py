@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import stats
 
 from ..mixed.cluster_blocks import TARGETS, mixed_blocks, mixed_df_method
+from ..mixed.vcov import get_vcov_estimator
 from ..validation import check_choice, check_frame, check_number
 from .checks import check_alpha, check_mixed_fit, check_result
 from .clustered import ClusteredResult
@@ -106,8 +107,6 @@ def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
     get_covariance_type(type)
     get_df_method(df)
     check_choice(target, TARGETS, "target")
-    from ..mixed.covariance import get_vcov_estimator
-
     e = get_vcov_estimator(get_covariance_type(type).name).compute(
         fit, df_method=df, cluster=cluster, target=target, data=data)
     pc = e.details
