@@ -95,6 +95,10 @@ def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
     target : working model of the CR2 adjustment for weighted fits: "model" (default) or
         "weighted" (see the module docstring). Ignored for unweighted fits.
 
+    A thin alias over the covariance registry of :class:`lsa.mixed.MixedResult`: the same
+    estimator as ``fit.with_vcov(type, df_method=df, cluster=cluster, target=target)``
+    (:mod:`lsa.mixed.covariance`), packed as a ClusteredResult.
+
     Returns
     -------
     ClusteredResult: ``tidy()``, ``cov_params()``, ``se_model`` (model-based, lme4's ``vcov``
