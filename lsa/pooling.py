@@ -21,17 +21,24 @@ Nested imputation (Rubin 2003; miceadds::NMIcombine), M between-draws × N withi
     ν = [ ((1 + 1/M) B_b)² / ((M − 1) T²) + ((1 − 1/N) W̄)² / (M (N − 1) T²) ]⁻¹,
 
 with B_b the variance of the M group means and W̄ the mean within-group variance.
+
+This module also owns the pooled t-table (:func:`t_table`, the one builder used by the
+design-based estimators, :class:`lsa.MixPVResult` and :func:`lsa.impute.pool`), the rule for
+the complete-data df of a multilevel fit (:func:`mixed_df_complete`) and the check of a
+PV × imputation grid (:func:`pv_imputation_grid`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from .errors import LsaError
+from .validation import check_number
 
 DfMethod = Literal["barnard_rubin", "rubin"]
 
@@ -237,6 +244,121 @@ def lrt_d2(deviances: np.ndarray, k: int) -> WaldTest:
     stat = (d.mean() / k - (m + 1) / (m - 1) * r) / (1 + r)
     df2 = k ** (-3 / m) * (m - 1) * (1 + 1 / r) ** 2
     return WaldTest(float(stat), float(k), float(df2), float(stats.f.sf(stat, k, df2)), float(r), "D2")
+
+
+# -- the pooled t-table -------------------------------------------------------------------------
+
+#: columns of a design-based result table (AGENTS.md), in their order
+TABLE_COLUMNS = ("estimate", "std_error", "df", "statistic", "p_value", "conf_low", "conf_high")
+#: columns of a pooled model table (``summary.mixPV`` / broom order), with RIV and FMI
+MODEL_TABLE_COLUMNS = ("estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high",
+                       "riv", "fmi")
+
+
+def t_table(pooled: Pooled, terms: Sequence[str] | None = None, *, alpha: float = 0.05,
+            columns: Sequence[str] = TABLE_COLUMNS) -> pd.DataFrame:
+    """The pooled t-table, one row per parameter (``term`` first when ``terms`` are given).
+
+        estimate = Q̄,   std_error = √diag(T),   statistic t = Q̄ / std_error,   df = ν,
+        p_value = 2 P(t_ν > |t|),   conf_low, conf_high = Q̄ ∓ t_{ν, 1−α/2} · std_error,
+        riv = (1 + 1/M) B / Ū,   fmi = (riv + 2/(ν + 3)) / (riv + 1)   (as mitml).
+
+    The one builder of a pooled table: the design-based estimators (``TABLE_COLUMNS``),
+    :class:`lsa.MixPVResult` and :func:`lsa.impute.pool` (``MODEL_TABLE_COLUMNS``) call it.
+    ``columns`` chooses and orders any of these nine. A zero standard error gives an infinite
+    or NaN statistic without a numpy warning.
+    """
+    check_number(alpha, "alpha", low=0, high=1, low_open=True, high_open=True)
+    unknown = [c for c in columns if c not in MODEL_TABLE_COLUMNS]
+    if unknown:
+        raise LsaError(f"t_table: columns must be among {list(MODEL_TABLE_COLUMNS)}; got {unknown}.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = pooled.std_error
+        stat = pooled.estimate / se
+        q = stats.t.ppf(1 - alpha / 2, pooled.df)
+        values = {"estimate": pooled.estimate, "std_error": se, "statistic": stat, "df": pooled.df,
+                  "p_value": 2 * stats.t.sf(np.abs(stat), pooled.df),
+                  "conf_low": pooled.estimate - q * se, "conf_high": pooled.estimate + q * se}
+        if "riv" in columns or "fmi" in columns:
+            values["riv"], values["fmi"] = pooled.riv, pooled.fmi
+    out = {"term": list(terms)} if terms is not None else {}
+    out.update({c: np.asarray(values[c], dtype=float) for c in columns})
+    return pd.DataFrame(out)
+
+
+# -- complete-data df of a multilevel fit ------------------------------------------------------
+
+def mixed_df_complete(nobs: int, n_fixed: int, n_variances: int) -> tuple[float, float]:
+    """Complete-data df (ν_com) of the fixed-effect block and of the variance-component block of a
+    multilevel fit, for the Barnard–Rubin df of its pooled estimates. The one rule, used by
+    :func:`lsa.mix_pv` (PVs or completed data sets) and :func:`lsa.impute.pool`:
+
+        ν_com,fixed = n − p,        ν_com,random = n − v,
+
+    n the level-1 observations of the (first) fit, p the number of fixed effects, v the number
+    of *variances* (random-effect variances and the residual variance; covariances between
+    random effects are not counted). Every row of a block, covariance rows included, gets its
+    block's ν_com.
+
+    This is ``MLMusingR::summary.mixPV`` (``pool_pv(Bs, SEs, ns2, dfadj = TRUE)``: ν_com =
+    ns2 − length(Bs), on its table of fixed effects and on its table of variances, which has no
+    covariance rows; Huang 2024). It reproduces the published mixPV tables: the PISA 2012
+    random-intercept and random-slope models of ``tests/test_mix_pv.py``
+    (``tests/reference/mixpv_pisa2012_ri.json``; random slope: residual df 302.6).
+    """
+    n = float(nobs)
+    return n - int(n_fixed), n - int(n_variances)
+
+
+def variance_component_rows(vc: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Term names of the rows of a ``variance_components`` table (``group.term1`` for a
+    variance, ``group.term1.term2`` for a covariance, ``Residual``) and a mask of the variances
+    (what :func:`mixed_df_complete` counts)."""
+    t1 = vc["term1"].fillna("").astype(str).to_numpy() if "term1" in vc else np.full(len(vc), "")
+    t2 = vc["term2"].fillna("").astype(str).to_numpy() if "term2" in vc else np.full(len(vc), "")
+    names = []
+    for group, a, b in zip(vc["group"].astype(str), t1, t2):
+        name = f"{group}.{a}" + (f".{b}" if b else "")
+        names.append(name.rstrip(".") if group == "Residual" else name)
+    return names, t2 == ""
+
+
+# -- flat or nested pooling over a PV × imputation grid -----------------------------------------
+
+def pv_imputation_grid(pv_index: Sequence[int], imp_index: Sequence[int]) -> tuple[np.ndarray, int, int]:
+    """Check that the draws form a full PV × imputation grid (every PV with the same imputation
+    numbers, ≥ 2 of each) and return (order putting them PV-major, number of PVs, number of
+    imputations per PV) for :func:`nested`."""
+    pv, imp = np.asarray(pv_index), np.asarray(imp_index)
+    if pv.ndim != 1 or pv.shape != imp.shape:
+        raise LsaError(f"nested pooling needs one PV and one imputation number per draw; got pv_index of shape "
+                       f"{pv.shape} and imp_index of shape {imp.shape}.")
+    pvs, imps = np.unique(pv), np.unique(imp)
+    if len(pvs) < 2 or len(imps) < 2:
+        raise LsaError(f"nested pooling needs at least 2 PVs and 2 imputations per PV; got {len(pvs)} PV(s) "
+                       f"and imputation numbers {imps.tolist()}. Use method='flat'.")
+    if len(pv) != len(pvs) * len(imps) or not all(set(imp[pv == p]) == set(imps) for p in pvs):
+        raise LsaError("nested pooling needs the same imputation numbers for every PV (a full PV × "
+                       "imputation grid).")
+    return np.lexsort((imp, pv)), len(pvs), len(imps)
+
+
+def pool_estimates(estimates: np.ndarray, covariances: np.ndarray, *, method: str = "flat",
+                   df_complete: float = np.inf, within: np.ndarray | None = None,
+                   grid: tuple[Sequence[int], Sequence[int]] | None = None) -> Pooled:
+    """Pool M draws flat (:func:`rubin`, with ``df_complete`` and ``within``) or nested
+    (:func:`nested`, PVs between and imputations within; ``grid = (pv_index, imp_index)``
+    checked by :func:`pv_imputation_grid`, in any order)."""
+    if method == "flat":
+        return rubin(estimates, covariances, df_complete=df_complete, within=within)
+    if method != "nested":
+        raise LsaError(f"method must be 'flat' or 'nested'; got {method!r}.")
+    if grid is None:
+        raise LsaError("nested pooling needs the PV and imputation number of every draw (pv_index, imp_index).")
+    order, m, n = pv_imputation_grid(*grid)
+    q = np.asarray(estimates, dtype=float)[order]
+    u = np.asarray(covariances, dtype=float)[order]
+    return nested(q.reshape(m, n, -1), u.reshape(m, n, *u.shape[1:]))
 
 
 def _as_covariances(cov: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

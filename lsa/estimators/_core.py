@@ -24,7 +24,7 @@ from scipy import stats
 
 from ..design import SurveyDesign
 from ..errors import DesignError, MissingDataWarning, warn
-from ..pooling import Pooled, nested, rubin
+from ..pooling import Pooled, nested, rubin, t_table
 from ..replicates import replicate_variance
 from ..validation import check_columns_exist, check_names
 
@@ -133,19 +133,6 @@ def counts(valid: np.ndarray, w_full: np.ndarray) -> tuple[int, int]:
     return used, int(inside.sum()) - used
 
 
-def t_table(pooled: Pooled) -> dict[str, np.ndarray]:
-    ci = pooled.conf_int()
-    return {
-        "estimate": pooled.estimate,
-        "std_error": pooled.std_error,
-        "df": pooled.df,
-        "statistic": pooled.statistic(),
-        "p_value": pooled.p_value(),
-        "conf_low": ci[:, 0],
-        "conf_high": ci[:, 1],
-    }
-
-
 @dataclass(frozen=True)
 class GroupDraws:
     """The per-draw estimates (M, k) and sampling covariances (M, k, k) of one group, kept in
@@ -197,10 +184,14 @@ def run_by_groups(
     return out
 
 
+def _columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: table[c].to_numpy() for c in table.columns}
+
+
 def _assemble(statistic: str, groups: list[GroupDraws], pooled: list[Pooled], note: str) -> "DesignResult":
     rows, per_pv, covs = [], [], {}
     for g, p in zip(groups, pooled):
-        rows.append(pd.DataFrame({**g.labels, **g.extra, "term": g.terms, **t_table(p),
+        rows.append(pd.DataFrame({**g.labels, **g.extra, "term": g.terms, **_columns(t_table(p)),
                                   "n_obs": g.n_obs, "n_missing": g.n_missing}))
         for i in range(g.estimates.shape[0]):
             per_pv.append(pd.DataFrame({**g.labels, "pv": i + 1, "term": g.terms, "estimate": g.estimates[i],

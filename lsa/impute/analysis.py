@@ -20,7 +20,6 @@ from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .. import pooling
 from ..errors import LsaError, MissingDataWarning, warn
@@ -151,16 +150,13 @@ def _params(r: Any) -> tuple[pd.Series, np.ndarray]:
     return p.astype(float), c
 
 
-def _vc(r: Any) -> pd.DataFrame | None:
+def _vc(r: Any) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray] | None:
+    """(terms, is-variance mask, estimates, SEs) of a result's variance components, or None."""
     vc = getattr(r, "variance_components", None)
     if not isinstance(vc, pd.DataFrame) or "estimate" not in vc or "std_error" not in vc:
         return None
-    t1 = vc["term1"].fillna("").astype(str) if "term1" in vc else ""
-    t2 = vc["term2"].fillna("").astype(str) if "term2" in vc else ""
-    name = vc["group"].astype(str) + "." + np.where(t2 == "", t1, t1 + "." + t2)
-    name = [n.rstrip(".") if n.startswith("Residual") else n for n in name]
-    return pd.DataFrame({"term": name, "estimate": vc["estimate"].to_numpy(float),
-                         "std_error": vc["std_error"].to_numpy(float)})
+    terms, is_var = pooling.variance_component_rows(vc)
+    return terms, is_var, vc["estimate"].to_numpy(float), vc["std_error"].to_numpy(float)
 
 
 @dataclass(frozen=True)
@@ -220,15 +216,7 @@ class PooledMI:
 
 
 def _table(names: Sequence[str], p: pooling.Pooled) -> pd.DataFrame:
-    se = p.std_error
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = p.estimate / se
-    df = p.df
-    q = stats.t.ppf(0.975, df)
-    return pd.DataFrame({"term": list(names), "estimate": p.estimate, "std_error": se, "statistic": stat,
-                         "df": df, "p_value": 2 * stats.t.sf(np.abs(stat), df),
-                         "conf_low": p.estimate - q * se, "conf_high": p.estimate + q * se,
-                         "riv": p.riv, "fmi": p.fmi})
+    return pooling.t_table(p, names, columns=pooling.MODEL_TABLE_COLUMNS)
 
 
 def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_complete: Any = "mixpv", *,
@@ -242,10 +230,11 @@ def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_comp
     method : ``"flat"`` — all fits as one set (:func:`lsa.pooling.rubin`; Huang & Keller 2025,
         ``class(allres) <- 'mixPV'``); ``"nested"`` — PVs between, imputations within
         (:func:`lsa.pooling.nested`, Rubin 2003; needs ≥ 2 PVs × ≥ 2 imputations, a full grid).
-    df_complete : flat pooling only. ``"mixpv"`` (default): Barnard–Rubin df with ν_com = n − k,
-        n = level-1 rows of the first fit and k = number of parameters in the block (fixed
-        effects; variance terms), exactly as ``summary.mixPV``; a number: that ν_com for both
-        blocks; ``None`` or ``inf``: Rubin's (1987) df.
+    df_complete : flat pooling only. ``"mixpv"`` (default): Barnard–Rubin df with the complete-data
+        df of :func:`lsa.pooling.mixed_df_complete` — n − (fixed effects) and n − (variances,
+        residual included, covariances not counted), n = level-1 rows of the first fit — exactly
+        as ``summary.mixPV`` and :func:`lsa.mix_pv`; a number: that ν_com for both blocks;
+        ``None`` or ``inf``: Rubin's (1987) df.
     """
     if isinstance(results, Analyses):
         pv_index = results.pv_index if pv_index is None else pv_index
@@ -273,51 +262,32 @@ def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_comp
     Q = np.vstack([p.to_numpy() for p, _ in pars])
     U = np.stack([c for _, c in pars])
     vcs = [_vc(r) for r in results]
-    has_vc = all(v is not None for v in vcs) and len({tuple(v["term"]) for v in vcs}) == 1
+    has_vc = all(v is not None for v in vcs) and len({tuple(v[0]) for v in vcs}) == 1
     nobs = getattr(results[0], "nobs", None)
     nobs = int(nobs) if nobs is not None else None
-
-    def ncom(k: int) -> float:
-        if df_complete is None:
-            return np.inf
-        if isinstance(df_complete, str):
-            if df_complete != "mixpv":
-                raise LsaError(f"df_complete must be 'mixpv', a number or None; got {df_complete!r}.")
-            return float(nobs - k) if nobs else np.inf
-        return float(df_complete)
-
-    if method == "flat":
-        fixed = pooling.rubin(Q, U, df_complete=ncom(Q.shape[1]))
-        rand = None
-        if has_vc:
-            vq = np.vstack([v["estimate"].to_numpy() for v in vcs])
-            vu = np.vstack([v["std_error"].to_numpy() ** 2 for v in vcs])
-            rand = pooling.rubin(vq, vu, df_complete=ncom(vq.shape[1]))
-    else:
-        if pv_index is None or imp_index is None:
-            raise LsaError("nested pooling needs pv_index and imp_index (use analyze() on an Imputed).")
-        order, mm, nn = _grid(np.asarray(pv_index), np.asarray(imp_index))
-        k = Q.shape[1]
-        fixed = pooling.nested(Q[order].reshape(mm, nn, k), U[order].reshape(mm, nn, k, k))
-        rand = None
-        if has_vc:
-            vq = np.vstack([v["estimate"].to_numpy() for v in vcs])[order]
-            vu = np.vstack([v["std_error"].to_numpy() ** 2 for v in vcs])[order]
-            kv = vq.shape[1]
-            rand = pooling.nested(vq.reshape(mm, nn, kv), vu.reshape(mm, nn, kv))
+    nu = _df_complete(df_complete, nobs, Q.shape[1], int(vcs[0][1].sum()) if has_vc else 0)
+    if method == "nested" and (pv_index is None or imp_index is None):
+        raise LsaError("nested pooling needs pv_index and imp_index (use analyze() on an Imputed).")
+    grid = (pv_index, imp_index) if method == "nested" else None
+    fixed = pooling.pool_estimates(Q, U, method=method, df_complete=nu[0], grid=grid)
+    rand = None
+    if has_vc:
+        vq = np.vstack([v[2] for v in vcs])
+        vu = np.vstack([v[3] ** 2 for v in vcs])
+        rand = pooling.pool_estimates(vq, vu, method=method, df_complete=nu[1], grid=grid)
     ftab = _table(names, fixed)
-    rtab = _table(list(vcs[0]["term"]), rand) if rand is not None else None
+    rtab = _table(vcs[0][0], rand) if rand is not None else None
     return PooledMI(ftab, rtab, fixed, rand, method, len(results), nobs)
 
 
-def _grid(pv: np.ndarray, imp: np.ndarray) -> tuple[np.ndarray, int, int]:
-    pvs, imps = np.unique(pv), np.unique(imp)
-    if len(pvs) < 2 or len(imps) < 2:
-        raise LsaError(f"nested pooling needs at least 2 PVs and 2 imputations per PV; got {len(pvs)} PV(s) "
-                       f"and imputation numbers {imps.tolist()}. Use method='flat'.")
-    order = np.lexsort((imp, pv))
-    if len(pv) != len(pvs) * len(imps) or not all(
-            set(imp[pv == p]) == set(imps) for p in pvs):
-        raise LsaError("nested pooling needs the same imputation numbers for every PV (a full PV × "
-                       "imputation grid).")
-    return order, len(pvs), len(imps)
+def _df_complete(df_complete: Any, nobs: int | None, n_fixed: int, n_variances: int) -> tuple[float, float]:
+    """ν_com of the fixed and the variance-component block (flat pooling): ``"mixpv"`` is
+    :func:`lsa.pooling.mixed_df_complete` (n − fixed effects, n − variances), as
+    ``summary.mixPV`` and :func:`lsa.mix_pv`."""
+    if df_complete is None:
+        return np.inf, np.inf
+    if isinstance(df_complete, str):
+        if df_complete != "mixpv":
+            raise LsaError(f"df_complete must be 'mixpv', a number or None; got {df_complete!r}.")
+        return pooling.mixed_df_complete(nobs, n_fixed, n_variances) if nobs else (np.inf, np.inf)
+    return float(df_complete), float(df_complete)
