@@ -1,17 +1,21 @@
-"""Replicate-weight refits of a multilevel model: level weights of one replicate and the
-per-cluster statistics that change with them (used by :func:`lsa.mix_pv` with
-``se="replicate"``; see its Notes for the rule and its reference, BIFIEsurvey's
-``BIFIE.twolevelreg``)."""
+"""Replicate-weight refits of a multilevel model: level weights of one replicate, the
+per-cluster statistics that change with them and the refits themselves (used by
+:func:`lsa.mix_pv` with ``se="replicate"``; see its Notes for the rule and its reference,
+BIFIEsurvey's ``BIFIE.twolevelreg``). The variance of the refits is
+:func:`lsa.replicates.replicate_variance`."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
+from lsa.errors import ConvergenceWarning
+from lsa.mixed.fit import MixedControl, optimize
 from lsa.mixed.pml import ThetaMap
 from lsa.weights import scale_within
 
-__all__ = ["vc_vector", "replicate_level_weights", "stats_for_replicate"]
+__all__ = ["vc_vector", "replicate_level_weights", "stats_for_replicate", "refit_replicates"]
 
 
 def vc_vector(theta: np.ndarray, sigma2: float, tmap: ThetaMap) -> np.ndarray:
@@ -76,3 +80,37 @@ def stats_for_replicate(stats, w1_r, top_r, changed_top, top_of_cluster):
         S[j] = (V * w[:, None]).T @ V
         nstar[j] = w.sum()
     return dataclasses.replace(stats, S=S, nstar=nstar, w1=w1_r, weights=weights)
+
+
+def refit_replicates(fit, frame, w, stats, replicate_weights: np.ndarray, control=None
+                     ) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Refit a fitted model once per replicate weight set.
+
+    ``fit`` the full-sample :class:`lsa.mixed.MixedResult` of ``frame``/``w``/``stats`` (the
+    engine's model frame, level weights and per-cluster statistics); ``replicate_weights``
+    (n, R) student replicate weights in frame order. Each refit moves the level weights as
+    :func:`replicate_level_weights` says, reuses the cross-products of the clusters whose
+    conditional weights did not change (:func:`stats_for_replicate`) and starts the optimiser
+    at the full-sample θ̂. Returns the (R, k) estimates — fixed effects, then the variance
+    components in the order of ``fit.variance_components`` — and the replicates (0-based)
+    whose optimiser did not converge.
+    """
+    tmap = fit.theta_map
+    control = dataclasses.replace(control or MixedControl(), start=tuple(fit.theta.to_numpy()))
+    top_codes = frame.codes[-1]
+    w1_unscaled = w.unconditional[0] / w.unconditional[1][frame.codes[0]]
+    top_of_cluster = top_codes[stats.hierarchy.starts[0]]
+    est = np.empty((replicate_weights.shape[1], len(fit.params) + len(fit.variance_components)))
+    failed = []
+    for r in range(replicate_weights.shape[1]):
+        w1_r, top_r, changed = replicate_level_weights(stats, w.unconditional[0], w1_unscaled,
+                                                       replicate_weights[:, r], top_codes, frame.codes[0],
+                                                       w.scaling)
+        st = stats_for_replicate(stats, w1_r, top_r, changed, top_of_cluster)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            o = optimize(st, tmap, False, control)
+        if not o.converged:
+            failed.append(r)
+        est[r] = np.r_[o.profile.beta, vc_vector(o.profile.theta, o.profile.sigma2, tmap)]
+    return est, tuple(failed)

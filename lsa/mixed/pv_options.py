@@ -1,0 +1,59 @@
+"""The options of :func:`lsa.mix_pv`, checked once (:class:`PVOptions`).
+
+``mix_pv`` keeps its keyword arguments; it packs them into a :class:`PVOptions`, whose
+construction checks every value, so that the steps after it (:mod:`lsa.mixed.pv_formula`,
+:mod:`lsa.mixed.pv_refits`, :mod:`lsa.mixed.pv_assemble`) read settled options.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lsa.errors import DesignError, LsaError
+from lsa.mixed.fit import MixedControl
+
+__all__ = ["PVOptions", "DfRule"]
+
+DfRule = Literal["barnard_rubin", "rubin", "cluster"]
+
+
+@dataclass(frozen=True)
+class PVOptions:
+    """Settings of a :func:`lsa.mix_pv` run (the keyword arguments of ``mix_pv``, same names
+    and meaning); invalid values raise when the options are made."""
+
+    conditional_weights: bool = False
+    scaling: str = "none"
+    df: DfRule | float = "barnard_rubin"
+    se: Literal["sandwich", "replicate"] = "sandwich"
+    legacy_alignment: bool = False
+    allow_single: bool = False
+    nonconverged: Literal["error", "warn", "drop"] = "error"
+    control: MixedControl = field(default_factory=MixedControl)
+    n_jobs: int = 1
+    progress: bool | None = None
+    pool: Literal["flat", "nested"] = "flat"
+
+    def __post_init__(self) -> None:
+        if self.scaling not in ("none", "cluster", "ecluster"):
+            raise DesignError(f"scaling must be 'none', 'cluster' or 'ecluster'; got {self.scaling!r}")
+        if self.se not in ("sandwich", "replicate"):
+            raise LsaError(f"se must be 'sandwich' or 'replicate'; got {self.se!r}")
+        if self.nonconverged not in ("error", "warn", "drop"):
+            raise LsaError(f"nonconverged must be 'error', 'warn' or 'drop'; got {self.nonconverged!r}")
+        df = self.df
+        if not (df in ("barnard_rubin", "rubin", "cluster") or
+                (isinstance(df, (int, float)) and not isinstance(df, bool) and df > 0)):
+            raise LsaError(f"df must be 'barnard_rubin', 'rubin', 'cluster' or a positive number; got {df!r}")
+        if self.control is None:
+            object.__setattr__(self, "control", MixedControl())
+        if self.pool not in ("flat", "nested"):
+            raise LsaError(f"pool must be 'flat' or 'nested'; got {self.pool!r}")
+        if self.legacy_alignment and self.se == "replicate":
+            raise LsaError("legacy_alignment reproduces mixPV's sandwich-SE table; it cannot be "
+                           "combined with se='replicate'")
+
+    @property
+    def replicate(self) -> bool:
+        """Replicate-weight standard errors (``se="replicate"``)."""
+        return self.se == "replicate"
