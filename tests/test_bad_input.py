@@ -290,6 +290,30 @@ _ML_CASES = [
      lsa.FormulaError, "'nosuch'"),
     ("lrt_pv of a non-mix_pv result", lambda d, des: lsa.lrt_pv("model", "other"),
      lsa.LsaError, "model_full must be a mix_pv result; got str"),
+    # options refused before any fit (lsa.mixed.pv_options.PVOptions)
+    ("legacy_alignment with se='replicate'",
+     lambda d, des: lsa.mix_pv(f"{_ML_PV} ~ books + (1|idschool)", d, legacy_alignment=True, se="replicate"),
+     lsa.LsaError, "legacy_alignment .* cannot be combined with se='replicate'"),
+    ("df as a string", lambda d, des: lsa.mix_pv(f"{_ML_PV} ~ books + (1|idschool)", d, df="kenward"),
+     lsa.LsaError, "df must be .*got 'kenward'"),
+    ("pool='nested' on one frame", lambda d, des: lsa.mix_pv(f"{_ML_PV} ~ books + (1|idschool)", d, pool="nested"),
+     lsa.LsaError, "pool='nested' needs imputed data sets"),
+    ("se='replicate' without a design",
+     lambda d, des: lsa.mix_pv(f"{_ML_PV} ~ books + (1|idschool)", d, weights=_ML_W, se="replicate"),
+     lsa.DesignError, "se='replicate' needs an lsa.SurveyDesign"),
+    # lsa.pooling: the pooled table and flat/nested pooling
+    ("t_table: alpha", lambda d, des: lsa.pooling.t_table(lsa.pooling.rubin(np.ones((2, 1)), np.ones((2, 1))), alpha=5),
+     lsa.LsaError, "alpha must be > 0 and < 1; got 5"),
+    ("t_table: unknown column", lambda d, des: lsa.pooling.t_table(lsa.pooling.rubin(np.ones((2, 1)), np.ones((2, 1))),
+                                                               columns=["estimate", "se"]),
+     lsa.LsaError, r"columns must be among .*got \['se'\]"),
+    ("pool_estimates: method", lambda d, des: lsa.pooling.pool_estimates(np.ones((2, 1)), np.ones((2, 1)), method="stack"),
+     lsa.LsaError, "method must be 'flat' or 'nested'; got 'stack'"),
+    ("pool_estimates: nested without PV numbers",
+     lambda d, des: lsa.pooling.pool_estimates(np.ones((4, 1)), np.ones((4, 1)), method="nested"),
+     lsa.LsaError, "nested pooling needs the PV and imputation number"),
+    ("pv_imputation_grid: incomplete grid", lambda d, des: lsa.pooling.pv_imputation_grid([1, 1, 2], [1, 2, 1]),
+     lsa.LsaError, r"same imputation numbers for every PV \(a full PV × imputation grid\)"),
 ]
 
 
