@@ -92,8 +92,9 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
 
         * ``"barnard_rubin"`` (default; mixPV ``dfadj = TRUE``): Barnard & Rubin (1999) with
           complete-data df ν_com = n − k, n = level-1 observations of the first fit and k =
-          number of parameters in the block (fixed effects; variances incl. residual). This
-          reproduces published mixPV tables. With ``se="replicate"`` ν_com = the design df
+          number of parameters in the block (fixed effects; variances incl. residual, covariances
+          not counted: :func:`lsa.pooling.mixed_df_complete`, the rule :func:`lsa.impute.pool`
+          uses too). This reproduces published mixPV tables. With ``se="replicate"`` ν_com = the design df
           (``design.df``: replicates − 1, or the number of zones) instead.
         * ``"rubin"``: Rubin (1987) ν = (M − 1)/λ² (mixPV ``dfadj = FALSE``; mitml/mice with
           no ``df.com``). Fine when n is large and the fraction of missing information small.
