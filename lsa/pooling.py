@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import LsaError
+from .results import TIDY_COLUMNS, WaldTest
 from .validation import check_number
 
 DfMethod = Literal["barnard_rubin", "rubin"]
@@ -184,22 +185,6 @@ def nested(
     return Pooled(qbar, ubar, b_between + w_within, t, df, m * n, np.inf)
 
 
-@dataclass(frozen=True)
-class WaldTest:
-    """A pooled multivariate Wald test: F statistic on (df_num, df_den)."""
-
-    statistic: float
-    df_num: float
-    df_den: float
-    p_value: float
-    riv: float
-    method: str
-
-    def __str__(self) -> str:
-        return (f"{self.method}: F = {self.statistic:.4f} on ({self.df_num:g}, {self.df_den:.2f}) df, "
-                f"p = {self.p_value:.4g} (ARIV = {self.riv:.4f})")
-
-
 def wald_d1(estimates: np.ndarray, covariances: np.ndarray, null: np.ndarray | None = None) -> WaldTest:
     """Pooled Wald test D1 of Q = Q0 for all k parameters (Li, Raghunathan & Rubin 1991).
 
@@ -222,7 +207,7 @@ def wald_d1(estimates: np.ndarray, covariances: np.ndarray, null: np.ndarray | N
         nu = 4 + (t - 4) * (1 + (1 - 2 / t) / r1) ** 2
     else:
         nu = t * (1 + 1 / k) * (1 + 1 / r1) ** 2 / 2
-    return WaldTest(stat, k, nu, float(stats.f.sf(stat, k, nu)), r1, "D1")
+    return WaldTest(stat, k, nu, float(stats.f.sf(stat, k, nu)), "D1", riv=r1)
 
 
 def lrt_d2(deviances: np.ndarray, k: int) -> WaldTest:
@@ -243,16 +228,15 @@ def lrt_d2(deviances: np.ndarray, k: int) -> WaldTest:
     r = (1 + 1 / m) * np.var(np.sqrt(d), ddof=1)
     stat = (d.mean() / k - (m + 1) / (m - 1) * r) / (1 + r)
     df2 = k ** (-3 / m) * (m - 1) * (1 + 1 / r) ** 2
-    return WaldTest(float(stat), float(k), float(df2), float(stats.f.sf(stat, k, df2)), float(r), "D2")
+    return WaldTest(float(stat), float(k), float(df2), float(stats.f.sf(stat, k, df2)), "D2", riv=float(r))
 
 
 # -- the pooled t-table -------------------------------------------------------------------------
 
-#: columns of a design-based result table (AGENTS.md), in their order
-TABLE_COLUMNS = ("estimate", "std_error", "df", "statistic", "p_value", "conf_low", "conf_high")
-#: columns of a pooled model table (``summary.mixPV`` / broom order), with RIV and FMI
-MODEL_TABLE_COLUMNS = ("estimate", "std_error", "statistic", "df", "p_value", "conf_low", "conf_high",
-                       "riv", "fmi")
+#: columns of every result table after ``term`` (AGENTS.md, :data:`lsa.results.TIDY_COLUMNS`)
+TABLE_COLUMNS = TIDY_COLUMNS[1:]
+#: the same, then RIV and FMI: a pooled model table (``summary.mixPV`` / broom order)
+MODEL_TABLE_COLUMNS = (*TABLE_COLUMNS, "riv", "fmi")
 
 
 def t_table(pooled: Pooled, terms: Sequence[str] | None = None, *, alpha: float = 0.05,

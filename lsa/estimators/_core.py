@@ -26,7 +26,8 @@ from ..design import SurveyDesign
 from ..errors import DesignError, MissingDataWarning, warn
 from ..pooling import Pooled, nested, rubin, t_table
 from ..replicates import replicate_variance
-from ..validation import check_columns_exist, check_names
+from ..results import ConfInt, conf_int_frame
+from ..validation import check_columns_exist, check_names, check_number
 
 DfMethod = Literal["barnard_rubin", "rubin"]
 
@@ -191,8 +192,8 @@ def _columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
 def _assemble(statistic: str, groups: list[GroupDraws], pooled: list[Pooled], note: str) -> "DesignResult":
     rows, per_pv, covs = [], [], {}
     for g, p in zip(groups, pooled):
-        rows.append(pd.DataFrame({**g.labels, **g.extra, "term": g.terms, **_columns(t_table(p)),
-                                  "n_obs": g.n_obs, "n_missing": g.n_missing}))
+        rows.append(pd.DataFrame({**g.labels, "term": g.terms, **_columns(t_table(p)),
+                                  "n_obs": g.n_obs, "n_missing": g.n_missing, **g.extra}))
         for i in range(g.estimates.shape[0]):
             per_pv.append(pd.DataFrame({**g.labels, "pv": i + 1, "term": g.terms, "estimate": g.estimates[i],
                                         "sampling_se": np.sqrt(np.diag(g.covariances[i]))}))
@@ -301,9 +302,11 @@ def _design_note(design: SurveyDesign, df_method: DfMethod, m: int) -> str:
 class DesignResult:
     """Result of a design-based estimator.
 
-    ``tidy()`` is the single source of every table: one row per (group, term) with
-    ``term, estimate, std_error, df, statistic, p_value, conf_low, conf_high, n_obs, n_missing``
-    and the ``by`` columns. ``per_pv`` holds the estimate and sampling SE of each PV.
+    ``tidy()`` is the single source of every table: one row per (group, term) with the ``by``
+    columns, then ``term, estimate, std_error, statistic, df, p_value, conf_low, conf_high``
+    (:data:`lsa.results.TIDY_COLUMNS`), then ``n_obs, n_missing`` and any estimator-specific
+    columns (e.g. separation flags). ``per_pv`` holds the estimate and sampling SE of each PV.
+    ``params``, ``bse``, ``cov_params()`` and ``conf_int()`` as every lsa result.
     """
 
     statistic: str
@@ -322,18 +325,41 @@ class DesignResult:
         return self.table["estimate"]
 
     @property
+    def params(self) -> pd.Series:
+        """The estimates, indexed by term (by ``(group labels..., term)`` with ``by=``)."""
+        return pd.Series(self.table["estimate"].to_numpy(), index=self._index(), name="estimate")
+
+    @property
+    def bse(self) -> pd.Series:
+        """The standard errors, indexed as :attr:`params`."""
+        return pd.Series(self.table["std_error"].to_numpy(), index=self._index(), name="std_error")
+
+    def _index(self) -> pd.Index:
+        keys = [c for c in self.table.columns if c in (self.groups[0].labels if self.groups else {})]
+        if not keys:
+            return pd.Index(self.table["term"], name="term")
+        return pd.MultiIndex.from_frame(self.table[[*keys, "term"]])
+
+    @property
     def std_error(self) -> pd.Series:
         return self.table["std_error"]
 
     def cov_params(self, group: tuple = ()) -> pd.DataFrame:
-        """Total (sampling + imputation) covariance of the terms of one group."""
-        return self.covariances[tuple(group)].copy()
+        """Total (sampling + imputation) covariance of the terms of one group (``group``: its
+        ``by`` labels in order; may be omitted when there are no ``by`` groups)."""
+        key = tuple(group)
+        if key not in self.covariances:
+            raise DesignError(f"cov_params: group must be the labels of one by-group, one of "
+                              f"{list(self.covariances)}; got {group!r}.")
+        return self.covariances[key].copy()
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+    def conf_int(self, alpha: float = 0.05) -> ConfInt:
+        """estimate ∓ t_{df, 1−α/2} · std_error, one row per table row; columns ``conf_low``,
+        ``conf_high`` (``["lower"]``/``["upper"]`` still work, deprecated)."""
+        check_number(alpha, "alpha", low=0, high=1, low_open=True, high_open=True)
         t = self.table
         q = stats.t.ppf(1 - alpha / 2, t["df"])
-        return pd.DataFrame({"lower": t["estimate"] - q * t["std_error"],
-                             "upper": t["estimate"] + q * t["std_error"]}, index=t.index)
+        return conf_int_frame(t["estimate"] - q * t["std_error"], t["estimate"] + q * t["std_error"], index=t.index)
 
     def summary(self) -> str:
         cols = [c for c in self.table.columns if c not in ("conf_low", "conf_high")]

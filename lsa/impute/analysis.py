@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .. import pooling
+from ..results import NOT_GIVEN, ConfInt, conf_int_frame
 from ..errors import LsaError, MissingDataWarning, warn
 from ..validation import check_columns_exist, check_number
 from .completed import Imputed
@@ -41,8 +42,10 @@ class Analyses(list):
         self.pv_index = np.asarray(pv_index, dtype=int)
         self.imp_index = np.asarray(imp_index, dtype=int)
 
-    def pool(self, method: PoolMethod = "flat", df_complete: Any = "mixpv") -> "PooledMI":
-        return pool(self, method=method, df_complete=df_complete)
+    def pool(self, method: PoolMethod = "flat", df_method: Any = "barnard_rubin", *,
+             df_complete: Any = NOT_GIVEN) -> "PooledMI":
+        """:func:`pool` of these results (PV and imputation tags as given)."""
+        return pool(self, method=method, df_method=df_method, df_complete=df_complete)
 
 
 def _formula_columns(formula: str) -> set[str]:
@@ -188,11 +191,19 @@ class PooledMI:
         t = self.fixed["term"]
         return pd.DataFrame(self.pooled.total, index=t, columns=t)
 
+    def conf_int(self) -> ConfInt:
+        """Confidence limits of the fixed effects (95%, t with the pooled df); columns
+        ``conf_low``, ``conf_high``, index term."""
+        return conf_int_frame(self.fixed["conf_low"], self.fixed["conf_high"], index=self.fixed["term"])
+
     def tidy(self) -> pd.DataFrame:
+        """``effect`` (``"fixed"``/``"ran_pars"``), then term, estimate, std_error, statistic,
+        df, p_value, conf_low, conf_high, riv, fmi (as :meth:`lsa.MixPVResult.tidy`)."""
         parts = [self.fixed.assign(effect="fixed")]
         if self.random is not None:
             parts.append(self.random.assign(effect="ran_pars"))
-        return pd.concat(parts, ignore_index=True)
+        out = pd.concat(parts, ignore_index=True)
+        return out[["effect", *[c for c in out.columns if c != "effect"]]]
 
     def summary(self) -> str:
         how = ("flat Rubin pooling (Barnard–Rubin df)" if self.method == "flat"
@@ -219,8 +230,9 @@ def _table(names: Sequence[str], p: pooling.Pooled) -> pd.DataFrame:
     return pooling.t_table(p, names, columns=pooling.MODEL_TABLE_COLUMNS)
 
 
-def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_complete: Any = "mixpv", *,
-         pv_index: Sequence[int] | None = None, imp_index: Sequence[int] | None = None) -> PooledMI:
+def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_method: Any = "barnard_rubin", *,
+         pv_index: Sequence[int] | None = None, imp_index: Sequence[int] | None = None,
+         df_complete: Any = NOT_GIVEN) -> PooledMI:
     """Pool fits of completed data sets with Rubin's rules.
 
     Parameters
@@ -230,11 +242,14 @@ def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_comp
     method : ``"flat"`` — all fits as one set (:func:`lsa.pooling.rubin`; Huang & Keller 2025,
         ``class(allres) <- 'mixPV'``); ``"nested"`` — PVs between, imputations within
         (:func:`lsa.pooling.nested`, Rubin 2003; needs ≥ 2 PVs × ≥ 2 imputations, a full grid).
-    df_complete : flat pooling only. ``"mixpv"`` (default): Barnard–Rubin df with the complete-data
-        df of :func:`lsa.pooling.mixed_df_complete` — n − (fixed effects) and n − (variances,
-        residual included, covariances not counted), n = level-1 rows of the first fit — exactly
-        as ``summary.mixPV`` and :func:`lsa.mix_pv`; a number: that ν_com for both blocks;
-        ``None`` or ``inf``: Rubin's (1987) df.
+    df_method : flat pooling only, the values of :func:`lsa.mix_pv`'s ``df_method``.
+        ``"barnard_rubin"`` (default): Barnard–Rubin df with the complete-data df of
+        :func:`lsa.pooling.mixed_df_complete` — n − (fixed effects) and n − (variances, residual
+        included, covariances not counted), n = level-1 rows of the first fit — exactly as
+        ``summary.mixPV`` and :func:`lsa.mix_pv`; a number: Barnard–Rubin with that ν_com for
+        both blocks; ``"rubin"``: Rubin's (1987) df.
+    df_complete : deprecated (DeprecationWarning): the former option, ``"mixpv"`` (=
+        ``df_method="barnard_rubin"``), a number (ν_com) or ``None``/``inf`` (= ``"rubin"``).
     """
     if isinstance(results, Analyses):
         pv_index = results.pv_index if pv_index is None else pv_index
@@ -247,9 +262,7 @@ def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_comp
         raise LsaError("no results to pool.")
     if not isinstance(method, str) or method not in ("flat", "nested"):
         raise LsaError(f"method must be 'flat' or 'nested'; got {method!r}.")
-    if not (df_complete is None or isinstance(df_complete, str)
-            or (isinstance(df_complete, float) and df_complete == np.inf)):
-        check_number(df_complete, "df_complete", low=0, low_open=True)
+    df_complete = _df_rule(df_method, df_complete)
     for name, index in (("pv_index", pv_index), ("imp_index", imp_index)):
         if index is not None and (np.ndim(index) != 1 or len(index) != len(results)):
             raise LsaError(f"{name} needs one entry per result ({len(results)}); got {np.shape(index)}.")
@@ -278,6 +291,33 @@ def pool(results: Analyses | Sequence[Any], method: PoolMethod = "flat", df_comp
     ftab = _table(names, fixed)
     rtab = _table(vcs[0][0], rand) if rand is not None else None
     return PooledMI(ftab, rtab, fixed, rand, method, len(results), nobs)
+
+
+def _df_rule(df_method: Any, df_complete: Any) -> Any:
+    """``df_method`` (or the deprecated ``df_complete``) as the rule :func:`_df_complete` reads:
+    ``"mixpv"``, a number (ν_com) or ``None`` (Rubin 1987)."""
+    if df_complete is not NOT_GIVEN:
+        if not (isinstance(df_method, str) and df_method == "barnard_rubin"):
+            raise LsaError(f"pool: give df_method= only (df_complete= is its deprecated name); got both "
+                           f"df_method={df_method!r} and df_complete={df_complete!r}.")
+        warn("pool(): df_complete= is deprecated; use df_method= ('barnard_rubin' for 'mixpv', 'rubin' for "
+             "None, or the number).", DeprecationWarning)
+        if not (df_complete is None or isinstance(df_complete, str)
+                or (isinstance(df_complete, float) and df_complete == np.inf)):
+            check_number(df_complete, "df_complete", low=0, low_open=True)
+        return df_complete
+    if df_method is None or (isinstance(df_method, str) and df_method == "mixpv"):
+        warn(f"pool(): df_method={df_method!r} is a value of the deprecated df_complete option; use "
+             f"{'rubin' if df_method is None else 'barnard_rubin'!r}.", DeprecationWarning)
+        return df_method
+    if isinstance(df_method, str):
+        if df_method not in ("barnard_rubin", "rubin"):
+            raise LsaError(f"df_method must be 'barnard_rubin', 'rubin' or a positive number (the complete-data "
+                           f"df); got {df_method!r}.")
+        return "mixpv" if df_method == "barnard_rubin" else None
+    if isinstance(df_method, float) and df_method == np.inf:
+        return None
+    return check_number(df_method, "df_method", low=0, low_open=True)
 
 
 def _df_complete(df_complete: Any, nobs: int | None, n_fixed: int, n_variances: int) -> tuple[float, float]:

@@ -48,20 +48,22 @@ from typing import Literal, Sequence
 from lsa.mixed.fit import MixedControl
 from lsa.mixed.pv_assemble import pool_fits
 from lsa.mixed.pv_formula import plan_draws
-from lsa.mixed.pv_options import DfRule, PVOptions
+from lsa.mixed.pv_options import DfRule, PVOptions, check_df_rule
 from lsa.mixed.pv_refits import check_convergence, prepare_tasks, run_tasks
 from lsa.mixed.pv_result import MixPVResult
+from lsa.results import renamed_option
 
 __all__ = ["mix_pv"]
 
 
 def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
            conditional_weights: bool = False, scaling: str = "none",
-           df: DfRule | float = "barnard_rubin", se: Literal["sandwich", "replicate"] = "sandwich",
+           df_method: DfRule | float = "barnard_rubin", se: Literal["sandwich", "replicate"] = "sandwich",
            legacy_alignment: bool = False, allow_single: bool = False,
            nonconverged: Literal["error", "warn", "drop"] = "error",
            control: MixedControl | None = None, n_jobs: int = 1,
-           progress: bool | None = None, pool: Literal["flat", "nested"] = "flat") -> MixPVResult:
+           progress: bool | None = None, pool: Literal["flat", "nested"] = "flat",
+           df: DfRule | float | None = None) -> MixPVResult:
     """Fit a weighted multilevel model once per plausible value and pool (Rubin's rules).
 
     Parameters
@@ -88,7 +90,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     weights : weight columns, level 1 first (total weights unless ``conditional_weights``);
         ``None`` = unweighted.
     conditional_weights, scaling : as :func:`lsa.mixed.mixed`.
-    df : degrees of freedom of the pooled t tests:
+    df_method : degrees of freedom of the pooled t tests (``df=`` is its deprecated name):
 
         * ``"barnard_rubin"`` (default; mixPV ``dfadj = TRUE``): Barnard & Rubin (1999) with
           complete-data df ν_com = n − k, n = level-1 observations of the first fit and k =
@@ -119,7 +121,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     n_jobs : joblib workers over PVs (results identical to ``n_jobs=1``).
     progress : stderr progress line; default: only for runs of more than 20 fits.
     pool : with completed data sets: ``"flat"`` pools all M·m fits as one set of draws (Huang &
-        Keller 2025, spec §6.2; df as ``df`` says), ``"nested"`` applies Rubin's (2003) rules
+        Keller 2025, spec §6.2; df as ``df_method`` says), ``"nested"`` applies Rubin's (2003) rules
         for PVs (between) and imputations within PV (needs an ``Imputed`` with ``pv_index``
         and ``imp_index``; ``miceadds::NMIcombine``; its own df).
 
@@ -146,7 +148,10 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     reuse the PV's sufficient statistics and start at the PV's θ̂.
     """
     t0 = time.perf_counter()
-    opts = PVOptions(conditional_weights=conditional_weights, scaling=scaling, df=df, se=se,
+    if df is not None:
+        check_df_rule(df, "df")
+    df_method = renamed_option("mix_pv", "df", "df_method", df, df_method, "barnard_rubin")
+    opts = PVOptions(conditional_weights=conditional_weights, scaling=scaling, df=df_method, se=se,
                      legacy_alignment=legacy_alignment, allow_single=allow_single, nonconverged=nonconverged,
                      control=control or MixedControl(), n_jobs=n_jobs, progress=progress, pool=pool)
     plan = plan_draws(formula, data, weights, opts)

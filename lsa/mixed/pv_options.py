@@ -12,15 +12,25 @@ from typing import Literal
 from lsa.errors import DesignError, LsaError
 from lsa.mixed.fit import MixedControl
 
-__all__ = ["PVOptions", "DfRule"]
+__all__ = ["PVOptions", "DfRule", "check_df_rule"]
 
 DfRule = Literal["barnard_rubin", "rubin", "cluster"]
+
+
+def check_df_rule(value, argument: str = "df_method") -> None:
+    """A df rule of :func:`lsa.mix_pv`: ``"barnard_rubin"``, ``"rubin"``, ``"cluster"`` or a
+    positive number (ν_com); anything else is an :class:`~lsa.errors.LsaError` naming ``argument``."""
+    if not (value in ("barnard_rubin", "rubin", "cluster") or
+            (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)):
+        raise LsaError(f"{argument} must be 'barnard_rubin', 'rubin', 'cluster' or a positive number; "
+                       f"got {value!r}")
 
 
 @dataclass(frozen=True)
 class PVOptions:
     """Settings of a :func:`lsa.mix_pv` run (the keyword arguments of ``mix_pv``, same names
-    and meaning); invalid values raise when the options are made."""
+    and meaning, except ``df`` = ``mix_pv``'s ``df_method``); invalid values raise when the
+    options are made."""
 
     conditional_weights: bool = False
     scaling: str = "none"
@@ -41,10 +51,7 @@ class PVOptions:
             raise LsaError(f"se must be 'sandwich' or 'replicate'; got {self.se!r}")
         if self.nonconverged not in ("error", "warn", "drop"):
             raise LsaError(f"nonconverged must be 'error', 'warn' or 'drop'; got {self.nonconverged!r}")
-        df = self.df
-        if not (df in ("barnard_rubin", "rubin", "cluster") or
-                (isinstance(df, (int, float)) and not isinstance(df, bool) and df > 0)):
-            raise LsaError(f"df must be 'barnard_rubin', 'rubin', 'cluster' or a positive number; got {df!r}")
+        check_df_rule(self.df, "df_method")
         if self.control is None:
             object.__setattr__(self, "control", MixedControl())
         if self.pool not in ("flat", "nested"):

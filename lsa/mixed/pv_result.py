@@ -17,6 +17,7 @@ from lsa.errors import EstimationError, LsaError, PseudoLikelihoodWarning, warn
 from lsa.formula import constraint_matrix
 from lsa.mixed.results import MixedResult
 from lsa.replicates import replicate_variance
+from lsa.results import ConfInt, WaldTest, conf_int_frame
 
 __all__ = ["MixPVResult", "lrt_pv"]
 
@@ -122,10 +123,11 @@ class MixPVResult:
                           self._block(self.random, self.random_terms, "ran_pars", alpha)],
                          ignore_index=True)
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Confidence intervals Q̄ ± t_{df, 1−α/2} · SE for all parameters (index: term)."""
+    def conf_int(self, alpha: float = 0.05) -> ConfInt:
+        """Confidence intervals Q̄ ± t_{df, 1−α/2} · SE for all parameters (index: term); columns
+        ``conf_low``, ``conf_high`` (``[0]``/``[1]`` still work, deprecated)."""
         t = self.tidy(alpha)
-        return pd.DataFrame({0: t.conf_low.to_numpy(), 1: t.conf_high.to_numpy()}, index=t.term)
+        return conf_int_frame(t.conf_low, t.conf_high, index=t.term)
 
     def glance(self) -> pd.DataFrame:
         """n, M, AICbar and BICbar as mixPV's ``glance``: AICbar = mean(−2 ℓ_m) + 2p,
@@ -136,17 +138,18 @@ class MixPVResult:
         return pd.DataFrame({"n": [self.nobs], "M": [self.m], "AICbar": [dev + 2 * p],
                              "BICbar": [dev + np.log(self.nobs) * p]})
 
-    def wald_test(self, R, r=None) -> pooling.WaldTest:
+    def wald_test(self, R, r=None) -> WaldTest:
         """Pooled Wald test (D1, Li, Raghunathan & Rubin 1991) of R β = r over the fixed
-        effects. ``R``: matrix, or list of term names (each = 0)."""
-        R, _ = constraint_matrix(R, self.fixed_terms)
+        effects. ``R``: matrix, or list of term names (each = 0). Returns
+        :class:`lsa.results.WaldTest` (``method`` = ``"D1"``, ``riv``)."""
+        R, labels = constraint_matrix(R, self.fixed_terms)
         r = np.zeros(R.shape[0]) if r is None else np.asarray(r, float)
         q = np.array([R @ f.params.to_numpy() - r for f in self.fits])
         if self.se_type == "replicate":
             u = np.array([R @ cov @ R.T for cov in self.replicate_covariances()])
         else:
             u = np.array([R @ f.cov_params().to_numpy() @ R.T for f in self.fits])
-        return pooling.wald_d1(q, u)
+        return dataclasses.replace(pooling.wald_d1(q, u), hypotheses=tuple(labels))
 
     def replicate_covariances(self) -> np.ndarray:
         """(M, p, p) replicate covariance of the fixed effects of every PV,
@@ -197,14 +200,14 @@ class MixPVResult:
         return self.summary()
 
 
-def lrt_pv(model_full: MixPVResult, model_reduced: MixPVResult, *, unadjusted: bool = False) -> pooling.WaldTest:
+def lrt_pv(model_full: MixPVResult, model_reduced: MixPVResult, *, unadjusted: bool = False) -> WaldTest:
     """Likelihood-ratio test of two nested :func:`mix_pv` models pooled over the PVs by the
     D2 rule (Li, Meng, Raghunathan & Rubin 1991), as ``MLMusingR::lrtPV(full, reduced)``.
 
     d_m = −2 (ℓ_reduced,m − ℓ_full,m) per PV; k = (θ + fixed effects of the full model) −
     (those of the reduced), counted on the first fits (the residual σ is not counted, as
     lrtPV). The arguments may be given in either order: the model with more parameters is the
-    full one. Returns :class:`lsa.pooling.WaldTest` (``statistic`` = F, ``df_num`` = k,
+    full one. Returns :class:`lsa.results.WaldTest` (``statistic`` = F, ``df_num`` = k,
     ``df_den``, ``riv`` = r, ``p_value``, ``method``).
 
     **Weighted fits.** A weighted pseudo-log-likelihood is a sum over the population (weights

@@ -17,20 +17,21 @@ import pandas as pd
 import scipy.stats
 
 from lsa.formula import constraint_matrix
-from lsa.errors import LsaError
+from lsa.errors import LsaError, warn
+from lsa.results import ConfInt, WaldTest, conf_int_frame
+from lsa.validation import check_number
 from lsa.mixed.pml import ThetaMap
 from lsa.mixed.vcov import VCOV_TYPES, fixed_scores, get_vcov_estimator, varcomp_cov
 
-__all__ = ["MixedResult", "make_result", "WaldTestResult"]
+__all__ = ["MixedResult", "make_result"]
 
 
-@dataclass(frozen=True)
-class WaldTestResult:
-    """χ² Wald test of R β = r: ``statistic``, ``df``, ``p_value``."""
-
-    statistic: float
-    df: int
-    p_value: float
+def __getattr__(name: str):
+    if name == "WaldTestResult":                     # the old name of lsa.results.WaldTest
+        warn("lsa.mixed.results.WaldTestResult is deprecated; use lsa.results.WaldTest (the one test "
+             "result).", DeprecationWarning)
+        return WaldTest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -164,12 +165,14 @@ class MixedResult:
     def df_resid(self) -> float:
         return np.inf
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """β̂ ∓ q·SE with q the normal quantile, or the t quantile with the estimator's df."""
+    def conf_int(self, alpha: float = 0.05) -> ConfInt:
+        """β̂ ∓ q·SE with q the normal quantile, or the t quantile with the estimator's df;
+        columns ``conf_low``, ``conf_high`` (``[0]``/``[1]`` still work, deprecated)."""
+        check_number(alpha, "alpha", low=0, high=1, low_open=True, high_open=True)
         dfv = self.df.to_numpy()
         q = np.where(np.isinf(dfv), scipy.stats.norm.ppf(1 - alpha / 2),
                      scipy.stats.t.ppf(1 - alpha / 2, np.where(np.isinf(dfv), 1.0, dfv)))
-        return pd.DataFrame({0: self.params - q * self.bse, 1: self.params + q * self.bse})
+        return conf_int_frame(self.params - q * self.bse, self.params + q * self.bse, index=self.params.index)
 
     def with_vcov(self, type: str, **options) -> "MixedResult":
         """The same fit reporting another covariance of the fixed effects, chosen by name from
@@ -188,14 +191,18 @@ class MixedResult:
         covs = {**self.covs, e.name: pd.DataFrame(e.cov, names, names)}
         return dataclasses.replace(self, vcov_type=e.name, covs=covs, vcov_estimate=e)
 
-    def wald_test(self, R, r=None) -> WaldTestResult:
-        """Wald χ² test of R β = r. ``R``: matrix, or list of term names (each = 0)."""
-        R, _ = constraint_matrix(R, self.params.index)
+    def wald_test(self, R, r=None) -> WaldTest:
+        """Wald χ² test of R β = r with the covariance in use: Q = (Rβ̂ − r)'(R V R')⁻¹(Rβ̂ − r)
+        on q = rows of R df (``df_den`` = ∞, ``method`` = ``"chi2"``). ``R``: matrix, or list of
+        term names (each = 0). Returns :class:`lsa.results.WaldTest`."""
+        R, labels = constraint_matrix(R, self.params.index)
         r = np.zeros(R.shape[0]) if r is None else np.asarray(r, float)
         d = R @ self.params.to_numpy() - r
         V = R @ self.cov_params().to_numpy() @ R.T
         stat = float(d @ np.linalg.solve(V, d))
-        return WaldTestResult(stat, R.shape[0], float(scipy.stats.chi2.sf(stat, R.shape[0])))
+        q = R.shape[0]
+        return WaldTest(stat, q, np.inf, float(scipy.stats.chi2.sf(stat, q)), "chi2", Q=stat,
+                        hypotheses=tuple(labels))
 
     # -- random part ----------------------------------------------------------------------
     @property
@@ -221,8 +228,8 @@ class MixedResult:
         fixed = pd.DataFrame({"effect": "fixed", "group": None, "term": self.params.index,
                               "estimate": self.params.to_numpy(), "std_error": self.bse.to_numpy(),
                               "statistic": self.tvalues.to_numpy(), "df": self.df.to_numpy(),
-                              "p_value": self.pvalues.to_numpy(), "conf_low": ci[0].to_numpy(),
-                              "conf_high": ci[1].to_numpy()})
+                              "p_value": self.pvalues.to_numpy(), "conf_low": ci["conf_low"].to_numpy(),
+                              "conf_high": ci["conf_high"].to_numpy()})
         vc = self.variance_components
         term = np.where(vc.term2.isna(), "var__" + vc.term1.fillna("Observation"),
                         "cov__" + vc.term1.fillna("") + "." + vc.term2.fillna(""))

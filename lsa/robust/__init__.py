@@ -23,7 +23,17 @@ from .diagnostics import HTestResult, NcvResult, h_test, ncv_mlm
 from .mixed import random_slope_diagnostic, robust_mixed, robust_mixed_components, se_ratio
 from .cr import COVARIANCE_TYPES, CovarianceType, SingularAdjustmentWarning, get_covariance_type
 from .satterthwaite import DF_METHODS, get_df_method
-from .wald import WaldTestResult
+from ..results import WaldTest
+from ..errors import warn as _warn
+
+
+def __getattr__(name: str):
+    if name == "WaldTestResult":                     # the old name of lsa.results.WaldTest
+        _warn("lsa.robust.WaldTestResult is deprecated; use lsa.results.WaldTest (the one test result).",
+              DeprecationWarning)
+        return WaldTest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "COVARIANCE_TYPES",
@@ -48,7 +58,7 @@ __all__ = [
     "ClusteredResult",
     "CovarianceType",
     "SingularAdjustmentWarning",
-    "WaldTestResult",
+    "WaldTest",
     "clustered",
     "get_covariance_type",
     "get_df_method",

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .checks import check_result
+from .checks import check_alpha, check_result
+from ..results import renamed_option
 from .clustered import ClusteredResult, clustered
 
 
@@ -29,11 +30,15 @@ def modified_poisson(formula, data, cluster, weights=None, type="CR2", df="satte
     return clustered(formula, data, cluster=cluster, family="poisson", weights=weights, type=type, df=df)
 
 
-def risk_ratios(result: ClusteredResult, conf_level: float = 0.95) -> pd.DataFrame:
-    """Exponentiated estimates and confidence limits of a log-link fit (risk ratios),
-    with the cluster-robust SE, df and p-value of the log-scale coefficient."""
+def risk_ratios(result: ClusteredResult, conf_level: float | None = None, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Exponentiated estimates and confidence limits (level 1 − ``alpha``) of a log-link fit
+    (risk ratios), with the cluster-robust SE, df and p-value of the log-scale coefficient.
+    ``conf_level`` (= 1 − alpha) is the deprecated name of the option."""
     check_result(result, "result", ClusteredResult, "a result of lsa.robust.modified_poisson (or clustered)")
-    tab = result.tidy(conf_level)
+    if conf_level is not None:
+        alpha = 1 - check_alpha(renamed_option("risk_ratios", "conf_level", "alpha", conf_level, alpha, 0.05),
+                                "conf_level")
+    tab = result.tidy(alpha=alpha)
     out = tab[["term", "std_error", "df", "p_value"]].copy()
     out.insert(1, "risk_ratio", np.exp(tab["estimate"]))
     out["conf_low"] = np.exp(tab["conf_low"])

@@ -26,7 +26,8 @@ from ..validation import check_frame
 from .formula import build_design
 from .gstar import effective_clusters_from_blocks
 from .satterthwaite import DfMethod, PArrayStats, get_df_method
-from .wald import WaldTestResult, wald_test
+from .wald import wald_test
+from ..results import TIDY_COLUMNS, ConfInt, WaldTest, conf_int_frame, renamed_option
 
 _FAMILIES = ("gaussian", "binomial", "logit", "probit", "poisson")
 
@@ -100,28 +101,27 @@ class ClusteredResult:
         """Cluster-robust covariance matrix of the estimates (terms x terms)."""
         return pd.DataFrame(self.cov, index=list(self.terms), columns=list(self.terms))
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """``estimate -/+ t_{1-alpha/2, df_c} * SE_c`` with each coefficient's own df."""
+    def conf_int(self, alpha: float = 0.05) -> ConfInt:
+        """``estimate -/+ t_{1-alpha/2, df_c} * SE_c`` with each coefficient's own df; columns
+        ``conf_low``, ``conf_high``."""
         alpha = check_alpha(alpha, "alpha")
         q = np.where(np.isinf(self.df_values), stats.norm.ppf(1 - alpha / 2),
                      stats.t.ppf(1 - alpha / 2, np.where(np.isinf(self.df_values), 1, self.df_values)))
         se = self.bse.to_numpy()
-        return pd.DataFrame({"conf_low": self.beta - q * se, "conf_high": self.beta + q * se},
-                            index=list(self.terms))
+        return conf_int_frame(self.beta - q * se, self.beta + q * se, index=list(self.terms))
 
-    def tidy(self, conf_level: float = 0.95) -> pd.DataFrame:
-        """One row per term: term, estimate, std_error, df, statistic, p_value, conf_low, conf_high."""
-        ci = self.conf_int(1 - check_alpha(conf_level, "conf_level"))
-        return pd.DataFrame({
-            "term": list(self.terms),
-            "estimate": self.beta,
-            "std_error": self.bse.to_numpy(),
-            "df": self.df_values,
-            "statistic": self.tvalues.to_numpy(),
-            "p_value": self.pvalues.to_numpy(),
-            "conf_low": ci["conf_low"].to_numpy(),
-            "conf_high": ci["conf_high"].to_numpy(),
-        })
+    def tidy(self, conf_level: float | None = None, *, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per term: term, estimate, std_error, statistic, df, p_value, conf_low,
+        conf_high (:data:`lsa.results.TIDY_COLUMNS`), intervals at level 1 − ``alpha``.
+        ``conf_level`` (= 1 − alpha) is the deprecated name of the option."""
+        if conf_level is not None:
+            alpha = 1 - check_alpha(renamed_option("tidy", "conf_level", "alpha", conf_level, alpha, 0.05),
+                                    "conf_level")
+        ci = self.conf_int(alpha)
+        values = {"term": list(self.terms), "estimate": self.beta, "std_error": self.bse.to_numpy(),
+                  "statistic": self.tvalues.to_numpy(), "df": self.df_values, "p_value": self.pvalues.to_numpy(),
+                  "conf_low": ci["conf_low"].to_numpy(), "conf_high": ci["conf_high"].to_numpy()}
+        return pd.DataFrame({c: values[c] for c in TIDY_COLUMNS})
 
     def summary(self) -> str:
         """Printable summary (header + tidy table with model-based SEs beside)."""
@@ -150,17 +150,21 @@ class ClusteredResult:
     def _pstats(self) -> PArrayStats:
         return PArrayStats.from_blocks(self.blocks, list(self.estimating))
 
-    def wald_test(self, constraints, rhs=None, test: str = "HTZ") -> WaldTestResult:
+    def wald_test(self, constraints, rhs=None, test: str = "HTZ") -> WaldTest:
         """Joint test of ``C beta = rhs`` (``constraints``: term names tested = 0, or a q x p
         matrix). ``test``: ``"HTZ"`` (Hotelling T^2 approximation, clubSandwich ``Wald_test``),
-        ``"chi2"`` or ``"naive-F"`` (F with G - 1 denominator df)."""
+        ``"chi2"`` or ``"naive-F"`` (F with G - 1 denominator df). Returns
+        :class:`lsa.results.WaldTest` (``method`` = the test)."""
         return wald_test(self.beta, self.cov, self._pstats, self.n_clusters, constraints,
                          self.terms, rhs=rhs, test=test)
 
-    def with_vcov(self, type: str | CovarianceType, df: str | DfMethod | None = None) -> "ClusteredResult":
-        """A new result with another covariance type (and optionally df method)."""
+    def with_vcov(self, type: str | CovarianceType, df_method: str | DfMethod | None = None, *,
+                  df: str | DfMethod | None = None) -> "ClusteredResult":
+        """A new result with another covariance type (and optionally df method; ``df=`` is the
+        deprecated name of ``df_method``)."""
+        df_method = renamed_option("with_vcov", "df", "df_method", df, df_method)
         return finish_result(self.blocks, self.beta, self.terms, type,
-                       self.df_method if df is None else df, self.se_model_values,
+                       self.df_method if df_method is None else df_method, self.se_model_values,
                        self.n_dropped, self.family, self.label, self.extra,
                        check=GlmCheck(self.converged, self.separation, self.complete_separation))
 

@@ -15,12 +15,11 @@ For ``H0: C beta = r`` (C is q x p) the statistic is ``Q = (C b - r)' (C V C')^{
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import stats
 
-from ..errors import EstimationError, LsaError
+from ..errors import EstimationError, LsaError, warn
+from ..results import WaldTest
 from ..formula import constraint_matrix
 from ._linalg import sym_power
 from ..validation import check_numbers
@@ -29,30 +28,16 @@ from .satterthwaite import PArrayStats
 _TESTS = ("HTZ", "chi2", "naive-F")
 
 
-@dataclass(frozen=True)
-class WaldTestResult:
-    """Result of a joint test: ``statistic`` (F, or chi2 for ``test="chi2"``), ``df_num``,
-    ``df_denom`` (inf for chi2), ``p_value``, the Wald ``Q``, and the HTZ ``delta`` factor."""
-
-    test: str
-    statistic: float
-    df_num: int
-    df_denom: float
-    p_value: float
-    Q: float
-    delta: float
-    hypotheses: tuple[str, ...]
-
-    def __str__(self) -> str:
-        return (
-            f"Wald test ({self.test}) of {', '.join(self.hypotheses)}: "
-            f"F = {self.statistic:.4f}, df = ({self.df_num}, {self.df_denom:.2f}), "
-            f"p = {self.p_value:.4g}"
-        )
+def __getattr__(name: str):
+    if name == "WaldTestResult":                     # the old name of lsa.results.WaldTest
+        warn("lsa.robust.WaldTestResult is deprecated; use lsa.results.WaldTest (the one test result).",
+             DeprecationWarning)
+        return WaldTest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def wald_test(beta, vcov, pstats: PArrayStats, n_clusters: int, constraints, terms,
-              rhs=None, test: str = "HTZ") -> WaldTestResult:
+              rhs=None, test: str = "HTZ") -> WaldTest:
     """Joint Wald test (see module docstring). ``pstats`` comes from the fitted result.
 
     Bad input is an :class:`~lsa.errors.LsaError` naming the argument: an unknown ``test``, no
@@ -77,7 +62,7 @@ def wald_test(beta, vcov, pstats: PArrayStats, n_clusters: int, constraints, ter
     diff = C[:, used] @ np.asarray(beta)[used] - r
     cvc = C[:, used] @ np.asarray(vcov)[np.ix_(used, used)] @ C[:, used].T
     if not np.all(np.isfinite(cvc)):                      # diverging terms (separation): no test
-        return WaldTestResult(test, np.nan, q, np.nan, np.nan, np.nan, np.nan, labels)
+        return WaldTest(np.nan, q, np.nan, np.nan, _name(test), Q=np.nan, delta=np.nan, hypotheses=labels)
     d = np.sqrt(np.diag(cvc))
     ev = np.linalg.eigvalsh(cvc / np.outer(d, d)) if np.all(d > 0) else np.zeros(1)
     if ev[0] <= 1e-12 * ev[-1]:
@@ -87,10 +72,11 @@ def wald_test(beta, vcov, pstats: PArrayStats, n_clusters: int, constraints, ter
     Q = float(diff @ np.linalg.solve(cvc, diff))
     key = test.lower()
     if key in ("chi2", "chi-sq"):
-        return WaldTestResult("chi2", Q, q, np.inf, float(stats.chi2.sf(Q, q)), Q, 1.0, labels)
+        return WaldTest(Q, q, np.inf, float(stats.chi2.sf(Q, q)), "chi2", Q=Q, delta=1.0, hypotheses=labels)
     if key == "naive-f":
         df2 = n_clusters - 1.0
-        return WaldTestResult("naive-F", Q / q, q, df2, float(stats.f.sf(Q / q, q, df2)), Q, 1.0, labels)
+        return WaldTest(Q / q, q, df2, float(stats.f.sf(Q / q, q, df2)), "naive-F", Q=Q, delta=1.0,
+                        hypotheses=labels)
     P = pstats.p_array(C)
     G = P.shape[2]
     jj = np.arange(G)
@@ -103,7 +89,11 @@ def wald_test(beta, vcov, pstats: PArrayStats, n_clusters: int, constraints, ter
     df2 = nu - q + 1
     F = delta * Q / q
     p = float(stats.f.sf(F, q, df2)) if df2 > 0 else np.nan
-    return WaldTestResult("HTZ", F, q, df2, p, Q, delta, labels)
+    return WaldTest(F, q, df2, p, "HTZ", Q=Q, delta=delta, hypotheses=labels)
+
+
+def _name(test: str) -> str:
+    return {"htz": "HTZ", "chi2": "chi2", "chi-sq": "chi2", "naive-f": "naive-F"}[test.lower()]
 
 
 def _check_constraints(constraints, terms):
