@@ -3,27 +3,33 @@
 Every estimator that takes a formula (``lsa.lm``/``logit``, ``lsa.mixed``/``mix_pv`` for their
 fixed part and random-effect columns, ``lsa.robust.clustered``/``lpm``/``modified_poisson``/``gee``
 and their diagnostics) builds its matrices here, so factor coding, names and checks cannot drift
-between them. patsy parses and evaluates the formula; this module makes the result match R's
-``model.frame`` / ``model.matrix``, so that estimates line up with R references term by term:
+between them. formulaic (the maintained successor of patsy) parses and evaluates the formula;
+this module makes the result match R's ``model.frame`` / ``model.matrix``, so that estimates
+line up with R references term by term:
 
 * factors: pandas Categoricals keep their level order (the first level is the reference, as
   R's treatment coding); string and logical columns become factors with sorted levels (R's
   ``factor()``); levels without observations in the rows used are dropped (R drops them, and
-  patsy would otherwise make all-zero columns);
-* term order: as written, stably sorted by interaction order (R's ``terms()``; patsy puts
-  categorical-only terms first);
+  the parser would otherwise make all-zero columns); a logical expression such as ``I(x > 0)``
+  is a factor with levels FALSE < TRUE, as in R;
+* term order: as written, stably sorted by interaction order (R's ``terms()``);
 * names: ``Intercept`` → ``(Intercept)``, ``sector[T.Catholic]`` → ``sectorCatholic``,
   ``C(x)[T.b]`` → ``xb``, ``female[T.True]`` → ``femaleTRUE``, interactions ``a:b``; without an
   intercept every level gets a column, ``sector[Public]`` → ``sectorPublic`` (R's names).
 
 Checks, each an :mod:`lsa.errors` exception naming the culprit (see :mod:`lsa.validation`):
-lme4 random-effect terms ``(… | g)`` outside ``lsa.mixed`` (:class:`FormulaError`; patsy would
-evaluate them as a bitwise OR); names that are neither a column nor a known function
-(:class:`FormulaError`, one line); a factor with more than 100 levels or more than n/10, checked
-before the matrix is allocated (:class:`FormulaError`); ``inf``/``-inf`` in the finished matrix
-or response, and ``NaN`` made by an expression from complete data such as ``np.log(-1)``
-(:class:`DesignError` naming the term and the count). Expressions are evaluated with ``np``
-(``numpy``), ``pd`` and patsy's functions (``I``, ``C``, ``Q``, ``scale``, ``center``, ``bs``...).
+lme4 random-effect terms ``(… | g)`` outside ``lsa.mixed`` (:class:`FormulaError`; the parser
+would read ``|`` as a second formula part); names that are neither a column nor a known function
+(:class:`FormulaError`, one line); a factor with more than 100 levels or more than n/10 (a
+column, ``C(x)`` or ``Q('x')``), checked before the matrix is allocated (:class:`FormulaError`);
+``inf``/``-inf`` in the finished matrix or response, and ``NaN`` made by an expression from
+complete data such as ``np.log(-1)`` (:class:`DesignError` naming the term and the count).
+
+Expressions are evaluated with ``np`` (``numpy``), ``pd`` (``pandas``) and the functions of
+:data:`NAMESPACE`, which keep patsy's meaning: ``I``, ``C``, ``Q``, the contrasts ``Treatment``,
+``Sum``, ``Poly``, ``Helmert``, ``Diff``, ``center``, ``scale``/``standardize`` (patsy's
+``ddof=0`` unless ``ddof=1`` is given; R's ``scale()`` is ``scale(x, ddof=1)``) and the splines
+``bs``, ``cr``, ``cc`` (formulaic's; the columns of ``bs(x, df=4)`` are numbered 1–4 as R's).
 """
 
 from __future__ import annotations
@@ -31,24 +37,53 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
-import patsy
-import patsy.builtins
+from formulaic import Formula, ModelSpec
+from formulaic.transforms import TRANSFORMS
+from formulaic.transforms.contrasts import TreatmentContrasts
 
 from .errors import DesignError, FormulaError, LsaError
 from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_frame, factor_level_limit,
                          check_no_random_effects, numeric_column)
 
 _C_CALL = re.compile(r"^C\(\s*(?P<var>[^,()]+?)\s*(?:,.*)?\)$")     # C(x) or C(x, Treatment('b')) -> x
-#: the namespace formula expressions are evaluated in (besides the data and patsy's functions)
-NAMESPACE = {"np": np, "numpy": np, "pd": pd, "pandas": pd}
-_KNOWN = set(NAMESPACE) | set(patsy.builtins.__all__) | set(dir(builtins))
-_NO_NA = patsy.NAAction(NA_types=[])      # rows are complete; NaN made by an expression is checked
+
+
+class Treatment(TreatmentContrasts):
+    """patsy's ``Treatment(reference)``: treatment coding against ``reference`` (default: the
+    first level), usable as ``C(x, Treatment('b'))`` or ``C(x, Treatment)``."""
+
+    def __init__(self, reference=None):
+        if reference is None:
+            super().__init__()
+        else:
+            super().__init__(base=reference)
+
+
+def I(values):      # noqa: E743 -- the name formulas use
+    """Identity, as patsy's ``I()``, except that a logical result is a factor with levels
+    FALSE < TRUE (patsy and R code ``I(x > 0)`` as the column ``I(x > 0)TRUE``)."""
+    arr = np.asarray(values)
+    if arr.dtype == bool:
+        return pd.Series(pd.Categorical(arr, categories=[False, True]),
+                         index=values.index if isinstance(values, pd.Series) else None)
+    return values
+
+
+#: the namespace formula expressions are evaluated in (besides the data): numpy, pandas and
+#: patsy's functions with patsy's meaning
+NAMESPACE = {"np": np, "numpy": np, "pd": pd, "pandas": pd, "I": I, "Q": TRANSFORMS["Q"], "C": TRANSFORMS["C"],
+             "Treatment": Treatment, "Sum": TRANSFORMS["Sum"], "Poly": TRANSFORMS["Poly"],
+             "Helmert": TRANSFORMS["Helmert"], "Diff": TRANSFORMS["Diff"], "center": TRANSFORMS["center"],
+             "scale": TRANSFORMS["standardize"], "standardize": TRANSFORMS["standardize"],
+             "bs": TRANSFORMS["bs"], "cr": TRANSFORMS["cr"], "cc": TRANSFORMS["cc"]}
+_KNOWN = set(NAMESPACE) | set(dir(builtins))
 
 
 def _split_level(part: str) -> tuple[str, str] | None:
@@ -69,9 +104,9 @@ def _split_level(part: str) -> tuple[str, str] | None:
 
 
 def r_name(name: str) -> str:
-    """Translate one patsy column name into R's ``model.matrix`` name: ``x[T.b]`` -> ``xb``,
-    ``C(x)[T.b]`` and ``C(x, Treatment('a'))[T.b]`` -> ``xb``, ``I(x > 1)[T.True]`` ->
-    ``I(x > 1)TRUE``, interactions joined by ``:``."""
+    """Translate one parser column name (formulaic's, patsy's: the same convention) into R's
+    ``model.matrix`` name: ``x[T.b]`` -> ``xb``, ``C(x)[T.b]`` and ``C(x, Treatment('a'))[T.b]``
+    -> ``xb``, ``I(x > 1)[T.True]`` -> ``I(x > 1)TRUE``, interactions joined by ``:``."""
     if name == "Intercept":
         return "(Intercept)"
     parts = []
@@ -109,35 +144,58 @@ def as_factors(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**conv) if conv else frame
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _desc(side: str, what: str) -> patsy.ModelDesc:
+@functools.lru_cache(maxsize=512)
+def _parsed(side: str, ordering: str) -> Formula:
+    """formulaic's parse, cached: the same formula is parsed once per process, not once for
+    every plausible value, replicate or refit (formulaic formulas are immutable)."""
+    return Formula(side, _ordering=ordering)
+
+
+def parse(side: str, what: str = "formula", written: bool = True) -> Formula:
+    """``side`` (one side of a formula, or ``lhs ~ rhs``) parsed by formulaic: its terms as
+    written if ``written``, else in R's order (stably sorted by interaction order, which also
+    decides, as in R, which factors of an interaction are coded by contrasts). A syntax error is
+    a :class:`FormulaError` in one line."""
     try:
-        return patsy.ModelDesc.from_formula(side)
-    except patsy.PatsyError as exc:
-        raise FormulaError(f"cannot parse the {what} {side!r}: {_first_line(exc)}.") from None
+        return _parsed(side, "none" if written else "degree")
+    except Exception as exc:        # formulaic's FormulaSyntaxError and friends
+        hint = (" (a method call on a call result, such as f(x).round(), must be wrapped: "
+                "I(f(x).round()))" if isinstance(exc, SyntaxError) else "")
+        raise FormulaError(f"cannot parse the {what} {side!r}: {_first_line(exc)}{hint}") from None
 
 
-def _rhs_terms(desc: patsy.ModelDesc) -> list:
-    return list(desc.lhs_termlist) + list(desc.rhs_termlist)
+def _terms(formula: Formula) -> list:
+    """The terms of a parsed formula: both sides of ``lhs ~ rhs``, or the one side given."""
+    if hasattr(formula, "lhs") and hasattr(formula, "rhs"):
+        return list(formula.lhs) + list(formula.rhs)
+    return list(formula)
 
 
 def formula_names(side: str, what: str = "formula") -> list[str]:
     """Names that the expressions of a formula (or one side of it) refer to, in order of
-    appearance: variables, functions and modules (``np``), and the strings quoted in ``Q("...")``.
+    appearance: variables, functions and modules (``np``), and the strings quoted in ``Q("...")``
+    or in backticks.
 
     >>> formula_names("y ~ np.log(x) + C(g) * Q('a b')")
     ['y', 'np', 'x', 'C', 'g', 'a b', 'Q']
     """
     names: dict[str, None] = {}
-    for term in _rhs_terms(_desc(side, what)):
+    for term in _terms(parse(side, what)):
         for factor in term.factors:
+            method = factor.eval_method.value
+            if method == "literal":
+                continue
+            if method == "lookup":
+                names[factor.expr] = None
+                continue
             try:
-                tree = ast.parse(factor.code.strip(), mode="eval")
+                tree = ast.parse(factor.expr.strip(), mode="eval")
             except SyntaxError:
-                raise FormulaError(f"cannot parse {factor.code!r} in the {what} {side!r}.") from None
+                raise FormulaError(f"cannot parse {factor.expr!r} in the {what} {side!r}.") from None
             nodes = sorted(ast.walk(tree), key=lambda n: (getattr(n, "lineno", 0), getattr(n, "col_offset", 0)))
             for node in nodes:
                 if isinstance(node, ast.Name):
@@ -168,32 +226,60 @@ def check_known_names(side: str, columns: Iterable[str], what: str = "formula",
     return [n for n in used if n in have]
 
 
-def r_order(info: patsy.DesignInfo, rhs) -> list[int]:
-    """Column positions in R's order: terms as written, stably sorted by interaction order.
-    ``rhs`` is the right-hand side as text or its parsed ``patsy.ModelDesc``."""
-    desc = rhs if isinstance(rhs, patsy.ModelDesc) else patsy.ModelDesc.from_formula(rhs)
-    written = list(desc.rhs_termlist)
-    order = sorted(range(len(written)), key=lambda i: (len(written[i].factors), i))
-    cols = [j for i in order if written[i] in info.term_slices
-            for j in range(info.term_slices[written[i]].start, info.term_slices[written[i]].stop)]
-    return cols if sorted(cols) == list(range(len(info.column_names))) else list(range(len(info.column_names)))
+def r_order(spec: ModelSpec, written: Iterable) -> list[int]:
+    """Column positions of the matrix built from ``spec`` in R's order: the ``written`` terms
+    (as parsed, before any reordering), stably sorted by interaction order."""
+    written = list(written)
+    slices = spec.term_slices
+    n = len(spec.column_names)
+    order = sorted(range(len(written)), key=lambda i: (written[i].degree, i))
+    cols = [j for i in order if written[i] in slices
+            for j in range(slices[written[i]].start, slices[written[i]].stop)]
+    return cols if sorted(cols) == list(range(n)) else list(range(n))
 
 
-def _check_levels(info: patsy.DesignInfo, data: pd.DataFrame, what: str) -> None:
+def _categorical_count(factor, data: pd.DataFrame) -> int | None:
+    """Levels that ``C(expr, …)`` or ``Q('column')`` will code, counted from the data before
+    any column is built; None for any other expression (or if the argument cannot be evaluated
+    here: formulaic then reports it)."""
+    try:
+        call = ast.parse(factor.expr.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.args):
+        return None
+    arg = call.args[0]
+    if call.func.id == "Q" and isinstance(arg, ast.Constant) and arg.value in data.columns:
+        s = data[arg.value]
+        return s.nunique(dropna=True) if isinstance(s.dtype, pd.CategoricalDtype) else None
+    if call.func.id != "C":
+        return None
+    try:
+        levels = next((kw.value for kw in call.keywords if kw.arg == "levels"), None)
+        if levels is not None:
+            return len(eval(compile(ast.Expression(levels), "<formula>", "eval"), dict(NAMESPACE), data))
+        values = eval(compile(ast.Expression(arg), "<formula>", "eval"), dict(NAMESPACE), data)
+        return pd.Series(np.asarray(values).ravel()).nunique(dropna=True)
+    except Exception:
+        return None
+
+
+def _check_levels(terms: list, data: pd.DataFrame, what: str) -> None:
     """Refuse a factor with implausibly many levels before its columns are allocated: a column
-    through :func:`lsa.validation.check_factor_levels`, an expression such as ``C(x)`` here."""
+    through :func:`lsa.validation.check_factor_levels`, ``C(x)`` or ``Q('x')`` here."""
     n = len(data)
     limit = factor_level_limit(n)
-    for factor, fi in info.factor_infos.items():
-        if fi.type != "categorical":
-            continue
-        name = factor.name()
-        if name in data.columns:
-            check_factor_levels(data[name], name, n, what)
-        elif len(fi.categories) > limit:
-            raise FormulaError(f"{what}: categorical term {name!r} has {len(fi.categories)} levels for {n} rows "
-                               f"(at most {int(limit)} allowed: {MAX_FACTOR_LEVELS} or n/10). Use the variable "
-                               f"as a number, or group its values into fewer categories first.")
+    for factor in dict.fromkeys(f for t in terms for f in t.factors):
+        method = factor.eval_method.value
+        if method == "lookup" and factor.expr in data.columns:
+            if isinstance(data[factor.expr].dtype, pd.CategoricalDtype):
+                check_factor_levels(data[factor.expr], factor.expr, n, what)
+        elif method == "python":
+            count = _categorical_count(factor, data)
+            if count is not None and count > limit:
+                raise FormulaError(f"{what}: categorical term {factor.expr!r} has {count} levels for {n} rows "
+                                   f"(at most {int(limit)} allowed: {MAX_FACTOR_LEVELS} or n/10). Use the "
+                                   f"variable as a number, or group its values into fewer categories first.")
 
 
 def check_values(values: np.ndarray, names: Iterable[str], index, what: str) -> None:
@@ -221,28 +307,41 @@ def check_values(values: np.ndarray, names: Iterable[str], index, what: str) -> 
                           f"the variable in the data first and set the rows it cannot use to NaN.")
 
 
+def _build(formula: Formula, data: pd.DataFrame, rhs: str, what: str):
+    """formulaic's model matrix of ``formula`` on ``data`` (rows are complete: nothing dropped,
+    NaN made by an expression kept for :func:`check_values`); any failure of the parser or of
+    a function of the formula (``bs(x, df=-1)``, ...) is a :class:`FormulaError` in one line."""
+    try:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # checked later, by term
+            return ModelSpec.from_spec(formula, na_action="ignore", output="numpy").get_model_matrix(
+                data, context=NAMESPACE)
+    except LsaError:
+        raise
+    except Exception as exc:
+        cause = exc.__cause__ or exc
+        if isinstance(cause, LsaError):
+            raise cause from None
+        raise FormulaError(f"cannot evaluate the {what} {rhs!r}: {_first_line(exc)}") from None
+
+
 def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors",
                  function: str = "this estimator") -> tuple[np.ndarray, tuple[str, ...]]:
     """The model matrix of the right-hand side ``rhs`` on ``frame`` (complete rows), in R's
     column order with R's names, after the checks listed in the module docstring. ``what``
     says what is evaluated (for messages); ``function`` is the estimator refusing ``(… | g)``."""
     check_no_random_effects(rhs, function)
-    desc = _desc(rhs, what)
+    formula = parse(rhs, what, written=False)
+    if hasattr(formula, "lhs"):
+        raise FormulaError(f"{what}: {rhs!r} must be one side of a formula, without '~'.")
     check_known_names(rhs, frame.columns, what)
     data = as_factors(frame)
-    env = patsy.EvalEnvironment([NAMESPACE])
-    try:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # checked below, by term
-            (info,) = patsy.design_matrix_builders([desc.rhs_termlist], lambda: iter([data]), env, _NO_NA)
-            _check_levels(info, data, what)
-            (m,) = patsy.build_design_matrices([info], data, NA_action=_NO_NA, return_type="matrix")
-    except LsaError:
-        raise
-    except Exception as exc:        # patsy, or a function of the formula (bs(x, df=-1), ...)
-        raise FormulaError(f"cannot evaluate the {what} {rhs!r}: {_first_line(exc)}.") from None
-    cols = r_order(info, desc)
-    names = tuple(r_name(info.column_names[j]) for j in cols)
-    x = np.asarray(m)[:, cols]
+    terms = list(formula)
+    _check_levels(terms, data, what)
+    m = _build(formula, data, rhs, what)
+    spec = m.model_spec
+    cols = r_order(spec, terms)
+    names = tuple(r_name(spec.column_names[j]) for j in cols)
+    x = np.asarray(m, dtype=float).reshape(len(data), -1)[:, cols]
     check_values(x, names, data.index, what)
     return x, names
 

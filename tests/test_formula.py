@@ -114,9 +114,11 @@ def test_every_estimator_names_the_declared_reference(pisa2012):
 
 
 def test_one_builder_calls_patsy():
-    """Only lsa/formula.py builds patsy matrices."""
+    """Only lsa/formula.py builds model matrices with a formula parser (formulaic since issue 11,
+    patsy before: neither may be called anywhere else)."""
     root = Path(lsa.__file__).parent
-    calls = re.compile(r"patsy\.(dmatrix|dmatrices|build_design_matrices|design_matrix_builders)\b")
+    calls = re.compile(r"patsy\.(dmatrix|dmatrices|build_design_matrices|design_matrix_builders)\b"
+                       r"|^\s*(from|import) formulaic\b|\b(get_)?model_matrix\(|\bModelSpec\b", re.M)
     users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if calls.search(p.read_text()))
     assert users == ["formula.py"], users
 

@@ -32,8 +32,9 @@ __all__ = ["RandomTerm", "ParsedFormula", "ModelFrame", "parse_formula", "model_
 
 @dataclass(frozen=True)
 class RandomTerm:
-    """One ``(expr | group)`` term: ``expr`` is a patsy/R formula right-hand side, ``group`` a
-    grouping factor, possibly an interaction ``a:b`` of columns."""
+    """One ``(expr | group)`` term: ``expr`` is an R formula right-hand side (built by
+    :func:`lsa.formula.fixed_matrix`), ``group`` a grouping factor, possibly an interaction
+    ``a:b`` of columns."""
 
     expr: str
     group: str
