@@ -14,6 +14,7 @@ from .estimators import (DesignResult, benchmarks, correlation, estimate, gap, l
                          sd)
 from .mix_pv import MixPVResult, lrt_pv, mix_pv
 from .mixed import MixedControl, MixedResult, mixed
+from .model_inputs import ModelInputs, model_inputs
 from .replicates import Replicates
 
 try:  # the one source of the version is pyproject.toml; installed metadata carries it
@@ -23,6 +24,6 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that was n
 
 __all__ = [
     "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
-    "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
-    "correlation", "datasets", "design_from_study", "estimate", "gap", "impute", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "weights",
+    "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "ModelInputs", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
+    "correlation", "datasets", "design_from_study", "estimate", "gap", "impute", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "weights",
 ]

@@ -1070,3 +1070,45 @@ def test_impute_nan_is_imputed_text_categories_kept():
     assert out[["x", "c", "z"]].notna().all().all()
     assert imp.info["converted_to_category"] == ["c"] and isinstance(out["c"].dtype, pd.CategoricalDtype)
     assert int(d["x"].isna().sum()) > 0 and set(imp.imputed_variables) == {"x", "c", "z"}
+
+
+# --- model inputs ---------------------------------------------------------------------------------
+# lsa.model_inputs, the seam every model reads its data through (lsa/model_inputs.py)
+
+def _mi_data():
+    rng = np.random.default_rng(11)
+    d = pd.DataFrame({"g": np.repeat(np.arange(8), 6), "x": rng.normal(size=48),
+                      "f": np.tile(["a", "b"], 24), "w": 1.0 + rng.uniform(size=48), "wg": 2.0})
+    d["y"] = d.x + rng.normal(size=48)
+    return d, lsa.SurveyDesign(d, ids={"school": "g"}, weights={"student": "w", "school": "wg"})
+
+
+_MI_CASES = [
+    ("not a frame", lambda d, des: lsa.model_inputs([1, 2, 3], "y ~ x"), lsa.DesignError,
+     "data must be a DataFrame or an lsa.SurveyDesign; got list"),
+    ("design and weights=", lambda d, des: lsa.model_inputs(des, "y ~ x", weights="w"), lsa.DesignError,
+     "weights through the design, not both"),
+    ("weights a number", lambda d, des: lsa.model_inputs(d, "y ~ x", weights=3), lsa.DesignError,
+     "weights must be a weight column name .*got 3"),
+    ("weights column missing", lambda d, des: lsa.model_inputs(d, "y ~ x", weights=["w", "nope"]),
+     lsa.DesignError, "weights: column.*'nope'"),
+    ("conditional_weights not bool", lambda d, des: lsa.model_inputs(d, "y ~ x", weights="w", conditional_weights="yes"),
+     lsa.DesignError, "conditional_weights must be True or False; got 'yes'"),
+    ("clustered: design and weights=", lambda d, des: lsa.robust.clustered("y ~ x", des, weights="w"),
+     lsa.DesignError, "weights through the design, not both"),
+    ("gee: weighted design", lambda d, des: lsa.robust.gee("y ~ x", des), lsa.DesignError,
+     r"data: gee fits an unweighted GEE.*\['wg', 'w'\]|data: gee fits an unweighted GEE.*\['w', 'wg'\]"),
+    ("mixed: category absent from the domain", lambda d, des: lsa.mixed("y ~ x + f + (1|g)", des.subset(d.f.eq("a").to_numpy())),
+     lsa.EstimationError, r"no weighted variation in \['fb'\]"),
+    ("mixed: domain without data", lambda d, des: lsa.mixed("y ~ x + (1|g)", des.with_data(d.assign(x=np.where(d.f == "a", np.nan, d.x))).subset(d.f.eq("a").to_numpy())),
+     lsa.DesignError, "no row of the domain"),
+]
+
+
+@pytest.mark.filterwarnings("ignore::lsa.errors.MissingDataWarning")
+@pytest.mark.parametrize("case, call, exc, match", _MI_CASES, ids=[c[0] for c in _MI_CASES])
+def test_model_inputs_bad_input(case, call, exc, match):
+    d, des = _mi_data()
+    with pytest.raises(exc, match=match) as info:
+        call(d, des)
+    assert "\n" not in str(info.value), str(info.value)

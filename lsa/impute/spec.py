@@ -34,6 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..design import SurveyDesign
 from ..errors import DesignError, LsaError
 from ..validation import (MAX_FACTOR_LEVELS, check_columns_exist, check_finite, check_frame, check_name,
                           check_names, check_number, factor_level_limit, holds_numbers_as_text, numeric_column)
@@ -185,8 +186,8 @@ def _frame_of(data) -> tuple[pd.DataFrame, Any]:
     design = None
     if isinstance(data, pd.DataFrame):
         df = data
-    elif all(hasattr(data, a) for a in ("data", "ids", "weights", "pvs")):
-        design = data
+    elif isinstance(data, SurveyDesign):     # recognised as in lsa.model_inputs, by type only
+        design = data                          # (every row is imputed: a domain does not apply)
         df = design.data
     else:
         raise DesignError(f"data must be a pandas DataFrame or an lsa.SurveyDesign; got {type(data).__name__}.")

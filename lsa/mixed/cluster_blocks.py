@@ -194,9 +194,18 @@ def fit_blocks(fit, data=None, cluster=None, target: str = "model"):
     T = random_cov_matrices(fit, frame)
     w1, gw = fit_weights(fit)
     cl = cluster_values(cluster, frame, data)
+    lw = getattr(fit, "level_weights", None)
+    cl_used = cl
+    if lw is not None and not np.all(lw.w1 > 0):    # rows outside a domain (lsa.model_inputs)
+        from lsa.mixed.fit import weighted_rows     # weigh 0: left out, with their empty groups
+
+        cl_used = None if cl is None else cl[lw.w1 > 0]
+        frame, lw = weighted_rows(frame, lw)
+        if w1 is not None:
+            w1, gw = lw.w1, list(lw.groups)
     b, beta = mixed_blocks(frame.y, frame.X, frame.xnames, frame.Z, frame.codes, T,
                            float(fit.scale), labels=frame.group_ids[-1], w1=w1,
-                           group_weights=gw, target=target, cluster=cl)
+                           group_weights=gw, target=target, cluster=cl_used)
     return b, beta, frame, cl
 
 

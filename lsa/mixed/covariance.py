@@ -205,7 +205,7 @@ class ReplicateVcov(MixedVcov):
 
     def compute(self, fit, design=None, control=None) -> VcovEstimate:
         from lsa.design import SurveyDesign
-        from lsa.mixed.fit import build_stats
+        from lsa.mixed.fit import build_stats, weighted_rows
         from lsa.mixed.replicate import refit_replicates
         from lsa.replicates import replicate_variance
 
@@ -218,7 +218,7 @@ class ReplicateVcov(MixedVcov):
         if not fit_is_weighted(fit):
             raise DesignError("with_vcov('replicate') needs a weighted fit: replicate weights "
                               "perturb the sampling weights the model was fitted with")
-        frame, w = fit.model_frame, fit.level_weights
+        frame, w = weighted_rows(fit.model_frame, fit.level_weights)   # a domain's rows
         pos = _design_rows(design, frame)
         full = design.full_weight()[pos]
         if not np.allclose(full, w.unconditional[0], rtol=1e-8, atol=0):

@@ -11,22 +11,23 @@ Each step is a public function that can be run by hand (as lme4's modular functi
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from lsa.errors import ConvergenceWarning, DesignError, MissingDataWarning, warn
+from lsa.errors import ConvergenceWarning, DesignError, EstimationError, MissingDataWarning, warn
 from lsa.mixed.formula import ModelFrame, ParsedFormula, model_frame, parse_formula
-from lsa.mixed.inputs import design_inputs
+from lsa.model_inputs import ModelInputs, model_inputs
 from lsa.mixed.pml import Profile, ThetaMap, profiled
-from lsa.mixed.stats import ClusterStats, Hierarchy, cluster_stats
+from lsa.mixed.stats import ClusterStats, Hierarchy, cluster_stats, positive_groups
 from lsa.weights import check_constant_within, scale_within
 
 __all__ = ["MixedControl", "LevelWeights", "level_weights", "build_stats", "optimize",
-           "mixed", "OptimResult", "check_identifiable", "fit_prepared"]
+           "mixed", "OptimResult", "check_identifiable", "fit_prepared", "positive_groups",
+           "check_weighted_terms", "domain_frame", "weighted_rows"]
 
 Scaling = Literal["none", "cluster", "ecluster"]
 
@@ -68,17 +69,24 @@ def _check_positive(values: np.ndarray, col: str, frame: ModelFrame) -> None:
 
 
 def level_weights(frame: ModelFrame, data: pd.DataFrame, weights: Sequence[str] | None,
-                  conditional_weights: bool = False, scaling: Scaling = "none") -> LevelWeights:
+                  conditional_weights: bool = False, scaling: Scaling = "none",
+                  domain: np.ndarray | None = None) -> LevelWeights:
     """Conditional weights per level from weight columns (level 1 first).
 
     Total weights (default): w_{i|j} = w_ij / w_j, w_{j|k} = w_j / w_k, top as given.
     ``conditional_weights=True``: used as given. ``scaling`` rescales w_{i|j} within level-2
     clusters (:func:`lsa.weights.scale_within`). Level-l weights must be constant within
     level-l groups.
+
+    ``domain`` (a boolean mask over the rows of ``data``; :mod:`lsa.model_inputs`): the rows
+    outside it keep their place with level-1 weight 0 (w_{i|j} and the unconditional level-1
+    weight), so they contribute nothing to any cluster sum; their weights need not be positive.
+    Scaling uses the domain's rows only (a cluster without any has weight 0 throughout).
     """
     nl = len(frame.codes) + 1
+    inside = np.ones(len(frame.y), bool) if domain is None else np.asarray(domain, bool)[frame.order]
     if weights is None:
-        one = np.ones(len(frame.y))
+        one = inside.astype(float)
         grp = tuple(np.ones(int(c[-1]) + 1) for c in frame.codes)
         return LevelWeights(one, grp, (one,) + grp, None, "none")
     weights = [weights] if isinstance(weights, str) else list(weights)
@@ -89,11 +97,12 @@ def level_weights(frame: ModelFrame, data: pd.DataFrame, weights: Sequence[str] 
     rows = []
     for k, col in enumerate(weights):
         v = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)[frame.order]
-        _check_positive(v, col, frame)
+        _check_positive(np.where(inside, v, 1.0) if k == 0 else v, col, frame)
         if k > 0:
             check_constant_within(v, frame.codes[k - 1], col, frame.group_names[k - 1],
                                   frame.group_ids[k - 1])
         rows.append(v)
+    rows[0] = np.where(inside, rows[0], 0.0)
     firsts = [np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) for c in frame.codes]
     if conditional_weights:
         cond = rows
@@ -101,7 +110,8 @@ def level_weights(frame: ModelFrame, data: pd.DataFrame, weights: Sequence[str] 
     else:
         total = rows
         cond = [rows[k] / rows[k + 1] for k in range(nl - 1)] + [rows[-1]]
-    w1 = scale_within(cond[0], frame.codes[0], scaling)
+    w1 = np.zeros(len(frame.y))
+    w1[inside] = scale_within(cond[0][inside], frame.codes[0][inside], scaling)
     groups = tuple(cond[k + 1][firsts[k]] for k in range(nl - 1))
     unc = (total[0],) + tuple(total[k + 1][firsts[k]] for k in range(nl - 1))
     return LevelWeights(w1, groups, unc, tuple(weights), scaling, bool(conditional_weights))
@@ -124,11 +134,12 @@ def check_identifiable(frame: ModelFrame, stats: ClusterStats) -> None:
     """
     from lsa.mixed.stats import group_sum
 
-    n = len(frame.y)
+    n = int(np.count_nonzero(stats.w1 > 0))
     h = stats.hierarchy
+    counts = positive_groups(stats)
     off = 0
     for l, (g, zn) in enumerate(zip(frame.group_names, frame.znames)):
-        q, J = len(zn), h.ngroups[l]
+        q, J = len(zn), counts[l]
         term = f"({' + '.join(zn)} | {g})"
         if n <= q * J:
             raise DesignError(f"number of observations ({n}) <= number of random effects "
@@ -148,6 +159,38 @@ def check_identifiable(frame: ModelFrame, stats: ClusterStats) -> None:
                           f"{q} independent in any group: a random slope on a variable constant "
                           f"within groups, or fewer than {q} distinct rows per group); their "
                           f"covariance cannot be identified: drop the random slope(s)")
+
+
+def weighted_rows(frame: ModelFrame, w: LevelWeights) -> tuple[ModelFrame, LevelWeights]:
+    """The frame and level weights restricted to the rows of positive level-1 weight and the
+    groups holding them (a domain fit without its zero-weight rows; group codes renumbered
+    0..J−1). Returned unchanged when every row has positive weight. The estimators that work
+    row by row (CR2 blocks, replicate refits) use it: a zero-weight row contributes nothing to
+    them, and an empty group would otherwise divide by its zero total weight."""
+    keep = w.w1 > 0
+    if keep.all():
+        return frame, w
+    kept = [np.unique(c[keep]) for c in frame.codes]
+    codes = tuple(np.searchsorted(k, c[keep]) for k, c in zip(kept, frame.codes))
+    sub = replace(frame, y=frame.y[keep], X=frame.X[keep], Z=tuple(z[keep] for z in frame.Z),
+                  codes=codes, group_ids=tuple(g[k] for g, k in zip(frame.group_ids, kept)),
+                  row_index=frame.row_index[keep], order=frame.order[keep])
+    wsub = replace(w, w1=w.w1[keep], groups=tuple(g[k] for g, k in zip(w.groups, kept)),
+                   unconditional=(w.unconditional[0][keep],)
+                   + tuple(u[k] for u, k in zip(w.unconditional[1:], kept)))
+    return sub, wsub
+
+
+def check_weighted_terms(frame: ModelFrame, stats: ClusterStats) -> None:
+    """Raise :class:`EstimationError` naming the fixed-effect terms without weighted variation
+    (a category or predictor absent from the domain): Σ_i w_i x_ik² = 0."""
+    p = frame.X.shape[1]
+    q = sum(stats.q)
+    diag = np.einsum("jkk->k", stats.S)[q:q + p]
+    zero = [t for t, v in zip(frame.xnames, diag) if not v > 0]
+    if zero:
+        raise EstimationError(f"no weighted variation in {zero} (a category or predictor absent "
+                              f"from the domain); drop it from the formula")
 
 
 def _group_ranks(B: np.ndarray) -> np.ndarray:
@@ -278,7 +321,11 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     data : DataFrame, or an ``lsa.SurveyDesign`` (weights by level and domain from it). Design
         levels the formula does not use are collapsed into the level below: ``(1 | school)``
         on a school/class/student design (``from_study("TIMSS", ...)``) uses the school weight
-        and the student's total weight / the school weight (:mod:`lsa.mixed.inputs`).
+        and the student's total weight / the school weight (:mod:`lsa.model_inputs`). A
+        domain (``design.subset(...)``) keeps every row: the rows outside it have level-1
+        weight 0 and contribute nothing, so the estimates and standard errors equal those of
+        the fit on the domain's rows while the design stays whole (the survey convention;
+        ``nobs``, ``ngroups`` and the sandwich's G count rows and groups of positive weight).
     weights : weight columns, level 1 first (``["w_fstuwt", "w_fschwt"]``), total weights by
         default; ``None`` for an unweighted fit (lme4 ML, or REML with ``reml=True``).
     conditional_weights : the level-1 (and level-2 of 3) weights are conditional on the
@@ -309,16 +356,35 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     if scaling not in ("none", "cluster", "ecluster"):
         raise DesignError(f"scaling must be 'none', 'cluster' or 'ecluster'; got {scaling!r}")
     parsed = parse_formula(formula)
-    df, wcols, cond = design_inputs(data, weights, conditional_weights, parsed.groups)
+    inp = model_inputs(data, formula, weights, conditional_weights=conditional_weights,
+                       groups=parsed.groups)
+    wcols = list(inp.weights) if inp.weights is not None else None
     if reml and wcols is not None:
         raise DesignError("reml=True is only available for unweighted fits (weights=None); "
                           "the weighted pseudo-likelihood is ML")
-    frame = model_frame(parsed, df, tuple(wcols or ()))
+    frame = domain_frame(model_frame(parsed, inp.data, tuple(wcols or ())), inp)
     if frame.n_dropped:
         warn(f"{frame.n_dropped} row(s) with missing values in model variables or "
-             f"weights were removed ({len(frame.y)} used)", MissingDataWarning)
-    w = level_weights(frame, df, wcols, cond, scaling)
-    return fit_prepared(parsed, frame, w, build_stats(frame, w), reml, control)
+             f"weights were removed ({int(inp.domain[frame.order].sum())} used)", MissingDataWarning)
+    w = level_weights(frame, inp.data, wcols, inp.conditional, scaling,
+                      inp.domain if inp.has_domain else None)
+    stats = build_stats(frame, w)
+    if inp.has_domain:
+        check_weighted_terms(frame, stats)
+    return fit_prepared(parsed, frame, w, stats, reml, control)
+
+
+def domain_frame(frame: ModelFrame, inputs: ModelInputs) -> ModelFrame:
+    """The model frame with ``n_dropped`` counting only the domain's rows dropped for missing
+    values (a row outside the domain weighs 0 whether or not it is complete); an error when no
+    row of the domain is left."""
+    if not inputs.has_domain:
+        return frame
+    used = int(inputs.domain[frame.order].sum())
+    if used == 0:
+        raise DesignError(f"no row of the domain ({inputs.n_domain} rows) has data on every "
+                          f"variable of the model")
+    return replace(frame, n_dropped=inputs.n_domain - used)
 
 
 def fit_prepared(parsed: ParsedFormula, frame: ModelFrame, w: LevelWeights, stats: ClusterStats,

@@ -21,6 +21,7 @@ from lsa.errors import LsaError, warn
 from lsa.results import ConfInt, WaldTest, conf_int_frame
 from lsa.validation import check_number
 from lsa.mixed.pml import ThetaMap
+from lsa.mixed.stats import positive_groups
 from lsa.mixed.vcov import VCOV_TYPES, fixed_scores, get_vcov_estimator, varcomp_cov
 
 __all__ = ["MixedResult", "make_result"]
@@ -409,8 +410,8 @@ def _boundary(vc: pd.DataFrame, frame, tmap: ThetaMap, theta: np.ndarray, vcs):
 def _weight_stats(frame, w) -> pd.DataFrame | None:
     if w.columns is None:
         return None
-    rows = [{"level": 1, "group": "Obs", "n": len(frame.y), "mean_wgt": w.unconditional[0].mean(),
-             "sum_wgt": w.unconditional[0].sum()}]
+    u0 = w.unconditional[0][w.unconditional[0] > 0]          # rows outside a domain weigh 0
+    rows = [{"level": 1, "group": "Obs", "n": len(u0), "mean_wgt": u0.mean(), "sum_wgt": u0.sum()}]
     for k, g in enumerate(frame.group_names):
         u = w.unconditional[k + 1]
         rows.append({"level": k + 2, "group": g, "n": len(u), "mean_wgt": u.mean(),
@@ -445,7 +446,7 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResu
             for k, c in VCOV_TYPES.items()}
     scores = fixed_scores(fwd, pr.beta, pr.sigma2, wtop)
     scores.flags.writeable = False
-    ngroups = {g: int(n) for g, n in zip(frame.group_names, stats.hierarchy.ngroups)}
+    ngroups = {g: int(n) for g, n in zip(frame.group_names, positive_groups(stats))}
     vcs = varcomp_cov(pr.theta, pr.sigma2, pr.beta, stats, tmap)
     vc, vc_cov = _vc_table(frame, tmap, vcs, pr.sigma2, ngroups)
     vc, boundary_notes = _boundary(vc, frame, tmap, pr.theta, vcs)
@@ -459,7 +460,8 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResu
     random_cov = {g: pd.DataFrame(pr.sigma2 * lam @ lam.T, frame.znames[l], frame.znames[l])
                   for l, (g, lam) in enumerate(zip(frame.group_names, tmap.lambdas(pr.theta)))}
     return MixedResult(parsed.formula, pd.Series(pr.beta, names), "sandwich", covs, vc, vc_cov,
-                       pd.Series(pr.theta, theta_names), pr.sigma2, pr.loglik, len(frame.y),
+                       pd.Series(pr.theta, theta_names), pr.sigma2, pr.loglik,
+                       int(np.count_nonzero(stats.w1 > 0)),
                        ngroups, frame.n_dropped, opt.converged, opt.iterations, opt.grad_norm,
                        reml, w.columns, w.scaling, _weight_stats(frame, w), ranef,
                        model_frame=frame.frozen(), level_weights=w,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Hierarchy", "ClusterStats", "cluster_stats", "group_sum"]
+__all__ = ["Hierarchy", "ClusterStats", "cluster_stats", "group_sum", "positive_groups"]
 
 
 def group_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -151,3 +151,16 @@ def cluster_stats(V: np.ndarray, w1: np.ndarray, weights: tuple[np.ndarray, ...]
     nstar = group_sum(w1, hierarchy.starts[0])
     return ClusterStats(S, nstar, tuple(np.asarray(w, float) for w in weights), tuple(q), p,
                         hierarchy, V, w1)
+
+
+def positive_groups(stats: ClusterStats) -> tuple[int, ...]:
+    """Number of groups per level (level 2 first) holding a row of positive level-1 weight:
+    the groups a domain leaves in the fit (:mod:`lsa.model_inputs`). The observation and group
+    counts of the identifiability check and of the result count these only."""
+    h = stats.hierarchy
+    pos = (stats.nstar > 0).astype(float)
+    out = [int(np.count_nonzero(pos))]
+    for k in range(1, h.nlevels):
+        pos = group_sum(pos, h.starts[k])
+        out.append(int(np.count_nonzero(pos)))
+    return tuple(out)

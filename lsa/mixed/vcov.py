@@ -27,7 +27,7 @@ from lsa.mixed.pml import ThetaMap, grad_fixed
 from lsa.mixed.stats import ClusterStats
 
 __all__ = ["ModelCov", "SandwichCov", "VCOV_TYPES", "VCOV_ESTIMATORS", "register_vcov",
-           "get_vcov_estimator", "cr0_cov", "fixed_scores", "varcomp_cov"]
+           "get_vcov_estimator", "cr0_cov", "fixed_scores", "varcomp_cov", "n_active"]
 
 
 def fixed_scores(fwd, beta: np.ndarray, sigma2: float, weights: np.ndarray) -> np.ndarray:
@@ -43,6 +43,13 @@ def cr0_cov(bread: np.ndarray, scores: np.ndarray) -> np.ndarray:
     sums over a coarser clustering). Equal to :class:`lsa.robust.cr.CR0` on the fit's blocks
     (u_c = X_c' W_c e_c), without forming them."""
     return bread @ (scores.T @ scores) @ bread
+
+
+def n_active(S_top: np.ndarray) -> int:
+    """G of the sandwich: the top-level groups with a row of positive weight. A group whose
+    rows all weigh 0 (outside a domain, :mod:`lsa.model_inputs`) has S_g = 0 exactly and a zero
+    score, and is not counted, so a domain fit has the sandwich of the fit on its rows."""
+    return int(np.count_nonzero(np.any(S_top != 0, axis=(1, 2))))
 
 
 class ModelCov:
@@ -65,7 +72,7 @@ class SandwichCov:
     def fixed(fwd, beta, sigma2, weights) -> np.ndarray:
         bread = ModelCov.fixed(fwd, beta, sigma2, weights)
         s = fixed_scores(fwd, beta, sigma2, weights)
-        G = s.shape[0]
+        G = n_active(fwd.S_top)
         return G / (G - 1) * cr0_cov(bread, s) if G > 1 else np.full_like(bread, np.nan)
 
 
@@ -163,7 +170,8 @@ def varcomp_cov(theta: np.ndarray, sigma2: float, beta: np.ndarray, stats: Clust
     """Sandwich (and model) covariance of the variance components, level by level."""
     sigma = np.sqrt(sigma2)
     scores = grad_fixed(theta, sigma, beta, stats, tmap, by_top=True)
-    G = scores.shape[0]
+    top = stats.hierarchy.top[0]
+    G = int(np.count_nonzero(np.bincount(top, stats.nstar, stats.hierarchy.ngroups[-1]) > 0))
     lams = tmap.lambdas(theta)
     out = []
     for l in range(len(tmap.q)):

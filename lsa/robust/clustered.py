@@ -22,6 +22,8 @@ from .blocks import ClusterBlocks, make_blocks
 from .checks import check_alpha, check_response, check_weights, column_or_values, weight_values
 from .cr import CovarianceType, get_covariance_type
 from ..formula import r_name
+from ..design import SurveyDesign
+from ..model_inputs import model_inputs
 from ..validation import check_frame
 from .formula import build_design
 from .gstar import effective_clusters_from_blocks
@@ -30,6 +32,14 @@ from .wald import wald_test
 from ..results import TIDY_COLUMNS, ConfInt, WaldTest, conf_int_frame, renamed_option
 
 _FAMILIES = ("gaussian", "binomial", "logit", "probit", "poisson")
+
+
+class DefaultCluster(str):
+    """The default of ``cluster``: the column ``"schid"`` of a DataFrame (as before), the
+    top-level id of a design; told apart from an explicit ``"schid"`` by identity."""
+
+
+DEFAULT_CLUSTER = DEFAULT = DefaultCluster("schid")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +217,7 @@ def finish_result(blocks, beta, terms, type, df, se_model, n_dropped, family, la
 def clustered(
     formula,
     data: pd.DataFrame | None = None,
-    cluster="schid",
+    cluster=DEFAULT_CLUSTER,
     family: str | None = None,
     weights=None,
     type: str = "CR2",
@@ -222,9 +232,16 @@ def clustered(
         ``(Intercept)`` and ``sectorCatholic``), or a fitted statsmodels ``OLS``/``WLS``/``GLM``
         results object; then ``cluster`` is an array aligned with the model rows or a column
         of ``data`` (aligned through the model's row labels).
-    data : DataFrame
+    data : DataFrame, or an :class:`lsa.SurveyDesign` (through :func:`lsa.model_inputs`):
+        then the weights are the design's full (final) weight, ``cluster`` defaults to the
+        design's top-level id, and a domain (``design.subset(...)``) is applied by the domain
+        rule of :mod:`lsa.model_inputs`: its rows have weight 0, contribute nothing to the
+        estimating equation and are left out of the point estimate and of the per-cluster
+        pieces; clusters without a row in the domain have a zero score and are not counted
+        (as in :func:`lsa.mixed`). The fit equals the fit on the domain's rows.
     cluster : str or array-like
-        Cluster ids (column name or values). Missing ids are an error.
+        Cluster ids (column name or values, one per row of ``data``). Missing ids are an
+        error. Default: the design's top-level id; with a DataFrame, the column ``"schid"``.
     family : None, "gaussian", "binomial" (logit), "probit", "poisson", or a statsmodels family
         ``None``/``"gaussian"`` fit least squares (the linear probability model for a 0/1
         outcome).
@@ -275,7 +292,7 @@ def clustered(
         return _from_statsmodels(formula, data, cluster, type, df)
     if data is None:
         raise LsaError("data must be given with a formula")
-    data = check_frame(data, "data").reset_index(drop=True)
+    data, cluster, weights = frame_of(data, formula, cluster, weights)
     fam = glm_family(family)                                  # argument errors before any fitting
     get_covariance_type(type)
     get_df_method(df)
@@ -315,6 +332,28 @@ def clustered(
         report(f"clustered {fam_name} fit of {formula!r}", check, family=family_kind(fam))
     return finish_result(blocks, beta, design.terms, type, df, se_model, n_dropped, fam_name, formula,
                    check=check)
+
+
+def frame_of(data, formula, cluster, weights):
+    """(frame, cluster, weights) of a single-level cluster-robust fit from a DataFrame or a
+    design (:func:`lsa.model_inputs`): a design gives its domain's rows (the rows of zero
+    weight, left out), its full weight and, unless ``cluster`` is given, its top-level id;
+    ``cluster`` values given for every row of the design are restricted to the domain too."""
+    if not isinstance(data, SurveyDesign):
+        data = check_frame(data, "data")
+        return data.reset_index(drop=True), ("schid" if cluster is DEFAULT else cluster), weights
+    inp = model_inputs(data, formula, weights)
+    if cluster is None or cluster is DEFAULT:
+        if inp.cluster is None:
+            raise DesignError("cluster: the design declares no id (ids={...}) to cluster on; "
+                              "give cluster= (a column name)")
+        cluster = inp.cluster
+    keep = inp.domain
+    if not isinstance(cluster, str) and np.ndim(cluster) == 1 and len(cluster) == len(keep):
+        cluster = np.asarray(cluster)[keep]
+    w = inp.row_weights() if inp.weights is not None else None
+    frame = check_frame(inp.data, "data").loc[keep].reset_index(drop=True)
+    return frame, cluster, None if w is None else w[keep]
 
 
 def type_name(obj) -> str:

@@ -32,7 +32,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import MissingDataWarning, warn
+from ..errors import DesignError, MissingDataWarning, warn
+from ..design import SurveyDesign
+from ..model_inputs import model_inputs
 from ..separation import fitted_at_bounds, max_step, report, steps_diverge
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
 from ..validation import check_choice, check_frame, check_number
@@ -47,7 +49,7 @@ from .formula import build_design
 def gee(
     formula: str,
     data: pd.DataFrame,
-    cluster,
+    cluster=None,
     family=None,
     corstr: Literal["exchangeable", "independence"] = "exchangeable",
     type: str = "CR0",
@@ -61,7 +63,12 @@ def gee(
     Parameters
     ----------
     formula, data, cluster : model, data and cluster (a column name or one id per row; missing
-        ids are an error).
+        ids are an error). ``data`` may be an :class:`lsa.SurveyDesign` (through
+        :func:`lsa.model_inputs`): ``cluster`` then defaults to its top-level id and only the
+        rows of its domain are used (the rows of zero weight of the domain rule). This GEE has no
+        sampling weights, so a design with weights is refused (use
+        :func:`lsa.robust.clustered` with ``family=`` for a weighted GLM with cluster-robust
+        inference).
     family : None (gaussian, identity link), "binomial", "poisson", or a statsmodels family.
     corstr : "exchangeable" or "independence".
     type : "CR0" (Liang-Zeger), "CR3" (Mancl-DeRouen), "CR2" (BRL / Kauermann-Carroll type).
@@ -75,7 +82,7 @@ def gee(
     import statsmodels.api as sm
 
     check_choice(corstr, ("exchangeable", "independence"), "corstr")
-    data = check_frame(data, "data").reset_index(drop=True)
+    data, cluster = _gee_frame(data, formula, cluster)
     fam = glm_family(family) or sm.families.Gaussian()
     get_covariance_type(type)
     get_df_method(df)
@@ -107,6 +114,26 @@ def gee(
     return finish_result(blocks, beta, design.terms, type, df, np.sqrt(np.diag(M)), design.n_dropped,
                    name, formula, extra={"alpha": float(alpha), "scale": float(phi), "iterations": it},
                    check=check)
+
+
+def _gee_frame(data, formula, cluster):
+    """(frame, cluster) from a DataFrame or an unweighted design (see :func:`gee`)."""
+    if not isinstance(data, SurveyDesign):
+        data = check_frame(data, "data")
+    inp = model_inputs(data, formula)
+    if inp.is_design:
+        if inp.weights is not None:
+            raise DesignError(f"data: gee fits an unweighted GEE, but the design has weights "
+                              f"{list(inp.design.weights.values())}; use lsa.robust.clustered(formula, "
+                              f"design, family=...) for a weighted fit, or pass design.data")
+        if cluster is None:
+            cluster = inp.cluster
+        if not isinstance(cluster, str) and np.ndim(cluster) == 1 and len(cluster) == len(inp.domain):
+            cluster = np.asarray(cluster)[inp.domain]
+        data = inp.data.loc[inp.domain]
+    if cluster is None:
+        raise DesignError("cluster: give the cluster id column (or one id per row) of the GEE")
+    return check_frame(data, "data").reset_index(drop=True), cluster
 
 
 def _fit(yb, Xb, y, X, beta, fam, corstr, tol, maxit, terms, start):
