@@ -529,3 +529,27 @@ def test_nonconverged_drop(pisa):
     with pytest.warns(ConvergenceWarning, match="left out"):
         with pytest.raises(EstimationError, match="too few converged"):
             mix_pv(f"{LHS} ~ escs + (escs|schoolid)", pisa, weights=W, control=ctl, nonconverged="drop")
+
+
+def test_replicate_level_weights_outside_domain():
+    """Closed form (hand-computed, exact to 1e-12): rows of zero full-sample weight (outside a
+    domain) carry no replicate weight, and a school with none of positive weight has replicate
+    factor a_k = 0/0 := 0. Schools: rows 0-1 | 2-4 (row 4 outside) | 5-6 (all outside)."""
+    from types import SimpleNamespace
+    from lsa.mixed.replicate import replicate_level_weights
+    top = np.array([0, 0, 1, 1, 1, 2, 2])
+    total = np.array([2.0, 2.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    stats = SimpleNamespace(weights=(None, np.array([10.0, 20.0, 30.0])))
+    rep = np.array([3.0, 3.0, 0.5, 0.5, 9.0, 7.0, 7.0])                  # 9, 7, 7: ignored
+    w1, top_r, changed = replicate_level_weights(stats, total, total / 2, rep, top, top)
+    assert w1 is None and not changed.any()                              # b constant within schools
+    assert np.allclose(top_r, [10 * 6 / 4, 20 * 1 / 2, 0.0], rtol=1e-12, atol=0)
+    rep = np.array([4.0, 2.0, 0.5, 0.5, 9.0, 7.0, 7.0])                  # b = 2, 1 in school 0: a = 1.5
+    w1_unscaled = np.array([1.0, 1.0, 0.5, 0.5, 0.0, 0.0, 0.0])
+    w1, top_r, changed = replicate_level_weights(stats, total, w1_unscaled, rep, top, top)
+    assert changed.tolist() == [True, False, False]
+    assert np.allclose(w1, [4 / 3, 2 / 3, 0.5, 0.5, 0, 0, 0], rtol=1e-12, atol=0)
+    w1, _, _ = replicate_level_weights(stats, total, w1_unscaled, rep, top, top, "cluster")
+    # cluster scaling over the rows of positive weight only: school 1 has 2 of them, not 3
+    assert np.allclose(w1, [4 / 3, 2 / 3, 1.0, 1.0, 0, 0, 0], rtol=1e-12, atol=0)
+    assert np.all(np.isfinite(top_r))

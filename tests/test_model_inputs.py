@@ -144,3 +144,85 @@ def test_gee_domain_equals_subset(pisa, mask):
     a = gee("pv1math ~ escs", des.subset(mask), type="CR2", df="satterthwaite")
     b = gee("pv1math ~ escs", pisa[mask], cluster="schoolid", type="CR2", df="satterthwaite")
     assert rel(a.params, b.params) < 1e-8 and rel(a.bse, b.bse) < 1e-8 and rel(a.df, b.df) < 1e-8
+
+
+# --- lsa.mix_pv: the same domain rule, sandwich and replicate SEs ---------------------------------
+# Oracle: the same closed-form equality. mix_pv(formula, design.subset(mask)) keeps every row with
+# weight 0 outside the domain; the fit on the rows `mask` (a design of those rows with the same
+# replicate columns) must give the same pooled estimates, SEs and df to 1e-8 relative. The replicate
+# refits of a school outside the domain have factor 0/0 := 0 (lsa/mixed/replicate.py).
+
+PV_RI = "MATH ~ escs + st04q01 + (1 | school)"
+PV_RS = "MATH ~ scale(escs) + st04q01 + (1 + escs | school)"       # scale() on the rows analysed
+
+
+@pytest.fixture(scope="module")
+def pv_data():
+    return lsa.datasets.load("pisa2012_usa")                        # 80 Fay replicates (README)
+
+
+def pv_design(d, n_pvs=5):
+    return lsa.SurveyDesign(d, ids={"school": "schoolid"}, weights={"student": W[0], "school": W[1]},
+                            pvs={"MATH": [f"pv{i}math" for i in range(1, n_pvs + 1)]},
+                            replicates=lsa.Replicates.fay([f"w_fsturwt{r}" for r in range(1, 81)], k=0.5))
+
+
+@pytest.fixture(scope="module")
+def pv_mask(pv_data):
+    """As ``mask``: a student-level condition and a third of the schools entirely outside."""
+    schools = np.sort(pv_data.schoolid.unique())
+    return (pv_data.escs > -0.5).to_numpy() & ~pv_data.schoolid.isin(schools[::3]).to_numpy()
+
+
+def assert_pooled_equal(a, b, tol=1e-8):
+    assert a.nobs == b.nobs and a.n_dropped == b.n_dropped and a.df_complete == b.df_complete
+    assert a.fixed_terms == b.fixed_terms and a.random_terms == b.random_terms
+    for blk in ("fixed", "random"):
+        pa, pb = getattr(a, blk), getattr(b, blk)
+        assert rel(pa.estimate, pb.estimate) < tol, blk                  # closed form: 1e-8
+        assert rel(pa.std_error, pb.std_error) < tol, blk
+        assert rel(pa.df, pb.df) < tol, blk
+
+
+@pytest.mark.parametrize("formula, df_method", [(PV_RI, "barnard_rubin"), (PV_RS, "barnard_rubin"),
+                                                (PV_RI, "cluster")], ids=["intercept", "slope-scale", "cluster-df"])
+def test_mix_pv_domain_equals_subset(pv_data, pv_mask, formula, df_method):
+    a = lsa.mix_pv(formula, pv_design(pv_data).subset(pv_mask), df_method=df_method)
+    b = lsa.mix_pv(formula, pv_design(pv_data[pv_mask]), df_method=df_method)
+    f0 = a.fits[0]
+    assert len(f0.model_frame.y) == len(pv_data)                            # every row kept
+    out = ~pv_mask[f0.model_frame.order]
+    assert out.sum() == (~pv_mask).sum() and (f0.level_weights.w1[out] == 0).all()
+    assert a.nobs == int(pv_mask.sum()) and f0.ngroups == b.fits[0].ngroups
+    assert_pooled_equal(a, b)
+    if df_method == "cluster":      # ν_com = G − p₂ − 1: the domain's schools, less intercept and variance
+        assert a.df_complete == (pv_data.schoolid[pv_mask].nunique() - 2.0,) * 2
+    if "scale" in formula:                                                 # R's scale on the domain's rows
+        x = f0.model_frame.X[~out, f0.model_frame.xnames.index("scale(escs)")]
+        assert abs(x.mean()) < 1e-12 and abs(x.std(ddof=1) - 1) < 1e-12
+
+
+def test_mix_pv_domain_replicate_equals_subset(pv_data, pv_mask):
+    """se="replicate": the domain fit refits with the design's replicate weights (zero outside the
+    domain, schools outside it with factor 0/0 := 0), the rows fit with the same columns on its rows."""
+    a = lsa.mix_pv(PV_RI, pv_design(pv_data, 3).subset(pv_mask), se="replicate", progress=False)
+    b = lsa.mix_pv(PV_RI, pv_design(pv_data[pv_mask], 3), se="replicate", progress=False)
+    assert a.df_complete == (79.0, 79.0)                                  # design df: R − 1
+    assert np.all(np.isfinite(a.replicate_estimates))
+    assert_pooled_equal(a, b)
+    scale = np.abs(b.replicate_estimates).max(axis=(0, 1))                 # per estimate
+    assert np.max(np.abs(a.replicate_estimates - b.replicate_estimates) / scale) < 1e-8
+
+
+def test_mix_pv_domain_missing_values(pv_data, pv_mask):
+    """Missing values inside and outside the domain: only the domain's are counted as dropped."""
+    d = pv_data.copy()
+    d.loc[d.index[:40], "escs"] = np.nan                                  # rows in and out of the domain
+    with pytest.warns(lsa.errors.MissingDataWarning) as wa:
+        a = lsa.mix_pv(PV_RI, pv_design(d).subset(pv_mask))
+    with pytest.warns(lsa.errors.MissingDataWarning) as wb:
+        b = lsa.mix_pv(PV_RI, pv_design(d[pv_mask]))
+    n_in = int((pv_mask & d.escs.isna().to_numpy()).sum())
+    assert 0 < n_in < 40 and a.n_dropped == (n_in,) * 5
+    assert str(wa[0].message) == str(wb[0].message)
+    assert_pooled_equal(a, b)

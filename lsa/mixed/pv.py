@@ -45,7 +45,7 @@ from __future__ import annotations
 import time
 from typing import Literal, Sequence
 
-from lsa.mixed.fit import MixedControl
+from lsa.mixed.fit import MixedControl, weighted_rows
 from lsa.mixed.pv_assemble import pool_fits
 from lsa.mixed.pv_formula import plan_draws
 from lsa.mixed.pv_options import DfRule, PVOptions, check_df_rule
@@ -80,11 +80,16 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
           data set on the rows analysed, so ``scale(MATH)`` standardises every PV separately
           (spec §4.2).
     data : DataFrame (with ``weights``), or an ``lsa.SurveyDesign`` (weights by level, domain,
-        PV sets and replicate weights from it; design levels the formula does not use are
-        collapsed into the level below, as in :func:`lsa.mixed.mixed`: ``(1 | school)`` on
-        TIMSS's school/class/student design uses the school weight and the student's total
-        weight / the school weight), or completed data sets: a list of DataFrames or
-        an :class:`lsa.impute.Imputed` (multiple imputations, possibly M PVs × m imputations).
+        PV sets and replicate weights from it, through :func:`lsa.model_inputs`; design levels
+        the formula does not use are collapsed into the level below, as in
+        :func:`lsa.mixed.mixed`: ``(1 | school)`` on TIMSS's school/class/student design uses
+        the school weight and the student's total weight / the school weight). A domain
+        (``design.subset(...)``) keeps every row, with weight 0 outside it (the domain rule of
+        :mod:`lsa.model_inputs`): estimates, SEs (sandwich or replicate) and df equal those of
+        the fit on the domain's rows; ``nobs``, the groups and the ``"cluster"`` df count rows
+        and clusters of positive weight, and ``scale()`` uses the domain's rows. Or completed
+        data sets: a list of DataFrames or an :class:`lsa.impute.Imputed` (multiple
+        imputations, possibly M PVs × m imputations).
         The formula is then fitted once per data set (its response, e.g. ``math``, being the
         PV a set was imputed with) and the fits are pooled as ``pool`` says.
     weights : weight columns, level 1 first (total weights unless ``conditional_weights``);
@@ -158,4 +163,5 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     tasks, dropped = prepare_tasks(plan, opts)
     fits = run_tasks(tasks, opts)
     keep = check_convergence(fits, plan.draws, opts)
-    return pool_fits(formula, plan, fits, keep, dropped, tasks[0].frame, opts, time.perf_counter() - t0)
+    first = weighted_rows(tasks[0].frame, tasks[0].w)[0]             # a domain's rows (df="cluster")
+    return pool_fits(formula, plan, fits, keep, dropped, first, opts, time.perf_counter() - t0)

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lsa.errors import DesignError, FormulaError, LsaError
+from lsa.design import SurveyDesign
+from lsa.errors import DesignError, EstimationError, FormulaError, LsaError
 from lsa.mixed.formula import model_frame, parse_formula, split_top
-from lsa.mixed.inputs import design_inputs, formula_groups
 from lsa.mixed.pv_options import PVOptions
+from lsa.model_inputs import ModelInputs, formula_groups, model_inputs
 
 __all__ = ["Draw", "PVInputs", "PVPlan", "expand_formula", "draw_frame", "plan_draws", "r_scale",
-           "completed_datasets", "dataset_labels"]
+           "completed_datasets", "dataset_labels", "scaled_in_domain"]
 
 _IDENT = r"(?<![\w.]){}(?![\w.])"
 
@@ -138,42 +139,70 @@ def rename_frame(frame, names: dict[str, str]):
 
 @dataclass(frozen=True)
 class PVInputs:
-    """The frame fitted (a design's domain rows), weight columns level 1 first, the
-    conditional flag, the design (or None) and the positions of the frame's rows in the
-    design's data."""
+    """What ``mix_pv`` reads from its ``data`` (through :func:`lsa.model_inputs`): the frame,
+    every row (a design's full data: rows outside a domain keep their place and get weight 0,
+    the domain rule of :mod:`lsa.model_inputs`), the weight columns level 1 first, the
+    conditional flag, the design (or None) and the seam's :class:`~lsa.model_inputs.ModelInputs`."""
 
     df: pd.DataFrame
     weights: tuple[str, ...] | None
     conditional: bool
-    design: object | None
-    rows: np.ndarray
+    design: SurveyDesign | None
+    model: ModelInputs
+
+    @property
+    def domain(self) -> np.ndarray | None:
+        """The domain mask over the rows of ``df``, or None when every row is in it."""
+        return self.model.domain if self.model.has_domain else None
 
 
 def pv_inputs(data, weights, conditional_weights: bool, formula: str) -> PVInputs:
-    """:func:`lsa.mixed.inputs.design_inputs` for ``mix_pv`` (a DataFrame or a design)."""
-    df, w, cond = design_inputs(data, weights, conditional_weights, formula_groups(formula))
-    w = None if w is None else tuple(w)
-    if isinstance(data, pd.DataFrame):
-        missing = [c for c in (w or ()) if c not in data.columns]
-        if missing:
-            raise DesignError(f"weight column(s) {missing} are not in the data")
-        return PVInputs(df, w, cond, None, np.arange(len(df)))
-    return PVInputs(df, w, cond, data, np.flatnonzero(np.asarray(data.domain, bool)))
+    """:func:`lsa.model_inputs` for ``mix_pv`` (a DataFrame or a design; every row kept)."""
+    inp = model_inputs(data, formula, weights, conditional_weights=conditional_weights,
+                       groups=formula_groups(formula))
+    return PVInputs(inp.data, inp.weights, inp.conditional, inp.design, inp)
 
 
-def draw_frame(draw: Draw, df: pd.DataFrame, weights):
-    """(parsed formula, model frame, data with the alias columns) of one PV data set (R's ``scale``)."""
+def draw_frame(draw: Draw, df: pd.DataFrame, weights, domain: np.ndarray | None = None):
+    """(parsed formula, model frame, data with the alias columns) of one PV data set (R's
+    ``scale``, on the rows analysed: with a ``domain`` mask, the domain's complete rows)."""
     dm = df.assign(**{a: df[c] for a, c in draw.alias}) if draw.alias else df
     f, names = r_scale(draw.formula)
     parsed = parse_formula(f)
     frame = model_frame(parsed, dm, tuple(weights or ()))
+    if names and domain is not None:
+        frame = scaled_in_domain(frame, parsed, dm, tuple(weights or ()), domain)
     frame = rename_frame(frame, names)
     return dataclasses.replace(parse_formula(draw.formula), formula=draw.formula), frame, dm
 
 
+def scaled_in_domain(frame, parsed, dm: pd.DataFrame, weights: tuple[str, ...], domain: np.ndarray):
+    """The model frame of all rows whose X and Z rows in the domain are those of the frame of
+    the domain's rows alone, so that R's ``scale`` takes its mean and SD from the rows analysed
+    (as the fit on the domain's rows does); the rows outside the domain, of weight 0, keep the
+    values of the whole data. Unchanged when the domain's frame has other columns (a category
+    absent from the domain: :func:`lsa.mixed.fit.check_weighted_terms` then names it)."""
+    rows = np.flatnonzero(domain)
+    try:
+        sub = model_frame(parsed, dm.iloc[rows], weights)
+    except (DesignError, EstimationError, FormulaError):
+        return frame
+    if sub.xnames != frame.xnames or sub.znames != frame.znames:
+        return frame
+    at = np.full(len(dm), -1)
+    at[frame.order] = np.arange(len(frame.order))
+    at = at[rows[sub.order]]
+    X = frame.X.copy()
+    X[at] = sub.X
+    Z = tuple(z.copy() for z in frame.Z)
+    for z, zs in zip(Z, sub.Z):
+        z[at] = zs
+    return dataclasses.replace(frame, X=X, Z=Z)
+
+
 def completed_datasets(data) -> list[pd.DataFrame] | None:
     """Completed data sets (a list of DataFrames or an lsa.impute.Imputed), else None."""
-    if isinstance(data, pd.DataFrame) or hasattr(data, "replicates"):
+    if isinstance(data, (pd.DataFrame, SurveyDesign)):
         return None
     if isinstance(data, (list, tuple)) or hasattr(data, "pv_index"):
         sets = list(data)
@@ -196,7 +225,7 @@ def dataset_labels(data, n: int) -> list[str]:
 @dataclass(frozen=True)
 class PVPlan:
     """What ``mix_pv`` fits: the inputs, the M draws, the completed data sets (or None), the
-    replicate weights of the frame's rows (n, R) with ``se="replicate"``, and the (PV,
+    replicate weights of every row (n, R; zero outside a domain) with ``se="replicate"``, and the (PV,
     imputation) numbers of every draw for nested pooling."""
 
     inputs: PVInputs
@@ -237,6 +266,6 @@ def plan_draws(formula: str, data, weights, opts: PVOptions) -> PVPlan:
         design = inp.design
         if design is None or design.replicates is None:
             raise DesignError("se='replicate' needs an lsa.SurveyDesign with replicate weights")
-        rep = design.replicate_weights()[inp.rows]
+        rep = design.weight_matrix()[:, 1:]            # zero outside the domain
     grid = (np.asarray(data.pv_index), np.asarray(data.imp_index)) if opts.pool == "nested" else None
     return PVPlan(inp, tuple(draws), tuple(datasets) if datasets else None, rep, grid)

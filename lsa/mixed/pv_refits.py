@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lsa.errors import ConvergenceWarning, EstimationError, FormulaError, MissingDataWarning, warn
-from lsa.mixed.fit import MixedControl, build_stats, fit_prepared, level_weights
+from lsa.mixed.fit import (MixedControl, build_stats, check_weighted_terms, domain_frame, fit_prepared,
+                           level_weights)
 from lsa.mixed.formula import parse_formula
 from lsa.mixed.pv_formula import Draw, PVPlan, draw_frame
 from lsa.mixed.pv_options import PVOptions
@@ -63,8 +64,11 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
     """One task per draw, and the rows each drops for missing values (warned about here).
 
     When only the outcome changes between PVs (and no PV has missing values) the first PV's
-    frame, weights and statistics are reused with the new y."""
+    frame, weights and statistics are reused with the new y. A domain keeps every row with
+    level-1 weight 0 outside it (:mod:`lsa.model_inputs`); the rows counted as dropped are the
+    domain's."""
     draws, inp = plan.draws, plan.inputs
+    domain = None if plan.datasets else inp.domain
     only_y = not plan.datasets and all(len(d.alias) == (1 if d.alias and d.alias[0][0] == d.response else 0)
                                        for d in draws)
     pv_cols = [dict(d.alias).get(d.response, d.response) for d in draws]
@@ -73,9 +77,13 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
     tasks, dropped, base = [], [], None
     for k, d in enumerate(draws):
         if base is None or not only_y:
-            parsed, frame, dm = draw_frame(d, plan.frame_data(k), inp.weights)
-            w = level_weights(frame, dm, inp.weights, inp.conditional, opts.scaling)
+            parsed, frame, dm = draw_frame(d, plan.frame_data(k), inp.weights, domain)
+            if domain is not None:
+                frame = domain_frame(frame, inp.model)
+            w = level_weights(frame, dm, inp.weights, inp.conditional, opts.scaling, domain)
             stats = build_stats(frame, w)
+            if domain is not None:
+                check_weighted_terms(frame, stats)
             base = (frame, w, stats)
         else:
             frame0, w, stats0 = base
@@ -94,7 +102,8 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
         else:
             msg = ("rows with missing values were removed, differently per PV: "
                    + ", ".join(f"{d.label}: {n}" for d, n in zip(draws, dropped)))
-        warn(msg + f" ({len(tasks[0].frame.y)} used in the first PV)", MissingDataWarning)
+        used = int(np.count_nonzero(tasks[0].w.w1 > 0)) if domain is not None else len(tasks[0].frame.y)
+        warn(msg + f" ({used} used in the first PV)", MissingDataWarning)
     return tasks, dropped
 
 

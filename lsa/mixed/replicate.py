@@ -2,7 +2,14 @@
 per-cluster statistics that change with them and the refits themselves (used by
 :func:`lsa.mix_pv` with ``se="replicate"``; see its Notes for the rule and its reference,
 BIFIEsurvey's ``BIFIE.twolevelreg``). The variance of the refits is
-:func:`lsa.replicates.replicate_variance`."""
+:func:`lsa.replicates.replicate_variance`.
+
+Domains (:mod:`lsa.model_inputs`): the rows outside a domain keep their place with full-sample
+weight 0, so a school entirely outside it has Σ_i w_i = 0 and its replicate factor
+a_k = 0/0. The refits define it as 0 (the school keeps weight 0 in every replicate), give
+every row of zero full-sample weight the student factor b_i = 0 (its replicate weight is
+ignored) and rescale the level-1 weights (``scaling``) over the rows of positive weight only,
+so that a refit on ``design.subset(...)`` equals the refit on the domain's rows."""
 from __future__ import annotations
 
 import dataclasses
@@ -43,24 +50,29 @@ def replicate_level_weights(stats, total_w1: np.ndarray, w1_unscaled: np.ndarray
     exactly. When b is constant within every school (replicates built from whole PSUs, as
     PISA's Fay BRR and TIMSS's JK2) the conditional level-1 weights are unchanged and only the
     school weights move. Returns ``(w1_r or None if unchanged, top_weights_r, changed_groups)``.
+
+    Rows of zero full-sample weight (outside a domain) count for nothing: b_i = 0, their
+    replicate weight is left out of a_k, and a group without a row of positive weight has
+    a_k = 0/0 := 0 (see the module docstring).
     """
     starts = np.flatnonzero(np.r_[True, top_codes[1:] != top_codes[:-1]])
+    pos = total_w1 > 0
+    rep = np.where(pos, rep, 0.0)
     num = np.add.reduceat(rep, starts)
     den = np.add.reduceat(total_w1, starts)
-    a = num / den
-    b = rep / total_w1
+    a = np.divide(num, den, out=np.zeros(len(den)), where=den > 0)          # 0/0 := 0
+    b = np.divide(rep, total_w1, out=np.zeros(len(rep)), where=pos)
     ar = a[top_codes]
-    dev = np.abs(b - ar) > 1e-10 * np.maximum(ar, 1e-300)
+    dev = pos & (np.abs(b - ar) > 1e-10 * np.maximum(ar, 1e-300))
     top_r = stats.weights[-1] * a
     if not dev.any():
         return None, top_r, np.zeros(len(a), bool)
     changed = np.zeros(len(a), bool)
     changed[np.unique(top_codes[dev])] = True
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(ar > 0, b / ar, 1.0)
+    ratio = np.divide(b, ar, out=np.ones(len(ar)), where=ar > 0)
     w1_r = w1_unscaled * ratio
     if scaling != "none":
-        w1_r = scale_within(w1_r, level2_codes, scaling)
+        w1_r[pos] = scale_within(w1_r[pos], level2_codes[pos], scaling)
     return w1_r, top_r, changed
 
 
