@@ -1102,6 +1102,13 @@ _MI_CASES = [
      lsa.EstimationError, r"no weighted variation in \['fb'\]"),
     ("mixed: domain without data", lambda d, des: lsa.mixed("y ~ x + (1|g)", des.with_data(d.assign(x=np.where(d.f == "a", np.nan, d.x))).subset(d.f.eq("a").to_numpy())),
      lsa.DesignError, "no row of the domain"),
+    # mix_pv follows the same domain rule (rows outside kept with weight 0)
+    ("mix_pv: category absent from the domain",
+     lambda d, des: lsa.mix_pv("y + y2 ~ x + f + (1|g)", des.with_data(d.assign(y2=d.y + 1)).subset(d.f.eq("a").to_numpy())),
+     lsa.EstimationError, r"no weighted variation in \['fb'\]"),
+    ("mix_pv: domain without data",
+     lambda d, des: lsa.mix_pv("y + y2 ~ x + (1|g)", des.with_data(d.assign(y2=d.y + 1, x=np.where(d.f == "a", np.nan, d.x))).subset(d.f.eq("a").to_numpy())),
+     lsa.DesignError, "no row of the domain"),
 ]
 
 
