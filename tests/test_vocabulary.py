@@ -242,3 +242,79 @@ def test_clustered_result_options(robust):
 
 def robust_data(robust):
     return lsa.datasets.simulate(n_schools=24, students_per_school=12, n_pvs=2, seed=3).data
+
+
+# -- df_method in lsa.robust (df= is the deprecated name) ---------------------------------------
+# Oracle: with df_method="naive" every coefficient's df is G - 1 (clubSandwich's naive-t; 24
+# schools here), with "residual" n - p and with "z" infinite, and each p-value is the closed form
+# 2 P(T_df > |t|) (tolerance 1e-12 relative); the old name gives exactly (==) the same table.
+
+def _robust_fit(name, sim, mixed_fit, **option):
+    from lsa.robust.formula import build_design
+    d = sim.data
+    if name == "clustered":
+        return lsa.robust.clustered("PV1MATH ~ escs + female", d, cluster="school_id", **option)
+    if name == "lpm":
+        return lsa.robust.lpm("female ~ escs", d, cluster="school_id", **option)
+    if name == "modified_poisson":
+        return lsa.robust.modified_poisson("female ~ escs", d, cluster="school_id", **option)
+    if name == "gee":
+        return lsa.robust.gee("PV1MATH ~ escs + female", d, cluster="school_id", **option)
+    if name == "robust_mixed":
+        return lsa.robust.robust_mixed(mixed_fit, **option)
+    x = build_design("PV1MATH ~ escs + female", d)          # robust_mixed_components
+    codes = d["school_id"].to_numpy()[x.rows]
+    return lsa.robust.robust_mixed_components(x.y, x.X, x.terms, [np.ones((len(x.y), 1))], [codes],
+                                              [np.array([[40.0]])], 900.0, **option)
+
+
+ROBUST_FUNCTIONS = ["clustered", "lpm", "modified_poisson", "gee", "robust_mixed", "robust_mixed_components"]
+
+
+@pytest.mark.parametrize("name", ROBUST_FUNCTIONS)
+def test_robust_df_is_df_method(name, sim, mixed_fit):
+    new = _quiet(_robust_fit, name, sim, mixed_fit, df_method="naive")
+    assert new.df_method == "naive" and new.n_clusters == 24
+    tab = new.tidy()
+    assert (tab["df"] == 23.0).all()                                # G - 1, exact
+    t = tab["estimate"] / tab["std_error"]
+    assert rel(tab["p_value"], 2 * stats.t.sf(np.abs(t), 23)) < 1e-12
+    with pytest.warns(DeprecationWarning, match=rf"{name}\(\): df= is deprecated; use df_method="):
+        old = _robust_fit(name, sim, mixed_fit, df="naive")
+    _same_tables(old.tidy(), tab)
+    np.testing.assert_array_equal(old.cov, new.cov)
+    with pytest.raises(lsa.LsaError, match=rf"{name}: give df_method= only .*got both df_method='residual' and "
+                                           r"df='naive'"):
+        _robust_fit(name, sim, mixed_fit, df="naive", df_method="residual")
+
+
+@pytest.mark.parametrize("name", ROBUST_FUNCTIONS)
+def test_robust_df_method_error_names_the_option_used(name, sim, mixed_fit):
+    with pytest.raises(lsa.LsaError, match=r"^df_method must be one of \[.*\]; got 'kr'"):
+        _quiet(_robust_fit, name, sim, mixed_fit, df_method="kr")
+    with pytest.warns(DeprecationWarning, match="df= is deprecated"), \
+            pytest.raises(lsa.LsaError, match=r"^df must be one of \[.*\]; got 'kr'"):
+        _robust_fit(name, sim, mixed_fit, df="kr")
+
+
+def test_robust_df_method_defaults_and_positions(sim, robust):
+    d = sim.data
+    # the defaults are unchanged: Satterthwaite for clustered, z tests for gee (as geepack)
+    assert robust.df_method == "satterthwaite"
+    g = _quiet(lsa.robust.gee, "PV1MATH ~ escs + female", d, cluster="school_id")
+    assert g.df_method == "z" and np.isinf(g.df_values).all()
+    tab = g.tidy()
+    z = tab["estimate"] / tab["std_error"]
+    assert rel(tab["p_value"], 2 * stats.norm.sf(np.abs(z))) < 1e-12
+    # the old positional slot of df is df_method's: clustered(formula, data, cluster, family, weights, type, df)
+    pos = _quiet(clustered, "PV1MATH ~ escs + female", d, "school_id", None, None, "CR2", "residual")
+    assert pos.df_method == "residual" and (pos.df_values == len(d) - 3).all()        # n - p, exact
+    _same_tables(pos.tidy(), _quiet(clustered, "PV1MATH ~ escs + female", d, cluster="school_id",
+                                    df_method="residual").tidy())
+    # with_vcov: the unknown name is reported under the option the caller used
+    with pytest.raises(lsa.LsaError, match=r"^df_method must be one of .*got 'kr'"):
+        robust.with_vcov("CR2", df_method="kr")
+    with pytest.warns(DeprecationWarning), pytest.raises(lsa.LsaError, match=r"^df must be one of .*got 'kr'"):
+        robust.with_vcov("CR2", df="kr")
+    with pytest.raises(lsa.LsaError, match=r"with_vcov: give df_method= only"):
+        robust.with_vcov("CR2", df_method="z", df="naive")

@@ -214,4 +214,4 @@ def mixed_df_method(df) -> DfMethod:
     intercept counts as level 2, level-2 df ``G - L2``)."""
     if isinstance(df, str) and df.lower() == "between-within":
         return BetweenWithin(intercept_level1=False)
-    return get_df_method(df)
+    return get_df_method(df, "df_method")

@@ -15,21 +15,30 @@ import pandas as pd
 from .checks import check_alpha, check_result
 from ..results import renamed_option
 from .clustered import DEFAULT_CLUSTER, ClusteredResult, clustered
+from .satterthwaite import df_method_option
 
 
-def lpm(formula, data, cluster=DEFAULT_CLUSTER, weights=None, type="CR2", df="satterthwaite") -> ClusteredResult:
+def lpm(formula, data, cluster=DEFAULT_CLUSTER, weights=None, type="CR2", df_method="satterthwaite", *,
+        df=None) -> ClusteredResult:
     """Linear probability model: least squares on a 0/1 outcome; coefficients are risk
     differences. Same arguments and result as :func:`~lsa.robust.clustered` (``data`` a
     DataFrame or an :class:`lsa.SurveyDesign`: design weights, its top-level id as the default
-    cluster, a domain by the rule of :mod:`lsa.model_inputs`)."""
-    return clustered(formula, data, cluster=cluster, family=None, weights=weights, type=type, df=df)
+    cluster, a domain by the rule of :mod:`lsa.model_inputs`; ``df=`` is the deprecated name of
+    ``df_method``)."""
+    df_method = df_method_option("lpm", df_method, df)
+    return clustered(formula, data, cluster=cluster, family=None, weights=weights, type=type,
+                     df_method=df_method)
 
 
-def modified_poisson(formula, data, cluster=DEFAULT_CLUSTER, weights=None, type="CR2", df="satterthwaite") -> ClusteredResult:
+def modified_poisson(formula, data, cluster=DEFAULT_CLUSTER, weights=None, type="CR2",
+                     df_method="satterthwaite", *, df=None) -> ClusteredResult:
     """Modified Poisson regression (log link) with cluster-robust variance; ``exp(coef)`` are
     risk ratios (see :func:`risk_ratios`). CR2 follows CR2::clustSE's working-weight
-    convention (see :func:`~lsa.robust.clustered`, also for ``data`` given as a design)."""
-    return clustered(formula, data, cluster=cluster, family="poisson", weights=weights, type=type, df=df)
+    convention (see :func:`~lsa.robust.clustered`, also for ``data`` given as a design;
+    ``df=`` is the deprecated name of ``df_method``)."""
+    df_method = df_method_option("modified_poisson", df_method, df)
+    return clustered(formula, data, cluster=cluster, family="poisson", weights=weights, type=type,
+                     df_method=df_method)
 
 
 def risk_ratios(result: ClusteredResult, conf_level: float | None = None, *, alpha: float = 0.05) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from ..model_inputs import model_inputs
 from ..validation import check_frame
 from .formula import build_design
 from .gstar import effective_clusters_from_blocks
-from .satterthwaite import DfMethod, PArrayStats, get_df_method
+from .satterthwaite import DfMethod, PArrayStats, df_method_option, get_df_method
 from .wald import wald_test
 from ..results import TIDY_COLUMNS, ConfInt, WaldTest, conf_int_frame, renamed_option
 
@@ -172,7 +172,7 @@ class ClusteredResult:
                   df: str | DfMethod | None = None) -> "ClusteredResult":
         """A new result with another covariance type (and optionally df method; ``df=`` is the
         deprecated name of ``df_method``)."""
-        df_method = renamed_option("with_vcov", "df", "df_method", df, df_method)
+        df_method = df_method_option("with_vcov", df_method, df, None)
         return finish_result(self.blocks, self.beta, self.terms, type,
                        self.df_method if df_method is None else df_method, self.se_model_values,
                        self.n_dropped, self.family, self.label, self.extra,
@@ -183,13 +183,13 @@ class ClusteredResult:
         return effective_clusters_from_blocks(self.blocks)
 
 
-def finish_result(blocks, beta, terms, type, df, se_model, n_dropped, family, label="",
+def finish_result(blocks, beta, terms, type, df_method, se_model, n_dropped, family, label="",
             extra=None, *, check: GlmCheck | None = None) -> ClusteredResult:
     """Covariance and df for ``blocks``; under separation (``check``) the rows and columns of the
     covariance (and the model-based SEs) of the diverging terms, or of all terms under complete
     separation, are NaN, so no test or interval is reported for them."""
     ct = get_covariance_type(type)
-    dm = get_df_method(df)
+    dm = get_df_method(df_method, "df_method")
     E = ct.estimating_matrices(blocks)
     cov = ct.vcov(blocks, E)
     dfv = dm.df(blocks, ct, E)
@@ -221,7 +221,9 @@ def clustered(
     family: str | None = None,
     weights=None,
     type: str = "CR2",
-    df: str = "satterthwaite",
+    df_method: str = "satterthwaite",
+    *,
+    df: str | None = None,
 ) -> ClusteredResult:
     """Fit OLS/WLS/GLM and return cluster-robust inference that holds with few clusters.
 
@@ -251,8 +253,9 @@ def clustered(
         ``Theta = I`` for CR2/df (clubSandwich's ``vcovCR.lm`` with weights). GLM: prior weights.
     type : "CR0", "CR1", "CR1S", "CR2" (default), "CR3", "CR3J"
         See :mod:`lsa.robust.cr`. ``CR1`` = G/(G-1) (clubSandwich); ``CR1S`` = Stata / clustSE.
-    df : "satterthwaite" (default), "bell-mccaffrey", "between-within", "naive", "residual", "z"
+    df_method : "satterthwaite" (default), "bell-mccaffrey", "between-within", "naive", "residual", "z"
         See :mod:`lsa.robust.satterthwaite`.
+    df : deprecated name of ``df_method`` (the same values; ``DeprecationWarning``).
 
     Notes
     -----
@@ -263,7 +266,7 @@ def clustered(
     All computations are per cluster; no n x n matrix is formed.
 
     Arguments are checked before anything is fitted (:mod:`lsa.robust.checks`,
-    :mod:`lsa.validation`): a bad ``data``, ``cluster``, ``weights``, ``type``, ``df`` or
+    :mod:`lsa.validation`): a bad ``data``, ``cluster``, ``weights``, ``type``, ``df_method`` or
     ``family``, or a response outside the family's range (binomial: [0, 1]; Poisson: >= 0), is an
     :class:`~lsa.errors.LsaError` naming it.
 
@@ -286,16 +289,16 @@ def clustered(
     >>> d["y"] = d.x + rng.normal(size=12).repeat(10) + rng.normal(size=120)
     >>> r = clustered("y ~ x", d, cluster="g")
     >>> list(r.tidy().columns)[:4]
-    ['term', 'estimate', 'std_error', 'df']
+    ['term', 'estimate', 'std_error', 'statistic']
     """
+    df_method = df_method_option("clustered", df_method, df)
     if not isinstance(formula, str):
-        return _from_statsmodels(formula, data, cluster, type, df)
+        return _from_statsmodels(formula, data, cluster, type, df_method)
     if data is None:
         raise LsaError("data must be given with a formula")
     data, cluster, weights = frame_of(data, formula, cluster, weights)
     fam = glm_family(family)                                  # argument errors before any fitting
     get_covariance_type(type)
-    get_df_method(df)
     cl_name, cl_values = column_or_values(cluster, data, "cluster")
     w_name, w_values = (None, None) if weights is None else weight_values(weights, data)
     design = build_design(formula, data)
@@ -330,7 +333,7 @@ def clustered(
         fam_name = f"{type_name(fam).lower()}({type_name(fam.link).lower()})"
         blocks, beta, se_model, check = _glm(y, X, cl, w, design.terms, fam, cl_name)
         report(f"clustered {fam_name} fit of {formula!r}", check, family=family_kind(fam))
-    return finish_result(blocks, beta, design.terms, type, df, se_model, n_dropped, fam_name, formula,
+    return finish_result(blocks, beta, design.terms, type, df_method, se_model, n_dropped, fam_name, formula,
                    check=check)
 
 
@@ -424,7 +427,7 @@ def _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, scale, working_weigh
 # ---------------------------------------------------------------------------------------------
 
 
-def _from_statsmodels(res, data, cluster, type, df) -> ClusteredResult:
+def _from_statsmodels(res, data, cluster, type, df_method) -> ClusteredResult:
     model = getattr(res, "model", None)
     mname = type_name(model) if model is not None else type_name(res)
     if mname not in ("OLS", "WLS", "GLM"):
@@ -447,12 +450,12 @@ def _from_statsmodels(res, data, cluster, type, df) -> ClusteredResult:
         e = y - X @ beta
         blocks = make_blocks(X, e, cl, terms, weights=w, X_raw=X, cluster_name=cl_name)
         se_model = np.asarray(res.bse, float)
-        return finish_result(blocks, beta, terms, type, df, se_model, 0, "gaussian", mname)
+        return finish_result(blocks, beta, terms, type, df_method, se_model, 0, "gaussian", mname)
     fam = model.family
     prior = np.asarray(model.var_weights, float) * np.asarray(model.freq_weights, float)
     blocks, beta, se_model = _glm_blocks(y, X, cl, prior, fam, beta, terms, cl_name, res.scale)
     fam_name = f"{type_name(fam).lower()}({type_name(fam.link).lower()})"
-    return finish_result(blocks, beta, terms, type, df, se_model, 0, fam_name, mname)
+    return finish_result(blocks, beta, terms, type, df_method, se_model, 0, fam_name, mname)
 
 
 def _cluster_for_model(model, data, cluster, n):

@@ -79,7 +79,7 @@ def check_effective_clusters(g_star: pd.Series, threshold: float = 30.0, warn: b
         few = ", ".join(f"{t} (G* = {g:.1f})" for t, g in tab.loc[tab.flagged, ["term", "G_star"]].to_numpy())
         errors.warn(
             f"small effective number of clusters (< {threshold:g}) for: {few}. CR0/CR1 tests "
-            "over-reject here; use type='CR2' (or 'CR3') with df='satterthwaite'.",
+            "over-reject here; use type='CR2' (or 'CR3') with df_method='satterthwaite'.",
             FewClustersWarning
         )
     return tab

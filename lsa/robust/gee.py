@@ -21,8 +21,8 @@ Robust covariance on the linearised equation ``sum_j D_j' V_j^{-1} (y_j - mu_j) 
 * ``type="CR2"``: the bias-reduced linearisation with ``(I - H_jj)^{-1/2}`` in its symmetric
   form (clubSandwich's CR2 for ``geeglm``), a Kauermann-Carroll-type correction.
 
-Default tests are Wald z tests (``df="z"``), as geepack; ``df="satterthwaite"`` or
-``"naive"`` give small-sample t tests.
+Default tests are Wald z tests (``df_method="z"``), as geepack; ``df_method="satterthwaite"``
+or ``"naive"`` give small-sample t tests.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from ..validation import check_choice, check_frame, check_number
 from .checks import check_response, column_or_values
 from .clustered import finish_result, glm_family
 from .cr import get_covariance_type
-from .satterthwaite import get_df_method
+from .satterthwaite import df_method_option
 from .irls import family_kind, irls, irls_check
 from .formula import build_design
 
@@ -53,9 +53,11 @@ def gee(
     family=None,
     corstr: Literal["exchangeable", "independence"] = "exchangeable",
     type: str = "CR0",
-    df: str = "z",
+    df_method: str = "z",
     tol: float = 1e-10,
     maxit: int = 100,
+    *,
+    df: str | None = None,
 ):
     """Fit a GEE and return a :class:`~lsa.robust.clustered.ClusteredResult` whose
     ``extra`` dict holds ``alpha`` (working correlation), ``scale`` and ``iterations``.
@@ -72,7 +74,10 @@ def gee(
     family : None (gaussian, identity link), "binomial", "poisson", or a statsmodels family.
     corstr : "exchangeable" or "independence".
     type : "CR0" (Liang-Zeger), "CR3" (Mancl-DeRouen), "CR2" (BRL / Kauermann-Carroll type).
-    df : "z" (default, as geepack), "satterthwaite", "naive", ...
+    df_method : "z" (default, as geepack), "satterthwaite", "naive", ...
+        (:mod:`lsa.robust.satterthwaite`).
+    tol, maxit : convergence tolerance (largest relative change of beta) and iteration limit.
+    df : deprecated name of ``df_method`` (the same values; ``DeprecationWarning``).
 
     Binomial and Poisson fits are checked for separation (:mod:`lsa.separation`): a
     :class:`~lsa.errors.SeparationWarning` names the diverging terms, which stay at the GLM
@@ -81,11 +86,11 @@ def gee(
     """
     import statsmodels.api as sm
 
+    df_method = df_method_option("gee", df_method, df, "z")
     check_choice(corstr, ("exchangeable", "independence"), "corstr")
     data, cluster = _gee_frame(data, formula, cluster)
     fam = glm_family(family) or sm.families.Gaussian()
     get_covariance_type(type)
-    get_df_method(df)
     check_number(tol, "tol", low=0, low_open=True)
     check_number(maxit, "maxit", low=1, integer=True)
     cl_name, cl_values = column_or_values(cluster, data, "cluster")
@@ -111,7 +116,7 @@ def gee(
         X=tuple(D), e=tuple(e), W=Vinv, Theta=tuple(V), inverse_var=True, labels=labels,
         terms=design.terms, X_raw=tuple(Xb), bread=M,
     )
-    return finish_result(blocks, beta, design.terms, type, df, np.sqrt(np.diag(M)), design.n_dropped,
+    return finish_result(blocks, beta, design.terms, type, df_method, np.sqrt(np.diag(M)), design.n_dropped,
                    name, formula, extra={"alpha": float(alpha), "scale": float(phi), "iterations": it},
                    check=check)
 

@@ -57,27 +57,29 @@ from .checks import check_alpha, check_mixed_fit, check_result
 from .clustered import ClusteredResult
 from .clustered import finish_result as _finish
 from .cr import get_covariance_type
-from .satterthwaite import get_df_method, level2_terms
+from .satterthwaite import df_method_option, level2_terms
 
 __all__ = ["mixed_blocks", "robust_mixed", "robust_mixed_components", "se_ratio",
            "random_slope_diagnostic"]
 
 
-def robust_mixed_components(y, X, terms, Zs, codes, T, sigma2, type="CR2", df="satterthwaite",
+def robust_mixed_components(y, X, terms, Zs, codes, T, sigma2, type="CR2", df_method="satterthwaite",
                             labels=None, w1=None, group_weights=None, target="model",
-                            cluster=None) -> ClusteredResult:
+                            cluster=None, *, df=None) -> ClusteredResult:
     """:func:`robust_mixed` from explicit pieces (design, variance components, weights); see
-    :func:`mixed_blocks` for the arguments."""
+    :func:`mixed_blocks` for the arguments (``df=`` is the deprecated name of ``df_method``)."""
+    df_method = df_method_option("robust_mixed_components", df_method, df)
     b, beta = mixed_blocks(y, X, terms, Zs, codes, T, sigma2, labels, w1, group_weights,
                            target, cluster)
-    dfm = mixed_df_method(df)
+    dfm = mixed_df_method(df_method)
     extra = {"weighted": w1 is not None or group_weights is not None, "target": target}
     return _finish(b, beta, terms, type, dfm, np.sqrt(np.diag(b.bread)), 0, "lmm",
                    "robust_mixed", extra)
 
 
 def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
-                 df: str = "satterthwaite", cluster=None, target: str = "model") -> ClusteredResult:
+                 df_method: str = "satterthwaite", cluster=None, target: str = "model", *,
+                 df: str | None = None) -> ClusteredResult:
     """CR0/CR2 cluster-robust SEs with Satterthwaite (or between-within) df for an
     ``lsa.mixed.mixed`` fit (ML or REML, weighted or not), clustered at the top level.
 
@@ -87,16 +89,17 @@ def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
     data : optional. Not needed when the fit carries its model frame (``fit.model_frame``);
         otherwise the data the model was fitted to. Also used to look up ``cluster``.
     type : "CR0", "CR1", "CR2" (default) or "CR3" (see :mod:`lsa.robust.cr`).
-    df : "satterthwaite" (default; CR2::satdf), "between-within" (CR2::robust_mixed
+    df_method : "satterthwaite" (default; CR2::satdf), "between-within" (CR2::robust_mixed
         ``satt = FALSE``), "naive" (G - 1), "z".
     cluster : None (the model's top grouping factor; three-level models cluster at the highest
         level, as ``Gname``), or a column name / values of a coarser clustering that nests the
         top-level groups.
     target : working model of the CR2 adjustment for weighted fits: "model" (default) or
         "weighted" (see the module docstring). Ignored for unweighted fits.
+    df : deprecated name of ``df_method`` (the same values; ``DeprecationWarning``).
 
     A thin alias over the covariance registry of :class:`lsa.mixed.MixedResult`: the same
-    estimator as ``fit.with_vcov(type, df_method=df, cluster=cluster, target=target)``
+    estimator as ``fit.with_vcov(type, df_method=df_method, cluster=cluster, target=target)``
     (:mod:`lsa.mixed.covariance`), packed as a ClusteredResult.
 
     Returns
@@ -105,14 +108,14 @@ def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
     / the inverse pseudo-Hessian), ``wald_test()`` (HTZ); :func:`random_slope_diagnostic` gives
     the model-based vs robust table of spec 10.1.
     """
+    df_method = df_method_option("robust_mixed", df_method, df)
     check_mixed_fit(fit)
     if data is not None:
         check_frame(data, "data")
     get_covariance_type(type)
-    get_df_method(df)
     check_choice(target, TARGETS, "target")
     e = get_vcov_estimator(get_covariance_type(type).name).compute(
-        fit, df_method=df, cluster=cluster, target=target, data=data)
+        fit, df_method=df_method, cluster=cluster, target=target, data=data)
     pc = e.details
     b = pc.blocks
     return ClusteredResult(

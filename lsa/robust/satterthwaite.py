@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import LsaError
+from ..results import renamed_option
 from .blocks import ClusterBlocks, wmul
 from .cr import CR2, CovarianceType
 
@@ -193,10 +194,24 @@ DF_METHODS: dict[str, DfMethod] = {
 }
 
 
-def get_df_method(name) -> DfMethod:
+def get_df_method(name, argument: str = "df") -> DfMethod:
+    """The df method called ``name`` (a :class:`DfMethod` is returned as is); an unknown name is
+    an :class:`~lsa.errors.LsaError` naming ``argument``, the option it was given as."""
     if isinstance(name, DfMethod):
         return name
     key = str(name).lower()
     if key not in DF_METHODS:
-        raise LsaError(f"df must be one of {sorted(DF_METHODS)}; got {name!r}")
+        raise LsaError(f"{argument} must be one of {sorted(DF_METHODS)}; got {name!r}")
     return DF_METHODS[key]
+
+
+def df_method_option(function: str, df_method, df=None, default="satterthwaite"):
+    """The df method of a robust function, given as ``df_method=`` or under its deprecated name
+    ``df=`` (:func:`lsa.results.renamed_option`: ``DeprecationWarning``; both given is an error
+    naming both). Checked by :func:`get_df_method`, whose error names the option the caller
+    used; returns the value as given (a name keeps its meaning in
+    :func:`lsa.mixed.cluster_blocks.mixed_df_method`). ``None`` (keep the current method) passes."""
+    value = renamed_option(function, "df", "df_method", df, df_method, default)
+    if value is not None:
+        get_df_method(value, "df" if df is not None else "df_method")
+    return value
