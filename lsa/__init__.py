@@ -12,6 +12,7 @@ from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaEr
                      MissingDataWarning, StudyError)
 from .estimators import (DesignResult, benchmarks, correlation, estimate, gap, lm, logit, mean, percentages, quantiles,
                          sd)
+from .international import ComparisonResult, average, compare, trend
 from .mix_pv import MixPVResult, lrt_pv, mix_pv
 from .mixed import MixedControl, MixedResult, mixed
 from .model_inputs import ModelInputs, model_inputs
@@ -23,7 +24,7 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that was n
     __version__ = "0+unknown"
 
 __all__ = [
-    "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
+    "ComparisonResult", "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
     "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "ModelInputs", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
-    "correlation", "datasets", "design_from_study", "estimate", "gap", "impute", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "weights",
+    "average", "compare", "correlation", "datasets", "design_from_study", "estimate", "gap", "impute", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "trend", "weights",
 ]

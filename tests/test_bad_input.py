@@ -1119,3 +1119,195 @@ def test_model_inputs_bad_input(case, call, exc, match):
     with pytest.raises(exc, match=match) as info:
         call(d, des)
     assert "\n" not in str(info.value), str(info.value)
+
+
+# --- international comparisons: average, compare, trend (issue 12 items 2-4) ---------------------
+
+def _ic_design():
+    rng = np.random.default_rng(12)
+    n = 120
+    d = pd.DataFrame({"CNT": np.repeat(["AAA", "BBB", "CCC"], n // 3), "w": rng.uniform(1, 3, n),
+                      "g": rng.integers(1, 3, n)})
+    for m in (1, 2):
+        d[f"PV{m}MATH"] = rng.normal(500, 100, n)
+        d[f"PV{m}READ"] = rng.normal(480, 90, n)
+    reps = []
+    for r in range(1, 5):
+        d[f"r{r}"] = d["w"] * np.where(rng.integers(0, 2, n) == 1, 1.5, 0.5)
+        reps.append(f"r{r}")
+    return lsa.SurveyDesign(d, weights={"student": "w"}, pvs={"MATH": ["PV1MATH", "PV2MATH"],
+                            "READ": ["PV1READ", "PV2READ"]}, replicates=lsa.Replicates.fay(reps, k=0.5))
+
+
+def _ic_one(des, cnt, var="MATH"):
+    return lsa.mean(des.subset((des.data["CNT"] == cnt).to_numpy()), var)
+
+
+_IC_CASES = [
+    ("result not a result", lambda des, m: lsa.compare(m.tidy()), lsa.LsaError, "result must be a result of a design-based"),
+    ("over not a group", lambda des, m: lsa.average(lsa.mean(des, "MATH")), lsa.LsaError, "over='CNT' is not a group"),
+    ("different statistics", lambda des, m: lsa.compare({"AAA": _ic_one(des, "AAA"), "BBB": lsa.sd(des, "MATH")}),
+     lsa.LsaError, r"result: the result for 'BBB' is not comparable .*statistic"),
+    ("different PV sets", lambda des, m: lsa.average({"AAA": _ic_one(des, "AAA"), "BBB": _ic_one(des, "BBB", "READ")}),
+     lsa.LsaError, r"result: the result for 'BBB' is not comparable .*variables \['READ'\]"),
+    ("trend: different statistics", lambda des, m: lsa.trend(m, lsa.sd(des, "MATH", by="CNT"), linking_error=1),
+     lsa.LsaError, "trend: result_now is 'Mean' and result_then 'Standard deviation'"),
+    ("trend: different PV sets", lambda des, m: lsa.trend(m, lsa.mean(des, "READ", by="CNT"), linking_error=1),
+     lsa.LsaError, r"trend: result_now is of \['MATH'\] and result_then of \['READ'\]"),
+    ("trend: different terms", lambda des, m: lsa.trend(lsa.quantiles(des, "MATH", probs=[0.5], by="CNT"),
+                                                         lsa.quantiles(des, "MATH", probs=[0.25], by="CNT"), linking_error=1),
+     lsa.LsaError, "trend: the terms differ"),
+    ("trend: no linking error in the dictionary", lambda des, m: lsa.trend(m, m, study="pisa", cycles=(2000, 2018)),
+     lsa.StudyError, r"no linking error for pisa MATH between 2000 and 2018 in lsa/data_dictionaries/pisa.yaml.*linking_error="),
+    ("trend: nothing to take the linking error from", lambda des, m: lsa.trend(m, m), lsa.LsaError,
+     "give linking_error="),
+    ("trend: scale LE on an SD", lambda des, m: lsa.trend(lsa.sd(des, "MATH", by="CNT"), lsa.sd(des, "MATH", by="CNT"),
+                                                             linking_error=2.0),
+     lsa.LsaError, "does not apply to 'Standard deviation'.*linking_error="),
+    ("trend: mapping without the term", lambda des, m: lsa.trend(m, m, linking_error={"READ": 1.0}), lsa.LsaError,
+     "linking_error has no value for term 'MATH'"),
+    ("trend: negative linking error", lambda des, m: lsa.trend(m, m, linking_error=-1.0), lsa.LsaError,
+     "linking_error must be >= 0"),
+    ("trend: linking error as text", lambda des, m: lsa.trend(m, m, linking_error="2.3"), lsa.LsaError,
+     "linking_error must be a number"),
+    ("average: unknown countries", lambda des, m: lsa.average(m, countries=["AAA", "ZZZ"]), lsa.LsaError,
+     r"countries: \['ZZZ'\] not among the CNT values"),
+    ("average: one country", lambda des, m: lsa.average(m, countries=["AAA"]), lsa.LsaError,
+     "countries: an average needs at least two countries"),
+    ("average: bad method", lambda des, m: lsa.average(m, method="mean"), lsa.LsaError, "method must be one of"),
+    ("average: label is a country", lambda des, m: lsa.average(m, label="AAA"), lsa.LsaError, "label='AAA' is already"),
+    ("average: pooled without design", lambda des, m: lsa.average(m, method="pooled"), lsa.LsaError,
+     "needs design="),
+    ("average: pooled without estimator", lambda des, m: lsa.average(m, method="pooled", design=des), lsa.LsaError,
+     "needs estimator="),
+    ("average: pooled with other terms", lambda des, m: lsa.average(m, method="pooled", design=des,
+                                                                    estimator=lambda d: lsa.mean(d, "READ")),
+     lsa.LsaError, "the pooled estimate's terms"),
+    ("compare: bad adjust", lambda des, m: lsa.compare(m, adjust="sidak"), lsa.LsaError, "adjust must be one of"),
+    ("compare: bad alpha", lambda des, m: lsa.compare(m, alpha=5), lsa.LsaError, "alpha must be"),
+    ("compare: unknown reference", lambda des, m: lsa.compare(m, against="ZZZ"), lsa.LsaError,
+     r"against: \['ZZZ'\] not among the CNT values"),
+    ("compare: min_obs as text", lambda des, m: lsa.compare(m, min_obs="30"), lsa.LsaError, "min_obs must be an integer"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _IC_CASES, ids=[c[0] for c in _IC_CASES])
+def test_international_bad_input(case, call, exc, match):
+    des = _ic_design()
+    with pytest.raises(exc, match=match) as info:
+        call(des, lsa.mean(des, "MATH", by="CNT"))
+    assert "\n" not in str(info.value), str(info.value)
+
+
+# --- multi-country designs: replicates nested within country (issue 12 item 1) ------------------
+def _mc_frame() -> pd.DataFrame:
+    """Two countries whose zones 1-4 restart in each; school 3 of country B has a row marked A
+    in ``BADCNT`` (a country column that is not constant within schools)."""
+    rng = np.random.default_rng(12)
+    n = 64
+    df = pd.DataFrame({"CNT": np.repeat(["A", "B"], n // 2), "SCH": np.repeat(np.arange(16), 4),
+                       "JKZONE": np.tile(np.repeat([1, 2, 3, 4], 8), 2), "JKREP": np.tile([0, 1], n // 2),
+                       "W": rng.uniform(1, 2, n), "y": rng.normal(size=n)})
+    df["BADCNT"] = df["CNT"].where(df.index != 45, "A")
+    df["NACNT"] = df["CNT"].where(df.index != 3)
+    for r in (1, 2):
+        df[f"R{r}"] = df["W"] * rng.uniform(0.5, 1.5, n)
+    return df
+
+
+def _mc_design(rep, ids=None):
+    return lsa.SurveyDesign(_mc_frame(), ids=ids, weights={"student": "W"} if ids else "W", replicates=rep)
+
+
+_MC_ZONES = lsa.Replicates.jk2(zone="JKZONE", rep="JKREP")
+_MC_CASES = [
+    ("over column not constant within zones",
+     lambda: lsa.multicountry.check_constant_within_zones(_mc_design(_MC_ZONES), "CNT"), lsa.DesignError,
+     r"over: column 'CNT' is not constant within the design's strata \(replicate zones\).*within\('CNT'\)"),
+    ("over column absent", lambda: lsa.multicountry.check_constant_within_zones(_mc_design(_MC_ZONES), "CNTRY"),
+     lsa.DesignError, r"over: column\(s\) \['CNTRY'\] not in the data"),
+    ("within: not a column name", lambda: _MC_ZONES.within(3), lsa.DesignError,
+     "Replicates.within: country must be the name of the country column.*got 3"),
+    ("within: column absent", lambda: _mc_design(_MC_ZONES.within("CNTRY")), lsa.DesignError,
+     r"replicate columns missing from the data: \['CNTRY'\]"),
+    ("within: country missing in a row", lambda: _mc_design(_MC_ZONES.within("NACNT")).replicate_weights(),
+     lsa.DesignError, r"country column 'NACNT' .* has 1 missing values \(rows \[3\]\)"),
+    ("within: country varies within a school", lambda: _mc_design(_MC_ZONES.within("BADCNT"), ids={"school": "SCH"}),
+     lsa.DesignError, r"nested within 'BADCNT', but 'BADCNT' is not constant within 1 school units of 'SCH'"),
+    ("by_country: a country without a scheme",
+     lambda: _mc_design(lsa.Replicates.by_country("CNT", {"A": lsa.Replicates.jk1(["R1", "R2"])})).n_replicates,
+     lsa.DesignError, r"no replicate scheme for CNT = \['B'\]"),
+    ("by_country: schemes not a mapping", lambda: lsa.Replicates.by_country("CNT", ["R1", "R2"]), lsa.DesignError,
+     "Replicates.by_country: schemes must be a non-empty mapping"),
+    ("by_country: a scheme nested again",
+     lambda: lsa.Replicates.by_country("CNT", {"A": _MC_ZONES.within("CNT")}), lsa.DesignError,
+     "the scheme for CNT = 'A' must be a plain lsa.Replicates scheme"),
+    ("within: a by_country scheme",
+     lambda: lsa.Replicates.by_country("CNT", {"A": lsa.Replicates.jk1(["R1", "R2"])}).within("X"), lsa.DesignError,
+     "already nested within 'CNT'"),
+    ("PIAAC: variance method varies within a country", lambda: lsa.SurveyDesign.from_study("piaac", 2012, pd.concat(
+        [lsa.datasets.load("piaac2012_bel_flanders").head(20), lsa.datasets.load("piaac2012_rus").head(20),
+         lsa.datasets.load("piaac2012_rus").tail(20).assign(VEMETHOD="JK1")])),
+     lsa.DesignError, r"PIAAC data in CNTRYID = 'Russian Federation' mix variance methods \['JK1', 'JK2'\] \(VEMETHOD\)"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _MC_CASES, ids=[c[0] for c in _MC_CASES])
+def test_multicountry_bad_input(case, call, exc, match):
+    with pytest.raises(exc, match=match) as info:
+        call()
+    assert "\n" not in str(info.value), str(info.value)
+
+
+# --- issue 12 items 6-7: reporting flags, Excel, exhibits and league tables -------------------
+
+def _rt_design():
+    rng = np.random.default_rng(4)
+    n = 60
+    d = pd.DataFrame({"CNT": np.repeat(["AAA", "BBB"], n // 2), "sch": np.arange(n) // 6, "w": rng.uniform(1, 2, n),
+                      "g": rng.integers(1, 3, n), "y": rng.normal(size=n)})
+    for r in range(4):
+        d[f"r{r}"] = d["w"] * np.where(rng.integers(0, 2, n) == 1, 1.5, 0.5)
+    return lsa.SurveyDesign(d, ids={"school": "sch"}, weights={"student": "w"},
+                            replicates=lsa.Replicates.fay([f"r{r}" for r in range(4)], k=0.5))
+
+
+def _rt_league(**kw):
+    from lsa.report.exhibits import league_table
+
+    est = pd.DataFrame({"CNT": ["AAA", "BBB"], "term": "y", "estimate": [1.0, 2.0], "std_error": [0.1, 0.2]})
+    return league_table(est, **kw)
+
+
+_RT_CASES = [
+    ("to_excel: not .xlsx", lambda des, tmp: lsa.mean(des, "y").to_excel(tmp / "out.csv"), lsa.LsaError,
+     r"path must end in \.xlsx.*out\.csv"),
+    ("to_excel: folder missing", lambda des, tmp: lsa.mean(des, "y").to_excel(tmp / "no" / "o.xlsx"), lsa.LsaError,
+     r"cannot write the workbook .*o\.xlsx: its folder .*no does not exist"),
+    ("to_excel: path is a folder", lambda des, tmp: lsa.mean(des, "y").to_excel(tmp / "d.xlsx"), lsa.LsaError,
+     r"cannot write the workbook .*d\.xlsx: it is a folder"),
+    ("to_excel: path not a path", lambda des, tmp: lsa.mean(des, "y").to_excel(3), lsa.LsaError,
+     "path must be a file path ending in .xlsx; got int 3"),
+    ("exhibit: unknown group", lambda des, tmp: __import__("lsa.report.exhibits").report.exhibits.exhibit(
+        des, "y", "gender"), lsa.DesignError, r"group: column\(s\) \['gender'\] not in the data"),
+    ("exhibit: unknown over", lambda des, tmp: __import__("lsa.report.exhibits").report.exhibits.exhibit(
+        des, "y", "g", over="cnt"), lsa.DesignError, r"over: column\(s\) \['cnt'\] not in the data \('cnt': did you"),
+    ("exhibit: bad layout", lambda des, tmp: __import__("lsa.report.exhibits").report.exhibits.exhibit(
+        des, "y", "g", layout="tall"), lsa.LsaError, "layout must be one of"),
+    ("league: unknown term", lambda des, tmp: _rt_league(term="x"), lsa.LsaError,
+     "league_table: term 'x' is not in the estimates"),
+    ("league: over not a column", lambda des, tmp: _rt_league(over="IDCNTRY"), lsa.LsaError,
+     r"estimates lacks the column\(s\) \['IDCNTRY'\]"),
+    ("league: bad alpha", lambda des, tmp: _rt_league(alpha=1.5), lsa.LsaError, "alpha"),
+    ("league: ambiguous reference", lambda des, tmp: _rt_league(comparison=pd.DataFrame(
+        {"term": "y", "group": ["AAA", "BBB"], "reference": ["BBB", "AAA"], "estimate": [-1.0, 1.0],
+         "std_error": 0.2, "p_value": 0.01})), lsa.LsaError, r"comparison: give reference= \(one of \['BBB', 'AAA'\]\)"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _RT_CASES, ids=[c[0] for c in _RT_CASES])
+def test_reporting_tables_bad_input(case, call, exc, match, tmp_path):
+    (tmp_path / "d.xlsx").mkdir()
+    with pytest.raises(exc, match=match) as info:
+        call(_rt_design(), tmp_path)
+    assert "\n" not in str(info.value), str(info.value)
