@@ -25,8 +25,10 @@ import pandas as pd
 
 from . import dictionaries
 from .errors import DesignError, warn
-from .replicates import Replicates
-from .validation import check_frame, check_name, check_numbers, check_numeric_dtypes, numeric_column
+from .replicates import ReplicateBlock, Replicates, assemble
+from .design_checks import (check_benchmarks, check_constant_within, check_ids, check_nesting, check_pvs,
+                            check_weight_spec, short)
+from .validation import check_frame, check_name, check_numeric_dtypes, numeric_column
 
 PvVariance = Literal["all", "first"]
 
@@ -80,12 +82,12 @@ class SurveyDesign:
     ) -> None:
         check_frame(data)
         self._data = data
-        self._ids = _check_ids(data, ids)
-        self._weights, self._obs_level = _check_weight_spec(data, weights, self._ids)
+        self._ids = check_ids(data, ids)
+        self._weights, self._obs_level = check_weight_spec(data, weights, self._ids)
         if not isinstance(conditional_weights, (bool, np.bool_)):
             raise DesignError(f"conditional_weights must be True or False; got {conditional_weights!r}.")
         self._conditional = bool(conditional_weights)
-        self._pvs = _check_pvs(data, pvs)
+        self._pvs = check_pvs(data, pvs)
         if replicates is not None and not isinstance(replicates, Replicates):
             raise DesignError(f"replicates must be an lsa.Replicates scheme (e.g. lsa.Replicates.fay([...], k=0.5)); "
                               f"got {type(replicates).__name__}.")
@@ -96,7 +98,7 @@ class SurveyDesign:
         if pv_variance not in ("all", "first"):
             raise DesignError(f"pv_variance must be 'all' or 'first'; got {pv_variance!r}.")
         self._pv_variance = pv_variance
-        self._benchmarks = _check_benchmarks(benchmarks)
+        self._benchmarks = check_benchmarks(benchmarks)
         self.study = study
         self.cycle = cycle
         domain = np.ones(len(data), dtype=bool) if domain is None else domain
@@ -106,13 +108,14 @@ class SurveyDesign:
         self._domain = np.asarray(domain, dtype=bool).copy()
         self._domain.setflags(write=False)
         self._check_weights()
-        self.__dict__["_cache_numeric"] = {c for cols in self._pvs.values() for c in cols}  # checked in _check_pvs
+        self.__dict__["_cache_numeric"] = {c for cols in self._pvs.values() for c in cols}  # checked in check_pvs
         if replicates is not None:
             missing = [c for c in replicates.needed_columns if c not in data.columns]
             if missing:
-                raise DesignError(f"replicate columns missing from the data: {_short(missing)} "
+                raise DesignError(f"replicate columns missing from the data: {short(missing)} "
                                   f"({len(missing)} of {len(replicates.needed_columns)}).")
-            check_numeric_dtypes(data, replicates.columns, "replicates")
+            check_numeric_dtypes(data, replicates.weight_columns, "replicates")
+            check_nesting(data, replicates, self._ids)
         self._frozen = True
 
     # -- immutability -------------------------------------------------------------------
@@ -194,13 +197,10 @@ class SurveyDesign:
 
     @property
     def df(self) -> float:
-        """Design degrees of freedom: R − 1 replicates, or the number of zones for JK2 from zones."""
+        """Design degrees of freedom: R − 1 replicates, or the number of zones for JK2 from zones;
+        with replicates nested within country, the sum over countries."""
         rep = self._replicates
-        if rep is None:
-            return np.inf
-        if rep.zone is not None:
-            return float(self._data[rep.zone].nunique())
-        return float(len(rep.columns) - 1)
+        return np.inf if rep is None else self._cache("df", lambda: rep.df(self._data))
 
     # -- weights ------------------------------------------------------------------------
     def total_weight(self, level: str | None = None) -> np.ndarray:
@@ -237,7 +237,20 @@ class SurveyDesign:
         """The n × R replicate weight matrix (domain not applied)."""
         if self._replicates is None:
             raise DesignError("this design has no replicate weights.")
-        return self._cache("replicate_weights", lambda: self._replicates.weights(self._data, self.full_weight()))
+        return self._cache("replicate_weights", lambda: assemble(self.replicate_blocks(), self.full_weight()))
+
+    def replicate_blocks(self) -> list[ReplicateBlock]:
+        """The replicates per country (one block when not nested): rows, weights, factors, df."""
+        if self._replicates is None:
+            raise DesignError("this design has no replicate weights.")
+        return self._cache("replicate_blocks", lambda: self._replicates.blocks(self._data, self.full_weight()))
+
+    def replicate_factors(self) -> np.ndarray:
+        """(R,) variance factor c_r of each replicate (V = Σ_r c_r (θ_r − θ)²); all equal to
+        ``replicates.factor`` unless countries have schemes of their own."""
+        if self._replicates is None:
+            return np.empty(0)
+        return self._cache("replicate_factors", lambda: np.concatenate([b.factors for b in self.replicate_blocks()]))
 
     def weight_matrix(self, mask: np.ndarray | None = None) -> np.ndarray:
         """n × (1 + R) matrix: the full weight then the replicate weights, zero outside the domain
@@ -305,7 +318,7 @@ class SurveyDesign:
         close = difflib.get_close_matches(name, list(self._pvs) + [str(c) for c in self._data.columns], n=3)
         raise DesignError(f"{argument}: {name!r} is neither a column nor a plausible-value set"
                           + (f" (did you mean {close}?)" if close else "")
-                          + f"; PV sets: {list(self._pvs)}; columns include {_short(list(self._data.columns))}.")
+                          + f"; PV sets: {list(self._pvs)}; columns include {short(list(self._data.columns))}.")
 
     def numeric(self, column: str, argument: str = "variables") -> np.ndarray:
         """The column as float (NaN = missing), refusing text, numbers stored as text and inf
@@ -376,125 +389,9 @@ class SurveyDesign:
             if w.sum() <= 0:
                 raise DesignError(f"weight {col!r} ({level} level) sums to zero.")
             if level in self._ids:
-                _check_constant_within(self._data, self._ids[level], col, level)
+                check_constant_within(self._data, self._ids[level], col, level)
 
 
-# -- validation helpers ---------------------------------------------------------------------
-def _short(items: Sequence[Any], n: int = 8) -> str:
-    items = list(items)
-    return str(items[:n])[:-1] + (f", … (+{len(items) - n} more)]" if len(items) > n else "]")
-
-
-def _check_ids(data: pd.DataFrame, ids: Any) -> dict[str, str]:
-    if ids is None:
-        return {}
-    if not isinstance(ids, Mapping):
-        raise DesignError(f"ids must be a mapping level → id column, top level first, e.g. {{'school': "
-                          f"'schoolid'}}; got {type(ids).__name__} {ids!r:.80}.")
-    ids = dict(ids)
-    for level, col in ids.items():
-        if not isinstance(level, str) or not isinstance(col, str):
-            raise DesignError(f"ids must map level names to id column names (strings); got {level!r}: {col!r}.")
-        if col not in data.columns:
-            raise DesignError(f"id column {col!r} for level {level!r} is not in the data.")
-        if data[col].isna().any():
-            raise DesignError(f"id column {col!r} ({level} level) has {int(data[col].isna().sum())} missing values.")
-    for (upper_level, upper), (lower_level, lower) in zip(list(ids.items()), list(ids.items())[1:]):
-        parents = data.groupby(lower, observed=True)[upper].nunique()
-        bad = parents[parents > 1]
-        if len(bad):
-            raise DesignError(
-                f"ids are not nested: {len(bad)} {lower_level} ids in {lower!r} occur in more than one "
-                f"{upper_level} ({upper!r}), e.g. {bad.index[:5].tolist()}. If {lower_level} ids are only "
-                f"unique within a {upper_level}, combine them first, e.g. "
-                f"df[{lower!r}] = df[{upper!r}].astype(str) + ':' + df[{lower!r}].astype(str).")
-    return ids
-
-
-def _check_weight_spec(data: pd.DataFrame, weights, ids: dict[str, str]) -> tuple[dict[str, str], str]:
-    if weights is None:
-        return {}, "observation"
-    if isinstance(weights, str):
-        weights = {"observation": weights}
-    if not isinstance(weights, Mapping):
-        one = (f" For a single weight write weights={weights[0]!r}."
-               if isinstance(weights, (list, tuple)) and len(weights) == 1 and isinstance(weights[0], str) else "")
-        raise DesignError(f"weights must be a mapping level → weight column (e.g. {{'student': 'W_FSTUWT', "
-                          f"'school': 'W_FSCHWT'}}) or a single weight column name; got {type(weights).__name__} "
-                          f"{weights!r:.80}.{one}")
-    weights = dict(weights)
-    for level, col in weights.items():
-        if not isinstance(level, str) or not isinstance(col, str):
-            raise DesignError(f"weights must map level names to weight column names (strings); got {level!r}: {col!r}.")
-        if col not in data.columns:
-            raise DesignError(f"weight column {col!r} for level {level!r} is not in the data.")
-    obs = [lv for lv in weights if lv not in ids]
-    if len(obs) != 1:
-        raise DesignError(f"weights must name exactly one observation-level weight (a level not among the id "
-                          f"levels {list(ids)}); got levels {list(weights)}.")
-    ordered = {lv: weights[lv] for lv in list(ids) + obs if lv in weights}
-    return ordered, obs[0]
-
-
-def _check_constant_within(data: pd.DataFrame, idcol: str, wcol: str, level: str) -> None:
-    spread = data.groupby(idcol, observed=True)[wcol].agg(["min", "max"])
-    varies = spread[~np.isclose(spread["min"], spread["max"], rtol=1e-10, atol=0)]
-    if len(varies):
-        ex = varies.head(3)
-        detail = "; ".join(f"{i}: {r['min']:g}…{r['max']:g}" for i, r in ex.iterrows())
-        raise DesignError(f"{level} weight {wcol!r} varies within {len(varies)} {level}s of {idcol!r} "
-                          f"({detail}); a {level}-level weight must be constant within each {level}.")
-
-
-def _check_pvs(data: pd.DataFrame, pvs: Any) -> dict[str, tuple[str, ...]]:
-    if pvs is None:
-        return {}
-    if not isinstance(pvs, Mapping):
-        raise DesignError(f"pvs must be a mapping set name → list of plausible-value columns, e.g. "
-                          f"{{'MATH': ['PV1MATH', ..., 'PV5MATH']}}; got {type(pvs).__name__} {pvs!r:.80}.")
-    out: dict[str, tuple[str, ...]] = {}
-    for name, cols in pvs.items():
-        if not isinstance(name, str):
-            raise DesignError(f"PV set names must be strings; got {name!r}.")
-        if isinstance(cols, str):
-            raise DesignError(f"PV set {name!r} must list its columns; got the string {cols!r}.")
-        if not isinstance(cols, Sequence) or not cols or not all(isinstance(c, str) for c in cols):
-            raise DesignError(f"PV set {name!r} must be a non-empty list of column names; got {cols!r:.80}.")
-        cols = tuple(cols)
-        missing = [c for c in cols if c not in data.columns]
-        if missing:
-            raise DesignError(f"PV set {name!r}: columns missing from the data: {_short(missing)}.")
-        for c in cols:                                    # numeric and without inf, once per design
-            numeric_column(data, c, f"pvs[{name!r}]")
-        if name in data.columns and name not in cols:
-            raise DesignError(f"PV set name {name!r} is also a column of the data; choose another name.")
-        out[name] = cols
-    lengths = {n: len(c) for n, c in out.items()}
-    if len(set(lengths.values())) > 1:
-        raise DesignError(f"PV sets have unequal lengths {lengths}; every set must have the same number "
-                          f"of plausible values so that PV m of one set pairs with PV m of the others.")
-    return out
-
-
-def _check_benchmarks(bench: Any) -> dict[str, dict[str, list]]:
-    if bench is not None and not isinstance(bench, Mapping):
-        raise DesignError(f"benchmarks must be a mapping PV set → cut points; got {type(bench).__name__}.")
-    out = {}
-    for name, spec in (bench or {}).items():
-        where = f"benchmarks[{name!r}]"
-        if isinstance(spec, Mapping):
-            if "cuts" not in spec:
-                raise DesignError(f"{where} needs 'cuts' (and optionally 'labels'); got keys {list(spec)}.")
-            cuts = check_numbers(spec["cuts"], f"{where}['cuts']")
-            labels = list(spec.get("labels") or [])
-        else:
-            cuts, labels = check_numbers(spec, where), []
-        if labels and len(labels) != len(cuts):
-            raise DesignError(f"{where}: {len(cuts)} cut points but {len(labels)} labels; give one label per cut.")
-        if sorted(cuts) != cuts:
-            raise DesignError(f"benchmark cut points for {name!r} must increase; got {cuts}.")
-        out[name] = {"cuts": cuts, "labels": labels}
-    return out
 
 
 design_from_study = dictionaries.design_from_study = SurveyDesign.from_study  # old home kept; it never imports us

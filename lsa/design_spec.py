@@ -8,7 +8,10 @@ design: :meth:`lsa.SurveyDesign.from_study` does, from :meth:`DesignSpec.argumen
 
 Column names are matched case-insensitively and the actual names of the data are used. Where
 the dictionary's rule needs the data (PIAAC: ``VEMETHOD``/``VENREPS`` per country; several
-countries with school ids numbered within country) the values are read here.
+countries with school ids numbered within country) the values are read here. Data of several
+countries (the dictionary's ``ids.country`` column holds two or more values) get replicates
+nested within country (:meth:`lsa.Replicates.within`; PIAAC: :meth:`lsa.Replicates.by_country`),
+so that a pooled estimate perturbs one country's zone at a time.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pandas as pd
 from .errors import DesignError, LsaWarning, StudyError, warn
 from .replicates import Replicates
 
-__all__ = ["DesignSpec", "ColumnMatcher", "resolve_columns", "build_spec", "DESIGN_ARGS"]
+__all__ = ["DesignSpec", "ColumnMatcher", "resolve_columns", "build_spec", "country_column", "DESIGN_ARGS"]
 
 #: the parts of a specification that ``design_from_study(..., **overrides)`` may replace
 DESIGN_ARGS = ("ids", "weights", "pvs", "replicates", "strata", "conditional_weights", "pv_variance", "benchmarks")
@@ -157,22 +160,40 @@ def _replicates(info, data: pd.DataFrame, cols: ColumnMatcher, missing: list[str
 def _country_specific_replicates(info, data, cols, names, missing) -> Replicates | None:
     """The variance method per country (PIAAC: ``VEMETHOD``) over the first ``n_replicates_variable``
     replicates (``VENREPS``; unused replicates equal the final weight). JK2: c = 1; JK1: c = (R−1)/R;
-    BRR/Fay: k from ``fay_variable``."""
+    BRR/Fay: k from ``fay_variable``. With several countries every respondent's country gets its
+    own scheme (JK1 and JK2 countries in one file, as Rrepest's PIAAC set-up), nested within the
+    country column (:meth:`lsa.Replicates.by_country`)."""
     r = info.replication
     mcol, ncol = cols.get(r["method_variable"]), cols.get(r["n_replicates_variable"])
     if mcol is None or ncol is None:
         missing.append(f"variance-method variables {r['method_variable']}, {r['n_replicates_variable']} "
                        "(or pass replicates=Replicates.jk2([...]) yourself)")
         return None
+    country = country_column(info, cols)
+    if country is None or data[country].nunique() < 2:
+        return _one_country_scheme(info, data, cols, names, missing, "")
+    schemes = {}
+    for value, rows in data.groupby(country, observed=True, sort=True).groups.items():
+        scheme = _one_country_scheme(info, data.loc[rows], cols, names, missing, f" in {country} = {value!r}")
+        if scheme is None:
+            return None
+        schemes[value] = scheme
+    return Replicates.by_country(country, schemes)
+
+
+def _one_country_scheme(info, data, cols, names, missing, where: str) -> Replicates | None:
+    r = info.replication
+    mcol, ncol = cols.get(r["method_variable"]), cols.get(r["n_replicates_variable"])
     methods = sorted({str(m).strip().upper() for m in data[mcol].dropna().unique()})
     nreps = sorted({int(v) for v in pd.to_numeric(data[ncol], errors="coerce").dropna().unique()})
     if len(methods) != 1 or not nreps:
         raise DesignError(
-            f"{info.name} data mix variance methods {methods} ({r['method_variable']}); the replicate factor "
-            "differs between countries. Build one design per country (e.g. data[data.CNTRYID == ...]).")
+            f"{info.name} data{where} mix variance methods {methods} ({r['method_variable']}); the variance "
+            f"method must be constant within a country, and the data need the country column "
+            f"{info.ids.get('country')} to tell countries apart (or build one design per country).")
     method, R = methods[0], max(nreps)
     if not 2 <= R <= len(names):
-        raise DesignError(f"{r['n_replicates_variable']} = {R} is outside 2..{len(names)}.")
+        raise DesignError(f"{r['n_replicates_variable']}{where} = {R} is outside 2..{len(names)}.")
     found = cols.all(names[:R])
     if found is None:
         missing.append(f"replicate weights {_span(names[:R])}")
@@ -181,23 +202,40 @@ def _country_specific_replicates(info, data, cols, names, missing) -> Replicates
         return Replicates.jk2(found, factor=1.0)
     if method.startswith("JK1"):
         if len(nreps) > 1:
-            raise DesignError(f"JK1 countries with different {r['n_replicates_variable']} {nreps} need "
+            raise DesignError(f"JK1 data{where} with different {r['n_replicates_variable']} {nreps} need "
                               "separate designs (the factor (R-1)/R differs).")
         return Replicates.jk1(found, factor=(R - 1) / R)
     fcol = cols.get(r.get("fay_variable"))
     k = float(data[fcol].dropna().iloc[0]) if fcol is not None and data[fcol].notna().any() else 0.0
     if method in ("BRR", "FAY") or k > 0:
         return Replicates.fay(found, k=k)
-    raise DesignError(f"unknown {info.name} variance method {method!r} in {r['method_variable']}; "
+    raise DesignError(f"unknown {info.name} variance method {method!r} in {r['method_variable']}{where}; "
                       "pass replicates= explicitly.")
+
+
+def country_column(info, cols: ColumnMatcher) -> str | None:
+    """The data's country column named by the dictionary (``ids.country``, then
+    ``country_alpha``, ``country_numeric``), or None."""
+    return next((c for c in (cols.get(info.ids.get(k)) for k in ("country", "country_alpha", "country_numeric"))
+                 if c is not None), None)
+
+
+def _nest_within_country(info, data: pd.DataFrame, cols: ColumnMatcher, rep: Replicates | None) -> Replicates | None:
+    """Data of several countries: replicates nested within the country column (zones and
+    replicate columns are numbered within each country; see :mod:`lsa.replicates`)."""
+    if rep is None or rep.nested:
+        return rep
+    country = country_column(info, cols)
+    if country is None or data[country].nunique() < 2:
+        return rep
+    return rep.within(country)
 
 
 def _ids_unique_across_countries(info, data: pd.DataFrame, cols: ColumnMatcher, ids: dict):
     """School (and class) ids are numbered within country in most studies (IDSCHOOL, SCHOOLID):
     with several countries in the data, a combined ``<country>:<school>`` id is added (as a new
     column of a copy of the data) so that schools of different countries are different units."""
-    country = next((c for c in (cols.get(info.ids.get(k)) for k in ("country", "country_alpha", "country_numeric"))
-                    if c is not None), None)
+    country = country_column(info, cols)
     if country is None or not ids or data[country].nunique() < 2:
         return data, ids
     new = {}
@@ -297,7 +335,7 @@ def build_spec(info, data: pd.DataFrame, other_cycles: Mapping[str, Sequence[str
         if sw is not None:
             weights = {**weights, "school": sw}
     replicates = (overrides.pop("replicates") if "replicates" in overrides
-                  else _study_replicates(info, data, cols, obs, missing))
+                  else _nest_within_country(info, data, cols, _study_replicates(info, data, cols, obs, missing)))
     pvs = overrides.pop("pvs") if "pvs" in overrides else _pv_sets(info, cols)
     bench = overrides.pop("benchmarks") if "benchmarks" in overrides else _benchmarks(info, pvs)
     if missing:

@@ -14,7 +14,12 @@ Replicate schemes (V = c · Σ_r (θ_r − θ)²; the evidence is in the YAML ``
   per zone, c = 1, sampling variance from PV1 only; from TIMSS 2015 / PIRLS 2016 both halves,
   c = 1/2, sampling variance averaged. The number of zones is taken from the data.
 * PIAAC: per country, ``VEMETHOD`` (JK2: c = 1; JK1: c = (R−1)/R) over the first ``VENREPS``
-  replicates of ``SPFWT1-80`` (unused replicates equal ``SPFWT0``).
+  replicates of ``SPFWT1-80`` (unused replicates equal ``SPFWT0``); JK1 and JK2 countries in
+  one file each keep their own scheme and factor (:meth:`lsa.Replicates.by_country`).
+* Several countries in one file (the ``ids.country`` column holds two or more values): the
+  replicates are nested within country (:meth:`lsa.Replicates.within`; zones and replicate
+  columns are numbered within each country), so a pooled estimate has the variance of
+  independent national samples and per-country results equal single-country designs.
 * TALIS: Fay BRR, k = 0.5, R = 100 (``TRWGT1-100``), c = 1/25.
 * ICILS/ICCS: JK2 one half per zone from ``JKZONES``/``JKREPS``, c = 1.
 

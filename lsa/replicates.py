@@ -18,12 +18,30 @@ JK2 replicates can be built from the zone/replicate indicators shipped by IEA st
 (``JKZONE``, ``JKREP``): replicate h multiplies the full weight by 2·JKREP inside zone h and
 leaves other zones unchanged; with ``both_halves`` the complementary replicate 2·(1 − JKREP)
 follows (TIMSS User Guide, ch. 8; Foy & LaRoche).
+
+Several countries in one design (independent national samples)
+---------------------------------------------------------------
+IEA zones (``JKZONE``) and the replicate columns of PISA/PIAAC are numbered within each country:
+replicate h of a pooled file perturbs zone h of *every* country at once, so a pooled estimate
+would pick up cross-country products. :meth:`Replicates.within` nests a scheme within a country
+column: country c's replicates perturb country c's rows only (full weight elsewhere), so zone h
+of country c and zone h of country d are separate replicates (as IEA's IDB Analyzer and
+ILSAstats do) and there are Σ_c R_c replicates. With each country's own factors c_r,
+
+    V(θ) = Σ_c Σ_{r ∈ c} c_r (θ_r − θ)(θ_r − θ)'        (survey's ``rscales``)
+
+which, for a total, is Σ_c V_c: the variance of independent national samples. A country's
+estimate is unchanged (its rows keep their weights under the other countries' replicates, so
+those replicates add 0), and so is its df. :meth:`Replicates.by_country` gives every country a
+scheme of its own (PIAAC: ``VEMETHOD``/``VENREPS``/``VEFAYFAC`` per respondent, JK1 and JK2 in one
+file, as Rrepest's PIAAC set-up). The design df of a nested scheme is Σ_c df_c.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from dataclasses import replace
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +49,26 @@ import pandas as pd
 from .errors import DesignError
 from .validation import check_choice, check_number
 
-Method = Literal["fay", "brr", "jk1", "jk2", "bootstrap", "custom"]
+Method = Literal["fay", "brr", "jk1", "jk2", "bootstrap", "custom", "by_country"]
+METHODS = ("fay", "brr", "jk1", "jk2", "bootstrap", "custom", "by_country")
+
+
+@dataclass(frozen=True, eq=False)
+class ReplicateBlock:
+    """The replicates of one country (or, not nested, of the whole data).
+
+    label : the country value (None when not nested).
+    rows : row positions the block perturbs (None: every row).
+    weights : (rows, R_c) replicate weights of those rows; other rows keep the full weight.
+    factors : (R_c,) variance factor of each replicate.
+    df : the block's design df (zones, or R_c − 1).
+    """
+
+    label: Any
+    rows: np.ndarray | None
+    weights: np.ndarray
+    factors: np.ndarray
+    df: float
 
 
 @dataclass(frozen=True)
@@ -49,6 +86,8 @@ class Replicates:
     k : Fay coefficient (Fay BRR only).
     zone, rep : zone and half-indicator columns (JK2 built from zones).
     both_halves : JK2 from zones: also build the complementary replicate of every zone.
+    country : replicates nested within this column (:meth:`within`, :meth:`by_country`).
+    schemes : ``by_country``: (country value, scheme) pairs.
     """
 
     method: Method
@@ -58,10 +97,13 @@ class Replicates:
     zone: str | None = None
     rep: str | None = None
     both_halves: bool = False
+    country: str | None = None
+    schemes: tuple[tuple[Any, "Replicates"], ...] = ()
 
     def __post_init__(self) -> None:
-        check_choice(self.method, ["fay", "brr", "jk1", "jk2", "bootstrap", "custom"], "Replicates: method")
-        check_number(self.factor, f"Replicates.{self.method}: factor", low=0, low_open=True)
+        check_choice(self.method, list(METHODS), "Replicates: method")
+        if self.method != "by_country":
+            check_number(self.factor, f"Replicates.{self.method}: factor", low=0, low_open=True)
         if not isinstance(self.both_halves, (bool, np.bool_)):
             raise DesignError(f"Replicates.{self.method}: both_halves must be True or False; got {self.both_halves!r}.")
 
@@ -130,49 +172,165 @@ class Replicates:
         """Any replicate weights with a user-given factor c."""
         return cls("custom", _columns(columns, "custom"), _factor(factor, "custom"))
 
+    def within(self, country: str) -> "Replicates":
+        """The same scheme nested within each value of the column ``country``: country c's
+        replicates perturb its rows only, zone h of two countries are two replicates
+        (Σ_c R_c replicates; see the module docstring)."""
+        if self.method == "by_country":
+            raise DesignError("Replicates.within: a by_country scheme is already nested within "
+                              f"{self.country!r}.")
+        return replace(self, country=_country_name(country, "Replicates.within: country"))
+
+    @classmethod
+    def by_country(cls, country: str, schemes: Mapping[Any, "Replicates"]) -> "Replicates":
+        """A scheme per value of ``country`` (e.g. PIAAC: JK2 in one country, JK1 with R = VENREPS
+        in another), each nested in its country; every replicate keeps its own country's factor."""
+        country = _country_name(country, "Replicates.by_country: country")
+        if not isinstance(schemes, Mapping) or not schemes:
+            raise DesignError(f"Replicates.by_country: schemes must be a non-empty mapping country value → "
+                              f"Replicates; got {type(schemes).__name__} {schemes!r:.60}.")
+        for value, sch in schemes.items():
+            if not isinstance(sch, Replicates) or sch.country is not None:
+                raise DesignError(f"Replicates.by_country: the scheme for {country} = {value!r} must be a plain "
+                                  f"lsa.Replicates scheme (not nested); got {sch!r:.80}.")
+        fac = {float(s.factor) for s in schemes.values()}
+        return cls("by_country", (), fac.pop() if len(fac) == 1 else float("nan"), country=country,
+                   schemes=tuple(schemes.items()))
+
     # -- use ----------------------------------------------------------------------------
+    @property
+    def nested(self) -> bool:
+        """Replicates are nested within the values of :attr:`country`."""
+        return self.country is not None
+
+    @property
+    def weight_columns(self) -> tuple[str, ...]:
+        """The replicate-weight columns read (of every country's scheme for by_country)."""
+        if self.schemes:
+            return tuple(dict.fromkeys(c for _, s in self.schemes for c in s.columns))
+        return self.columns
+
     @property
     def needed_columns(self) -> tuple[str, ...]:
         """Columns of the data this scheme reads."""
-        return self.columns if self.columns else (self.zone, self.rep)  # type: ignore[return-value]
+        if self.schemes:
+            cols = [c for _, s in self.schemes for c in s.needed_columns]
+            return (self.country, *dict.fromkeys(cols))  # type: ignore[return-value]
+        own = self.columns if self.columns else (self.zone, self.rep)
+        return ((self.country,) if self.country else ()) + own  # type: ignore[return-value]
+
+    def country_schemes(self, data: pd.DataFrame) -> list[tuple[Any, np.ndarray, "Replicates"]]:
+        """(country value, row positions, plain scheme) per country of the data, sorted by value;
+        an error names the country column and the countries without a scheme."""
+        codes, values = _country_codes(data, self.country)
+        schemes = dict(self.schemes) if self.schemes else None
+        if schemes is not None:
+            absent = [v for v in values if not _has_key(schemes, v)]
+            if absent:
+                raise DesignError(f"Replicates.by_country: no replicate scheme for {self.country} = "
+                                  f"{absent[:5]} (schemes are given for {list(schemes)[:8]}).")
+        plain = replace(self, country=None)
+        return [(v, np.flatnonzero(codes == k), plain if schemes is None else _lookup(schemes, v))
+                for k, v in enumerate(values)]
+
+    def blocks(self, data: pd.DataFrame, full_weight: np.ndarray) -> list[ReplicateBlock]:
+        """The replicates per country (one block over all rows when not nested)."""
+        if self.country is None:
+            w = self._plain_weights(data, full_weight)
+            return [ReplicateBlock(None, None, w, np.full(w.shape[1], float(self.factor)), self._plain_df(data))]
+        out = []
+        for value, rows, sch in self.country_schemes(data):
+            sub = data.iloc[rows]
+            w = sch._plain_weights(sub, full_weight[rows])
+            out.append(ReplicateBlock(value, rows, w, np.full(w.shape[1], float(sch.factor)), sch._plain_df(sub)))
+        return out
 
     def weights(self, data: pd.DataFrame, full_weight: np.ndarray) -> np.ndarray:
         """The n × R matrix of replicate weights (validated: finite and non-negative)."""
+        return assemble(self.blocks(data, full_weight), full_weight)
+
+    def factors(self, data: pd.DataFrame) -> np.ndarray:
+        """(R,) variance factor of each replicate (all equal to :attr:`factor` unless by_country)."""
+        if self.country is None:
+            return np.full(self.n_replicates(data), float(self.factor))
+        return np.concatenate([np.full(sch.n_replicates(data.iloc[rows]), float(sch.factor))
+                               for _, rows, sch in self.country_schemes(data)])
+
+    def n_replicates(self, data: pd.DataFrame) -> int:
+        if self.country is not None:
+            return sum(sch.n_replicates(data.iloc[rows]) for _, rows, sch in self.country_schemes(data))
+        if self.columns:
+            return len(self.columns)
+        return len(_zones(data, self.zone)) * (2 if self.both_halves else 1)
+
+    def df(self, data: pd.DataFrame) -> float:
+        """Design degrees of freedom: R − 1, or the number of zones for JK2 from zones; nested:
+        Σ over countries."""
+        if self.country is None:
+            return self._plain_df(data)
+        return float(sum(sch._plain_df(data.iloc[rows]) for _, rows, sch in self.country_schemes(data)))
+
+    def _plain_weights(self, data: pd.DataFrame, full_weight: np.ndarray) -> np.ndarray:
         if self.columns:
             w = data.loc[:, list(self.columns)].to_numpy(dtype=float)
             _check_replicate_values(w, self.columns)
             return w
         return _jk2_from_zones(data, self.zone, self.rep, self.both_halves, full_weight)
 
-    def n_replicates(self, data: pd.DataFrame) -> int:
-        if self.columns:
-            return len(self.columns)
-        zones = _zones(data, self.zone)
-        return len(zones) * (2 if self.both_halves else 1)
+    def _plain_df(self, data: pd.DataFrame) -> float:
+        if self.zone is not None:
+            return float(data[self.zone].nunique())
+        return float(len(self.columns) - 1)
 
     def describe(self) -> str:
+        if self.schemes:
+            parts = "; ".join(f"{v}: {s.describe()}" for v, s in self.schemes[:4])
+            more = f"; … ({len(self.schemes)} countries)" if len(self.schemes) > 4 else ""
+            return f"a scheme per {self.country} value, nested within {self.country} ({parts}{more})"
         name = {"brr": "BRR", "jk1": "JK1", "jk2": "JK2", "bootstrap": "bootstrap",
                 "custom": "custom"}.get(self.method) or f"Fay BRR (k = {self.k:g})"
         if self.zone:
             name += f" from {self.zone}/{self.rep}" + (" (both halves)" if self.both_halves else " (one half per zone)")
-        return f"{name}, variance factor {self.factor:.6g}"
+        nest = f", nested within {self.country}" if self.country else ""
+        return f"{name}{nest}, variance factor {self.factor:.6g}"
 
 
-def replicate_variance(theta: np.ndarray, theta_rep: np.ndarray, factor: float) -> np.ndarray:
-    """V = c Σ_r (θ_r − θ)(θ_r − θ)' for a stack of statistics.
+def replicate_variance(theta: np.ndarray, theta_rep: np.ndarray, factor: float | np.ndarray) -> np.ndarray:
+    """V = Σ_r c_r (θ_r − θ)(θ_r − θ)' for a stack of statistics (c_r = c for one scheme).
 
     Parameters
     ----------
     theta : (..., k) full-sample estimates.
     theta_rep : (..., R, k) replicate estimates.
-    factor : the scheme's variance factor c.
+    factor : the scheme's variance factor c, or (R,) factors c_r, one per replicate (countries
+        nested with factors of their own; R's ``svrepdesign(scale = 1, rscales = c_r)``).
 
     Returns
     -------
     (..., k, k) covariance matrices.
     """
     d = theta_rep - theta[..., None, :]
-    return factor * np.einsum("...ri,...rj->...ij", d, d)
+    f = np.asarray(factor, dtype=float)
+    if f.ndim == 0:
+        return f * np.einsum("...ri,...rj->...ij", d, d)
+    if f.shape != (d.shape[-2],):
+        raise DesignError(f"replicate_variance: {f.size} factors for {d.shape[-2]} replicates.")
+    return np.einsum("...ri,...rj,r->...ij", d, d, f)
+
+
+def assemble(blocks: Sequence[ReplicateBlock], full_weight: np.ndarray) -> np.ndarray:
+    """The n × Σ R_c replicate weights of ``blocks``: each block's rows take its weights, every
+    other row keeps the full weight."""
+    if len(blocks) == 1 and blocks[0].rows is None:
+        return blocks[0].weights
+    total = sum(b.weights.shape[1] for b in blocks)
+    out = np.repeat(np.asarray(full_weight, dtype=float)[:, None], total, axis=1)
+    j = 0
+    for b in blocks:
+        r = b.weights.shape[1]
+        out[b.rows, j:j + r] = b.weights
+        j += r
+    return out
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -207,6 +365,40 @@ def _check_replicate_values(w: np.ndarray, columns: Sequence[str]) -> None:
         raise DesignError(
             f"replicate weight column {columns[j]!r} has {len(rows)} missing, infinite or negative "
             f"values (first rows: {rows[:5].tolist()}, values {w[rows[:5], j].tolist()}).")
+
+
+def _country_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise DesignError(f"{where} must be the name of the country column (a string, e.g. 'IDCNTRY', 'CNT'); "
+                          f"got {value!r}.")
+    return value
+
+
+def _country_codes(data: pd.DataFrame, country: str) -> tuple[np.ndarray, list]:
+    """Row codes 0..C−1 and the sorted country values; a missing country is an error."""
+    if country not in data.columns:
+        raise DesignError(f"replicates nested within country column {country!r}, which is not in the data.")
+    col = data[country]
+    if col.isna().any():
+        rows = np.flatnonzero(col.isna().to_numpy())
+        raise DesignError(f"country column {country!r} (replicates are nested within it) has {len(rows)} missing "
+                          f"values (rows {rows[:5].tolist()}); every row needs its country.")
+    codes, values = pd.factorize(col, sort=True)
+    return codes, list(values)
+
+
+def _has_key(schemes: Mapping, value: Any) -> bool:
+    return any(k == value or str(k) == str(value) for k in schemes)
+
+
+def _lookup(schemes: Mapping, value: Any) -> "Replicates":
+    """The scheme of a country value (keys compared as given, then as text: 152 and '152')."""
+    if value in schemes:
+        return schemes[value]
+    for k, s in schemes.items():
+        if str(k) == str(value):
+            return s
+    raise DesignError(f"Replicates.by_country: no replicate scheme for country value {value!r}.")
 
 
 def _zones(data: pd.DataFrame, zone: str) -> np.ndarray:

@@ -204,8 +204,10 @@ def test_piaac_uses_venreps_and_vemethod():
     d = design_from_study("piaac", 2012, jk1)
     assert d.replicates.method == "jk1" and d.replicates.factor == pytest.approx(79 / 80)
     mixed = pd.concat([fl.head(50), rus.head(50).assign(VEMETHOD="JK1")], ignore_index=True)
-    with pytest.raises(DesignError, match="one design per country"):
-        design_from_study("piaac", 2012, mixed)
+    d = design_from_study("piaac", 2012, mixed)          # issue 12: each country its own scheme
+    assert d.replicates.method == "by_country" and d.n_replicates == 80 + 12
+    with pytest.raises(DesignError, match="VEMETHOD"):   # a method that varies within a country
+        design_from_study("piaac", 2012, mixed.assign(CNTRYID="Belgium"))
     with pytest.raises(StudyError, match="VEMETHOD"):
         design_from_study("piaac", 2012, fl.drop(columns=["VEMETHOD"]))
 

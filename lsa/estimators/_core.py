@@ -24,6 +24,7 @@ from scipy import stats
 
 from ..design import SurveyDesign
 from ..errors import DesignError, MissingDataWarning, warn
+from ..multicountry import group_weights
 from ..pooling import Pooled, nested, rubin, t_table
 from ..replicates import replicate_variance
 from ..results import ConfInt, conf_int_frame
@@ -52,21 +53,31 @@ class Draws:
     extra: dict[str, list] = field(default_factory=dict)
 
 
-def pool_draws(draws: Draws, design: SurveyDesign, df_method: DfMethod) -> tuple[Pooled, np.ndarray]:
+def pool_draws(draws: Draws, design: SurveyDesign, df_method: DfMethod,
+               factors: np.ndarray | None = None) -> tuple[Pooled, np.ndarray]:
     """Replicate variance per PV, then Rubin's rules. Returns the pooled result and the (M, k, k)
-    per-PV sampling covariances."""
+    per-PV sampling covariances. ``factors``: the c_r of the replicate columns of ``draws``
+    (default: every replicate of the design, :meth:`SurveyDesign.replicate_factors`)."""
     theta = draws.theta
     m, _, k = theta.shape
     rep = design.replicates
     if rep is None:
         cov = np.full((m, k, k), np.nan)
     else:
-        cov = replicate_variance(theta[:, 0, :], theta[:, 1:, :], rep.factor)
+        cov = replicate_variance(theta[:, 0, :], theta[:, 1:, :],
+                                 design.replicate_factors() if factors is None else factors)
     within = cov[0] if design.pv_variance == "first" else None
     df_complete = draws.df_complete if df_method == "barnard_rubin" else np.inf
     if m == 1:
         df_complete = draws.df_complete
     return rubin(theta[:, 0, :], cov, df_complete=df_complete, within=within), cov
+
+
+def with_df(draws: Draws, df_complete: float) -> Draws:
+    """The same draws with another complete-data df."""
+    from dataclasses import replace
+
+    return replace(draws, df_complete=df_complete)
 
 
 def as_list(x: str | Sequence[str] | None) -> list[str]:
@@ -167,13 +178,17 @@ def run_by_groups(
                          MissingDataWarning)
     groups, pooled = [], []
     for labels, mask in groups_of_by:
-        draws = compute(design.weight_matrix(mask))
+        gw = group_weights(design, mask)      # nested countries: the domain's countries' replicates
+        weights = gw.matrix
+        draws = compute(weights)
+        if gw.df != design.df:                # the df of the group's countries
+            draws = with_df(draws, draws.df_complete + gw.df - design.df)
         if np.isnan(draws.theta[:, 0, :]).any():
             bad = [t for t, b in zip(draws.terms, np.isnan(draws.theta[:, 0, :]).any(axis=0)) if b]
             where = f" in group {labels}" if labels else ""
             warn(f"{statistic} of {bad} is undefined{where} (no observations with data); "
                  f"reported as NaN.", MissingDataWarning)
-        result, cov = pool_draws(draws, design, df_method)
+        result, cov = pool_draws(draws, design, df_method, gw.factors)
         pooled.append(result)
         groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
                                  draws.n_obs, draws.n_missing))

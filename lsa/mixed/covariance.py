@@ -232,7 +232,7 @@ class ReplicateVcov(MixedVcov):
                  f"{[r + 1 for r in failed[:10]]}); their estimates are used as they are",
                  ConvergenceWarning)
         p = len(fit.params)
-        factor = float(design.replicates.factor)
+        factor = design.replicate_factors()      # c_r per replicate (countries may differ)
         cov = replicate_variance(fit.params.to_numpy(), est[:, :p], factor)
         details = {"estimates": est, "factor": factor, "failed": tuple(failed)}
         return VcovEstimate(self.name, cov, np.full(p, float(design.df)), "design", details)

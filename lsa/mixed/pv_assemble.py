@@ -63,7 +63,7 @@ def _within(fits: list[PVFit], plan: PVPlan, opts: PVOptions, q_fixed, q_vc):
         u_vc = np.array([f.fit.variance_components.std_error.to_numpy() for f in fits]) ** 2
         return u_fixed, u_vc, None, None
     p = q_fixed.shape[1]
-    factor = float(plan.design.replicates.factor)
+    factor = plan.design.replicate_factors()      # c_r per replicate (countries may differ)
     rep_est = np.stack([f.replicates for f in fits])                      # (M, R, k)
     V = replicate_variance(np.column_stack([q_fixed, q_vc]), rep_est, factor)
     return V[:, :p, :p], np.einsum("mii->mi", V[:, p:, p:]), rep_est, factor

@@ -1,0 +1,102 @@
+"""Designs over several countries: the replicate weights an analysis group needs, and the check
+that a grouping column (``over=``, a country) separates independent samples.
+
+With replicates nested within country (:meth:`lsa.Replicates.within`,
+:meth:`lsa.Replicates.by_country`), country c's replicates perturb only its rows, so for a group
+of rows that lies in a set S of countries the other countries' replicates give θ_r = θ exactly
+and add nothing to V = Σ_r c_r (θ_r − θ)². :func:`group_weights` therefore hands an estimator only
+the replicate columns of the countries in the design's domain, with their factors c_r, and the
+df Σ_{c ∈ S} df_c of the countries in the group: a country's estimate, SE and df in
+``by="CNT"`` are those of its own single-country design, and an analysis of one country's
+domain of a pooled file (``design.subset(...)``) costs what the national analysis costs.
+
+:func:`check_constant_within_zones` is the condition under which groups are independent
+samples under the replicate scheme: every replicate perturbs rows of one group only. Then the
+replicate variance of a difference between groups is the sum of their variances
+(SE = sqrt(SE_a² + SE_b²)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .design import SurveyDesign
+from .errors import DesignError
+from .replicates import assemble
+from .validation import check_columns_exist, check_name
+
+__all__ = ["GroupWeights", "group_weights", "check_constant_within_zones"]
+
+
+@dataclass(frozen=True, eq=False)
+class GroupWeights:
+    """The weights of one analysis group.
+
+    matrix : n × (1 + R_S) full then replicate weights, zero outside the domain and the group.
+    factors : (R_S,) variance factor of each replicate column.
+    df : design df of the group (Σ over its countries when nested; ``design.df`` otherwise).
+    """
+
+    matrix: np.ndarray
+    factors: np.ndarray
+    df: float
+
+
+def group_weights(design: SurveyDesign, mask: np.ndarray | None = None) -> GroupWeights:
+    """Weights, factors and df for the rows in the domain and ``mask``.
+
+    Not nested: ``design.weight_matrix(mask)``, every replicate, ``design.df``. Nested within
+    country: the replicates of the countries that have rows in the design's domain (the same
+    columns for every group of one analysis, so groups can be contrasted replicate by
+    replicate), and the df of the countries that have rows in the group.
+    """
+    rep = design.replicates
+    if rep is None or not rep.nested:
+        return GroupWeights(design.weight_matrix(mask), design.replicate_factors(), design.df)
+    keep = design.domain if mask is None else design.domain & np.asarray(mask, dtype=bool)
+    blocks = [b for b in design.replicate_blocks() if design.domain[b.rows].any()]
+    full = design.full_weight()
+    w = np.concatenate([full[:, None], assemble(blocks, full)], axis=1) if blocks else full[:, None].copy()
+    w *= keep[:, None]
+    factors = np.concatenate([b.factors for b in blocks]) if blocks else np.empty(0)
+    return GroupWeights(w, factors, float(sum(b.df for b in blocks if keep[b.rows].any())))
+
+
+def check_constant_within_zones(design: SurveyDesign, column: str, argument: str = "over") -> None:
+    """Error unless every replicate of ``design`` perturbs rows of one value of ``column`` only.
+
+    That makes the groups of ``column`` independent samples under the replicate scheme (a
+    country column of a design whose replicates are nested within it always passes; a pooled
+    file whose zones restart in each country, with replicates built over the pooled file, does
+    not). Rows with a missing ``column`` belong to no group and are ignored.
+    """
+    check_name(column, argument)
+    check_columns_exist(design.data, [column], argument)
+    if design.replicates is None:
+        return
+    codes = pd.factorize(design.data[column])[0]
+    labels = pd.factorize(design.data[column])[1]
+    full = design.full_weight()
+    for block in design.replicate_blocks():
+        rows = np.arange(design.n) if block.rows is None else block.rows
+        c = codes[rows]
+        changed = ~np.isclose(block.weights, full[rows, None], rtol=1e-12, atol=0) & (c >= 0)[:, None]
+        lo = np.where(changed, c[:, None], np.iinfo(np.int64).max).min(axis=0)
+        hi = np.where(changed, c[:, None], -1).max(axis=0)
+        bad = np.flatnonzero(hi > lo)
+        if len(bad):
+            r = int(bad[0])
+            vals = [getattr(labels[k], "item", lambda v=labels[k]: v)() for k in np.unique(c[changed[:, r]])][:5]
+            where = "" if block.label is None else f" of {design.replicates.country} = {block.label!r}"
+            zones = (f"the zones of {design.replicates.zone!r}" if design.replicates.zone
+                     else "the replicate columns")
+            raise DesignError(
+                f"{argument}: column {column!r} is not constant within the design's strata (replicate zones): "
+                f"replicate {r + 1}{where} changes the weights of rows with {column} = {vals} "
+                f"({len(bad)} of {block.weights.shape[1]} replicates do so). Groups of {column!r} are not "
+                f"independent samples under this design. If {zones} are numbered within each country, nest the "
+                f"replicates within the country column (Replicates.within({column!r}); "
+                f"SurveyDesign.from_study does so when the data hold several countries).")
