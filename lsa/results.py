@@ -98,6 +98,16 @@ class WaldTest:
         warn("WaldTest.test is deprecated; use method.", DeprecationWarning)
         return self.method
 
+    def _repr_html_(self) -> str:
+        from .report.tables import result_html
+
+        row = {"statistic": [self.statistic], "df_num": [self.df_num], "df_den": [self.df_den],
+               "p_value": [self.p_value]}
+        if np.isfinite(self.riv):
+            row["riv"] = [self.riv]
+        of = f" of {', '.join(self.hypotheses)}" if self.hypotheses else ""
+        return result_html(f"Wald test ({self.method}){of}", "", pd.DataFrame(row))
+
     def __str__(self) -> str:
         chi2 = np.isinf(self.df_den)
         of = f" of {', '.join(self.hypotheses)}" if self.hypotheses else ""

@@ -1291,7 +1291,7 @@ _RT_CASES = [
     ("exhibit: unknown group", lambda des, tmp: __import__("lsa.report.exhibits").report.exhibits.exhibit(
         des, "y", "gender"), lsa.DesignError, r"group: column\(s\) \['gender'\] not in the data"),
     ("exhibit: unknown over", lambda des, tmp: __import__("lsa.report.exhibits").report.exhibits.exhibit(
-        des, "y", "g", over="cnt"), lsa.DesignError, r"over: column\(s\) \['cnt'\] not in the data \('cnt': did you"),
+        des, "y", "g", over="cnt"), lsa.DesignError, r"over: column\(s\) \['cnt'\] not in the data"),
     ("exhibit: bad layout", lambda des, tmp: __import__("lsa.report.exhibits").report.exhibits.exhibit(
         des, "y", "g", layout="tall"), lsa.LsaError, "layout must be one of"),
     ("league: unknown term", lambda des, tmp: _rt_league(term="x"), lsa.LsaError,

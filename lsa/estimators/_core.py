@@ -27,6 +27,7 @@ from ..errors import DesignError, MissingDataWarning, warn
 from ..multicountry import group_weights
 from ..pooling import Pooled, nested, rubin, t_table
 from ..replicates import replicate_variance
+from ..report.rules import NO_RULES, ReportingRules, cell_flags, count_schools, rules_for_design, school_codes
 from ..results import ConfInt, conf_int_frame
 from ..validation import check_columns_exist, check_names, check_number
 
@@ -158,6 +159,7 @@ class GroupDraws:
     df_complete: float
     n_obs: np.ndarray
     n_missing: np.ndarray
+    n_schools: float = np.nan
 
 
 def run_by_groups(
@@ -177,6 +179,7 @@ def run_by_groups(
         design.warn_once("the design has no replicate weights: standard errors are not available (NaN).",
                          MissingDataWarning)
     groups, pooled = [], []
+    schools = school_codes(design)
     for labels, mask in groups_of_by:
         gw = group_weights(design, mask)      # nested countries: the domain's countries' replicates
         weights = gw.matrix
@@ -191,8 +194,9 @@ def run_by_groups(
         result, cov = pool_draws(draws, design, df_method, gw.factors)
         pooled.append(result)
         groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
-                                 draws.n_obs, draws.n_missing))
-    out = _assemble(statistic, groups, pooled, _design_note(design, df_method, groups[0].estimates.shape[0]))
+                                 draws.n_obs, draws.n_missing, count_schools(schools, weights[:, 0])))
+    out = _assemble(statistic, groups, pooled, _design_note(design, df_method, groups[0].estimates.shape[0]),
+                    rules_for_design(design))
     n_missing = int(out.table["n_missing"].max()) if len(out.table) else 0
     if n_missing:
         warn(f"{statistic}: {n_missing} rows in the domain were excluded for missing values "
@@ -204,17 +208,27 @@ def _columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
     return {c: table[c].to_numpy() for c in table.columns}
 
 
-def _assemble(statistic: str, groups: list[GroupDraws], pooled: list[Pooled], note: str) -> "DesignResult":
-    rows, per_pv, covs = [], [], {}
+def _assemble(statistic: str, groups: list[GroupDraws], pooled: list[Pooled], note: str,
+              rules: ReportingRules = NO_RULES) -> "DesignResult":
+    """The result table: per group and term the pooled t-table, ``n_obs``, ``n_missing``,
+    ``n_schools`` (schools with a row of positive weight in the group), the estimator's extras
+    and the reporting ``flag`` (:func:`lsa.report.rules.cell_flags` under ``rules``)."""
+    rows, per_pv, covs, sampling_se = [], [], {}, []
     for g, p in zip(groups, pooled):
+        sampling_se.append(np.sqrt(np.abs(np.diag(p.within))))
         rows.append(pd.DataFrame({**g.labels, "term": g.terms, **_columns(t_table(p)),
-                                  "n_obs": g.n_obs, "n_missing": g.n_missing, **g.extra}))
+                                  "n_obs": g.n_obs, "n_missing": g.n_missing, "n_schools": g.n_schools,
+                                  **g.extra}))
         for i in range(g.estimates.shape[0]):
             per_pv.append(pd.DataFrame({**g.labels, "pv": i + 1, "term": g.terms, "estimate": g.estimates[i],
                                         "sampling_se": np.sqrt(np.diag(g.covariances[i]))}))
         covs[tuple(g.labels.values())] = pd.DataFrame(p.total, index=g.terms, columns=g.terms)
-    return DesignResult(statistic, pd.concat(rows, ignore_index=True), pd.concat(per_pv, ignore_index=True), covs,
-                        groups[0].estimates.shape[0], note, tuple(groups))
+    table = pd.concat(rows, ignore_index=True)
+    if table["n_schools"].notna().all():
+        table["n_schools"] = table["n_schools"].astype(int)
+    table["flag"] = cell_flags(table, rules, np.concatenate(sampling_se))
+    return DesignResult(statistic, table, pd.concat(per_pv, ignore_index=True), covs,
+                        groups[0].estimates.shape[0], note, tuple(groups), rules)
 
 
 def combine(results: Sequence["DesignResult"], pool: str = "flat", shape: tuple[int, int] | None = None,
@@ -249,9 +263,10 @@ def combine(results: Sequence["DesignResult"], pool: str = "flat", shape: tuple[
         pooled.append(p)
         pooled_groups.append(GroupDraws(g.labels, g.terms, g.extra, est, cov, g.df_complete,
                                         np.max([p.n_obs for p in parts], axis=0),
-                                        np.max([p.n_missing for p in parts], axis=0)))
+                                        np.max([p.n_missing for p in parts], axis=0),
+                                        np.max([p.n_schools for p in parts])))
     note = f"{len(results)} completed data sets, {len(pooled_groups[0].estimates)} draws pooled ({pool}); " + first.note
-    return _assemble(first.statistic, pooled_groups, pooled, note)
+    return _assemble(first.statistic, pooled_groups, pooled, note, first.rules)
 
 
 def _flat(parts: list[GroupDraws], df_complete: float) -> Pooled:
@@ -319,9 +334,12 @@ class DesignResult:
 
     ``tidy()`` is the single source of every table: one row per (group, term) with the ``by``
     columns, then ``term, estimate, std_error, statistic, df, p_value, conf_low, conf_high``
-    (:data:`lsa.results.TIDY_COLUMNS`), then ``n_obs, n_missing`` and any estimator-specific
-    columns (e.g. separation flags). ``per_pv`` holds the estimate and sampling SE of each PV.
-    ``params``, ``bse``, ``cov_params()`` and ``conf_int()`` as every lsa result.
+    (:data:`lsa.results.TIDY_COLUMNS`), then ``n_obs, n_missing, n_schools`` (schools with a row
+    of positive weight in the group; NaN without school ids), any estimator-specific columns (e.g.
+    separation flags) and ``flag``: the reporting flags of the study's rule (``rules``,
+    :mod:`lsa.report.rules`: ``"few students"``, ``"few schools"``, ``"SE 0"``, ...; ``""`` when
+    none). ``per_pv`` holds the estimate and sampling SE of each PV. ``params``, ``bse``,
+    ``cov_params()`` and ``conf_int()`` as every lsa result; ``to_excel(path)`` writes the table.
     """
 
     statistic: str
@@ -331,9 +349,21 @@ class DesignResult:
     n_pvs: int
     note: str
     groups: tuple = ()
+    rules: ReportingRules = NO_RULES
 
     def tidy(self) -> pd.DataFrame:
-        return self.table.copy()
+        out = self.table.copy()
+        if "flag" not in out.columns:                      # a result assembled elsewhere
+            out["flag"] = cell_flags(out, self.rules)
+        return out
+
+    def to_excel(self, path, sheet: str | None = None):
+        """Write :meth:`tidy` with its flags and footnotes to a new ``.xlsx`` workbook
+        (:func:`lsa.report.excel.result_to_excel`); returns the path."""
+        from ..report.excel import result_to_excel
+
+        return result_to_excel(self, path, sheet)
+
 
     @property
     def estimate(self) -> pd.Series:
@@ -385,4 +415,6 @@ class DesignResult:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        return f"<p><b>{self.statistic}</b><br>{self.note}</p>" + self.table.to_html(index=False)
+        from ..report.tables import result_html
+
+        return result_html(self.statistic, self.note, self.tidy(), self.rules, drop=("conf_low", "conf_high"))

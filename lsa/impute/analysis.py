@@ -205,6 +205,19 @@ class PooledMI:
         out = pd.concat(parts, ignore_index=True)
         return out[["effect", *[c for c in out.columns if c != "effect"]]]
 
+    def _repr_html_(self) -> str:
+        from ..report.tables import result_html
+
+        return result_html(f"Pooled over {self.m} completed data sets ({self.method})",
+                           f"{self.nobs:,} observations" if self.nobs else "", self.tidy(),
+                           drop=("conf_low", "conf_high"))
+
+    def to_excel(self, path, sheet: str | None = None):
+        """Write :meth:`tidy` to a new ``.xlsx`` workbook (:mod:`lsa.report.excel`); returns the path."""
+        from ..report.excel import result_to_excel
+
+        return result_to_excel(self, path, sheet, title=f"Pooled over {self.m} data sets ({self.method})", note="")
+
     def summary(self) -> str:
         how = ("flat Rubin pooling (Barnard–Rubin df)" if self.method == "flat"
                else "nested pooling (Rubin 2003)")

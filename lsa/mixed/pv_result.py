@@ -123,6 +123,19 @@ class MixPVResult:
                           self._block(self.random, self.random_terms, "ran_pars", alpha)],
                          ignore_index=True)
 
+    def _repr_html_(self) -> str:
+        from ..report.tables import result_html
+
+        return result_html(f"Mixed model over {self.m} plausible values: {self.formula}",
+                           f"{self.nobs:,} observations; {self.se_type} standard errors; {self.df_method} df",
+                           self.tidy(), drop=("conf_low", "conf_high"))
+
+    def to_excel(self, path, sheet: str | None = None):
+        """Write :meth:`tidy` to a new ``.xlsx`` workbook (:mod:`lsa.report.excel`); returns the path."""
+        from ..report.excel import result_to_excel
+
+        return result_to_excel(self, path, sheet, title=f"Mixed model over {self.m} PVs: {self.formula}", note="")
+
     def conf_int(self, alpha: float = 0.05) -> ConfInt:
         """Confidence intervals Q̄ ± t_{df, 1−α/2} · SE for all parameters (index: term); columns
         ``conf_low``, ``conf_high`` (``[0]``/``[1]`` still work, deprecated)."""

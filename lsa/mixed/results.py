@@ -240,6 +240,18 @@ class MixedResult:
                             "conf_low": np.nan, "conf_high": np.nan})
         return pd.concat([fixed, ran], ignore_index=True)
 
+    def _repr_html_(self) -> str:
+        from ..report.tables import result_html
+
+        return result_html(f"Mixed model: {self.formula}", f"{self.nobs:,} observations; {self.vcov_type} "
+                           f"standard errors", self.tidy(), drop=("conf_low", "conf_high"))
+
+    def to_excel(self, path, sheet: str | None = None):
+        """Write :meth:`tidy` to a new ``.xlsx`` workbook (:mod:`lsa.report.excel`); returns the path."""
+        from ..report.excel import result_to_excel
+
+        return result_to_excel(self, path, sheet, title=f"Mixed model: {self.formula}", note="")
+
     def summary(self, digits: int = 4) -> str:
         """Text summary laid out and rounded like WeMix's ``summary(mix(...))``.
 

@@ -9,9 +9,11 @@ decimals of each row are chosen from its standard error, and the estimate and co
 of that row are printed with the same decimals: an estimate is reported to the precision of its
 standard error, which is shown with at least two significant ("effective") digits, the
 precision Ehrenberg (1977, "Rudiments of numeracy", JRSS A 140(3), 277-297) recommends. So a
-standard error is never shown as 0.00 and an estimate never with fewer decimals than its SE.
+standard error is never shown as 0.00 (a standard error that is exactly zero prints as "0", and
+tables flag it "SE 0") and an estimate never with fewer decimals than its SE.
 p-values are printed with 3 decimals ("<0.001" below), degrees of freedom with 1 ("∞" when
-infinite); a missing value is an empty cell.
+infinite); a missing value is an empty cell. Group labels (the columns before ``term``) that
+hold whole numbers print without decimals.
 """
 
 from __future__ import annotations
@@ -76,9 +78,13 @@ def format_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     row_decimals = None
     if SE_COLUMN in out.columns and pd.api.types.is_float_dtype(out[SE_COLUMN]):
         row_decimals = [decimals_for(se, digits) if pd.notna(se) and se != 0 else None for se in out[SE_COLUMN]]
+    labels = list(out.columns[:list(out.columns).index("term")]) if "term" in out.columns else []
     for col in out.columns:
         s = out[col]
         if not pd.api.types.is_float_dtype(s):
+            continue
+        if col in labels and np.all(np.mod(s.dropna().to_numpy(), 1) == 0):
+            out[col] = s.map(lambda v: format_number(v, 0))    # group labels 7.0, 8.0 print as 7, 8
             continue
         if col in ("p_value", "p"):
             out[col] = s.map(_p_value)
@@ -89,6 +95,8 @@ def format_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
         elif col in WITH_SE and row_decimals is not None:
             out[col] = [format_number(v, d if d is not None else decimals_for(v, digits))
                         for v, d in zip(s, row_decimals)]
+            if col == SE_COLUMN:                   # an exact zero is "0", never "0.00" (see lsa.report.rules)
+                out[col] = ["0" if v == 0 else f for v, f in zip(s, out[col])]
         else:
             out[col] = s.map(lambda v: format_number(v, decimals_for(v, digits)))
     return out.astype(str)

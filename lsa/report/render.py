@@ -1,8 +1,10 @@
 """Render a report (a title and a list of blocks) as one self-contained HTML file and as Markdown.
 
 Blocks: ``("heading", text)``, ``("text", text)``, ``("table", DataFrame)``,
-``("plot", name, svg)``, ``("code", text)``. Plots are inline SVG in HTML and separate
-``.svg`` files linked from the Markdown.
+``("note", text)`` (a footnote under a table), ``("plot", name, svg)``, ``("code", text)``.
+Plots are inline SVG in HTML and separate ``.svg`` files linked from the Markdown. A table with a
+``flag`` column shows each flag as a footnote mark after the estimate (``<sup>`` in HTML and
+Markdown) and the marks are explained in notes under it (:mod:`lsa.report.tables`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pandas as pd
 
 from ..errors import LsaError
 from .numbers import format_table
+from .rules import ReportingRules
+from .tables import flagged_display, marks_to_html, marks_to_text
 
 _CSS = """
 body{font-family:Helvetica,Arial,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
@@ -23,6 +27,7 @@ table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.9rem}th,td{padding
 th{border-bottom:1.5px solid #333;background:#f3f5f8}td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#fafafa}pre{background:#f6f6f6;padding:.6rem;overflow-x:auto;font-size:.8rem}
 .flag{color:#b00020;font-weight:bold}.small{color:#666;font-size:.85rem}
+p.note{color:#555;font-size:.85rem;margin:.1rem 0}sup.flag{font-size:.75em;margin-left:.1em}
 """
 
 
@@ -41,8 +46,15 @@ class Report:
         self.blocks.append(("text", text))
         return self
 
-    def table(self, df: pd.DataFrame, digits: int = 2) -> "Report":
-        self.blocks.append(("table", format_table(df, digits)))
+    def table(self, df: pd.DataFrame, digits: int = 2, rules: ReportingRules | None = None) -> "Report":
+        """A formatted table; its ``flag`` column becomes footnote marks explained under it
+        (``rules``: the study's reporting rule, for the footnotes' wording)."""
+        if "flag" not in df.columns:
+            self.blocks.append(("table", format_table(df, digits)))
+            return self
+        shown, notes = flagged_display(df, rules, digits)
+        self.blocks.append(("table", shown))
+        self.blocks.extend(("note", n) for n in notes)
         return self
 
     def plot(self, name: str, svg: str) -> "Report":
@@ -63,7 +75,9 @@ class Report:
             elif kind == "text":
                 out.append(f"<p>{escape(block[1])}</p>")
             elif kind == "table":
-                out.append(block[1].to_html(index=False, escape=True, border=0))
+                out.append(marks_to_html(block[1].to_html(index=False, escape=True, border=0)))
+            elif kind == "note":
+                out.append(f"<p class='note'>{escape(block[1])}</p>")
             elif kind == "plot":
                 out.append(f"<figure>{block[2]}</figure>")
             elif kind == "code":
@@ -79,7 +93,9 @@ class Report:
             elif kind == "text":
                 out.append(block[1] + "\n")
             elif kind == "table":
-                out.append(markdown_table(block[1]) + "\n")
+                out.append(marks_to_text(markdown_table(block[1])) + "\n")
+            elif kind == "note":
+                out.append(block[1] + "\n")
             elif kind == "plot":
                 out.append(f"![{block[1]}]({block[1]}.svg)\n")
             elif kind == "code":

@@ -1,5 +1,7 @@
 """Run a recipe: load the data, build the design, run every analysis, compare with the published
-numbers, and write report.html (one self-contained file), report.md, results.csv and results.json.
+numbers, and write report.html (one self-contained file), report.md, results.csv, results.json and
+results.xlsx (one sheet per analysis, with its reporting flags and footnotes, and a sheet of the
+published-vs-lsa checks).
 
 A failing analysis is reported in the report and in the exit status; the other analyses still run.
 """
@@ -24,6 +26,7 @@ import pandas as pd
 
 from ..errors import LsaError, LsaWarning
 from .plots import bar_chart, coef_plot, pv_spread
+from .excel import Sheet, write_workbook
 from .recipe import Recipe, RecipeError, check_kwargs, load_recipe
 from .render import Report, prepare_output
 
@@ -278,7 +281,26 @@ def run_recipe(path: str | Path, out: str | Path | None = None, *, quiet: bool =
     (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()).to_csv(res.paths["csv"], index=False)
     res.paths["json"] = out / "results.json"
     res.paths["json"].write_text(json.dumps(_json(res), indent=1, default=_jsonable), encoding="utf-8")
+    res.paths["excel"] = write_workbook(out / "results.xlsx", excel_sheets(res))
     return res
+
+
+def excel_sheets(res: RunResult) -> list[Sheet]:
+    """One sheet per analysis (its tidy table, note, flags and footnotes; a failed analysis shows
+    its error), then a sheet of the published-vs-lsa checks when the recipe has any."""
+    sheets = []
+    for o in res.outcomes:
+        note = getattr(o.result, "note", "")
+        if o.error:
+            sheets.append(Sheet(o.name, pd.DataFrame({"error": [o.error.strip().splitlines()[-1]]}), o.name,
+                                f"FAILED ({o.function})"))
+            continue
+        sheets.append(Sheet(o.name, o.table, o.name, note if isinstance(note, str) else "",
+                            getattr(o.result, "rules", None), [f"Note: {n}" for n in o.notes]))
+    checks = [o.checks.assign(analysis=o.name) for o in res.outcomes if o.checks is not None and len(o.checks)]
+    if checks:
+        sheets.append(Sheet("Published vs lsa", pd.concat(checks, ignore_index=True), "Published vs lsa"))
+    return sheets
 
 
 def render(rec: Recipe, res: RunResult, design, files: list[Path]) -> Report:
@@ -292,7 +314,7 @@ def render(rec: Recipe, res: RunResult, design, files: list[Path]) -> Report:
         if o.error:
             rep.text(f"FAILED ({o.function}): {o.error}")
             continue
-        rep.table(_display(o.table))
+        rep.table(_display(o.table), rules=getattr(o.result, "rules", None))
         for note in o.notes:
             rep.text(f"Note: {note}")
         for name, svg in _plots(o):

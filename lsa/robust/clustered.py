@@ -155,6 +155,19 @@ class ClusteredResult:
     def __str__(self) -> str:  # pragma: no cover - display only
         return self.summary()
 
+    def _repr_html_(self) -> str:
+        from ..report.tables import result_html
+
+        return result_html(f"Cluster-robust {self.family} model" + (f" - {self.label}" if self.label else ""),
+                           f"{self.nobs:,} observations, {self.n_clusters} clusters; {self.cov_type}, "
+                           f"{self.df_method} df", self.tidy(), drop=("conf_low", "conf_high"))
+
+    def to_excel(self, path, sheet: str | None = None):
+        """Write :meth:`tidy` to a new ``.xlsx`` workbook (:mod:`lsa.report.excel`); returns the path."""
+        from ..report.excel import result_to_excel
+
+        return result_to_excel(self, path, sheet, title=f"Cluster-robust {self.family} model", note="")
+
     # -- derived results -----------------------------------------------------------------------
     @cached_property
     def _pstats(self) -> PArrayStats:
