@@ -297,7 +297,7 @@ def test_league_table_sorts_marks_and_puts_the_average_last():
     lt = league_table(EST, comparison=CMP)
     assert lt["CNT"].tolist() == ["FRA", "ITA", "MEX", "Average"]
     assert lt["mark"].tolist() == ["▲", "▲", "", ""]
-    assert lt["difference"].tolist()[:3] == [31.3, 23.3, -54.7] and np.isnan(lt["difference"].iloc[3])
+    assert lt["diff"].tolist()[:3] == [31.3, 23.3, -54.7] and np.isnan(lt["diff"].iloc[3])
     assert lt["flag"].tolist() == ["", "", "few schools", ""]
     derived = league_table(EST, comparison=CMP.drop(columns="mark"))         # marks from p < alpha and the sign
     assert derived["mark"].tolist() == ["▲", "▲", "", ""]

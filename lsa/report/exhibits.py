@@ -108,7 +108,8 @@ def league_table(estimates: Any, over: str = "CNT", *, term: str | None = None,
                  comparison: pd.DataFrame | None = None, average: Any = None, average_label: str = "Average",
                  reference: str | None = None, descending: bool = True, alpha: float = 0.05) -> pd.DataFrame:
     """Countries sorted by estimate, the average row last, each country's difference from the
-    average with its SE, p-value and mark (▲ higher, ▼ lower, "" not significant).
+    average (``diff``) with its SE (``diff_se``), p-value and mark (▲ higher, ▼ lower, "" not
+    significant).
 
     Parameters
     ----------
@@ -150,7 +151,7 @@ def league_table(estimates: Any, over: str = "CNT", *, term: str | None = None,
         out = pd.concat([out, avg], ignore_index=True)
         if "mark" in out.columns:
             out["mark"] = out["mark"].fillna("")
-    cols = [over, "estimate", "std_error", *[c for c in ("difference", "difference_se", "p_value", "mark")
+    cols = [over, "estimate", "std_error", *[c for c in ("diff", "diff_se", "p_value", "mark")
                                             if c in out.columns], "flag"]
     return out[cols]
 
@@ -197,7 +198,7 @@ def _comparison_rows(comparison: pd.DataFrame, over: str, term: str, reference: 
                        f"got {reference!r}.")
     comp = comp[comp["reference"].astype(str) == reference]
     return pd.DataFrame({over: comp["group"].astype(str).to_numpy(),
-                         "difference": comp["estimate"].to_numpy(float),
-                         "difference_se": comp["std_error"].to_numpy(float),
+                         "diff": comp["estimate"].to_numpy(float),
+                         "diff_se": comp["std_error"].to_numpy(float),
                          "p_value": comp["p_value"].to_numpy(float),
                          "mark": _mark_column(comp, alpha).to_numpy()})

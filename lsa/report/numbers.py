@@ -12,8 +12,9 @@ precision Ehrenberg (1977, "Rudiments of numeracy", JRSS A 140(3), 277-297) reco
 standard error is never shown as 0.00 (a standard error that is exactly zero prints as "0", and
 tables flag it "SE 0") and an estimate never with fewer decimals than its SE.
 p-values are printed with 3 decimals ("<0.001" below), degrees of freedom with 1 ("∞" when
-infinite); a missing value is an empty cell. Group labels (the columns before ``term``) that
-hold whole numbers print without decimals.
+infinite); a missing value is an empty cell. Group labels (the columns before ``term``, or the
+first column) that hold whole numbers print without decimals. A column named ``*_se`` is a
+standard error of its own: two significant digits, and "0" below 1e-10 (rounding noise).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def format_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     row_decimals = None
     if SE_COLUMN in out.columns and pd.api.types.is_float_dtype(out[SE_COLUMN]):
         row_decimals = [decimals_for(se, digits) if pd.notna(se) and se != 0 else None for se in out[SE_COLUMN]]
-    labels = list(out.columns[:list(out.columns).index("term")]) if "term" in out.columns else []
+    labels = list(out.columns[:list(out.columns).index("term")]) if "term" in out.columns else list(out.columns[:1])
     for col in out.columns:
         s = out[col]
         if not pd.api.types.is_float_dtype(s):
@@ -92,6 +93,8 @@ def format_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
             out[col] = s.map(_two_significant)
         elif col == "df":
             out[col] = s.map(_df)
+        elif str(col).endswith("_se"):                # a standard error of its own (exhibit tables)
+            out[col] = s.map(lambda v: "0" if v == 0 or abs(v) < 1e-10 else format_number(v, decimals_for(v, digits)))
         elif col in WITH_SE and row_decimals is not None:
             out[col] = [format_number(v, d if d is not None else decimals_for(v, digits))
                         for v, d in zip(s, row_decimals)]

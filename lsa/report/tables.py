@@ -24,7 +24,7 @@ __all__ = ["flagged_display", "result_html", "MARK_OPEN", "MARK_CLOSE", "marks_t
 #: characters that survive HTML escaping) and turned into <sup> by :func:`marks_to_html`
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
 _MARK = re.compile(f"{MARK_OPEN}(.*?){MARK_CLOSE}")
-#: the column that carries the marks (the first one present)
+#: the column that carries the marks (the first one present; else the first column, the row label)
 MARKED_COLUMNS = ("estimate", "percent", "mean")
 _CSS = ("<style>.lsa-result table{border-collapse:collapse;font-size:.9em}.lsa-result th,.lsa-result td"
         "{padding:.15em .5em;text-align:right}.lsa-result td:first-child,.lsa-result th:first-child"
@@ -43,7 +43,7 @@ def flagged_display(table: pd.DataFrame, rules: ReportingRules | None = None, di
     out = format_table(shown, digits)
     notes: list[str] = []
     if any(flags):
-        target = next((c for c in MARKED_COLUMNS if c in out.columns), out.columns[-1])
+        target = next((c for c in MARKED_COLUMNS if c in out.columns), out.columns[0])   # else the row label
         cell_marks = marks(flags, rules)
         out[target] = [v + (f"{MARK_OPEN}{m}{MARK_CLOSE}" if m else "") for v, m in zip(out[target], cell_marks)]
         notes = footnotes(flags, rules)
