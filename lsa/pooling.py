@@ -185,22 +185,38 @@ def nested(
     return Pooled(qbar, ubar, b_between + w_within, t, df, m * n, np.inf)
 
 
-def wald_d1(estimates: np.ndarray, covariances: np.ndarray, null: np.ndarray | None = None) -> WaldTest:
+def wald_d1(estimates: np.ndarray, covariances: np.ndarray, null: np.ndarray | None = None, *,
+            within: np.ndarray | None = None, df_complete: float = np.inf) -> WaldTest:
     """Pooled Wald test D1 of Q = Q0 for all k parameters (Li, Raghunathan & Rubin 1991).
 
     D1 = (Q̄ − Q0)' Ū⁻¹ (Q̄ − Q0) / (k (1 + r₁)),  r₁ = (1 + 1/M) tr(B Ū⁻¹) / k;
     reference F(k, ν₁) with t = k (M − 1): ν₁ = 4 + (t − 4) (1 + (1 − 2/t) / r₁)² if t > 4,
-    else t (1 + 1/k) (1 + 1/r₁)² / 2 (as mitml ``testModels(method = "D1")``).
+    else t (1 + 1/k) (1 + 1/r₁)² / 2 (as mitml ``testModels(method = "D1")`` without ``df.com``).
+
+    ``within`` replaces Ū (the study rule that takes the sampling variance from the first PV, as
+    :func:`rubin`). With one draw (M = 1) the test is the complete-data Wald F test
+    Q' U⁻¹ Q / k on (k, ``df_complete``) df (``survey::regTermTest``'s F with the design df);
+    ``df_complete`` is not used when M > 1.
     """
     q = np.atleast_2d(np.asarray(estimates, dtype=float))
     m, k = q.shape
     u = _as_covariances(covariances, q.shape)
-    pooled = rubin(q, u)
+    pooled = rubin(q, u, within=within)
     d = pooled.estimate - (np.zeros(k) if null is None else np.asarray(null, dtype=float))
+    if not np.isfinite(pooled.within).all() or not np.isfinite(d).all():
+        raise LsaError("the Wald test needs finite estimates and sampling covariances of the constraints; "
+                       "some are NaN (a term without replicate variance, or a design without replicates).")
+    scale = np.sqrt(np.clip(np.diag(pooled.within), 0, None))
+    if (scale == 0).any() or np.linalg.cond(pooled.within / np.outer(scale, scale)) > 1e12:
+        raise LsaError("the Wald test's covariance of the constraints is singular: the constraints are "
+                       "linearly dependent (or a term has no sampling variance).")
     uinv = np.linalg.inv(pooled.within)
     r1 = (1 + 1 / m) * np.trace(pooled.between @ uinv) / k
     stat = float(d @ uinv @ d / (k * (1 + r1)))
     t = k * (m - 1)
+    if m == 1 and np.isfinite(df_complete):
+        return WaldTest(stat, k, float(df_complete), float(stats.f.sf(stat, k, df_complete)), "F",
+                        Q=stat * k)
     if r1 == 0:
         nu = np.inf
     elif t > 4:
@@ -208,6 +224,52 @@ def wald_d1(estimates: np.ndarray, covariances: np.ndarray, null: np.ndarray | N
     else:
         nu = t * (1 + 1 / k) * (1 + 1 / r1) ** 2 / 2
     return WaldTest(stat, k, nu, float(stats.f.sf(stat, k, nu)), "D1", riv=r1)
+
+
+def linear_combination(pooled: Pooled, estimates: np.ndarray, covariances: np.ndarray, weights: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, Pooled]:
+    """Rubin's rules for q linear combinations L Q of k pooled parameters, from the same draws.
+
+    Per draw the combination is L Q_m with sampling covariance L U_m L' — the replicate
+    covariance of the combined replicate estimates, c Σ_r L(θ_r − θ)(θ_r − θ)'L', so it is exact
+    and needs no delta method. Pooled: L Q̄, L Ū L', L B L' (B of the combined draws) and
+    T = L Ū L' + (1 + 1/M) L B L' = L T L', with the df of :func:`pooled_df` and the same ν_com.
+    Terms with weight 0 in every row of L are left out, so their NaN (co)variances do not spread.
+
+    Parameters
+    ----------
+    pooled : the :class:`Pooled` of the k parameters (flat pooling; a nested one is refused).
+    estimates : (M, k) the draws' estimates; covariances : (M, k, k) their sampling covariances.
+    weights : (q, k) the matrix L.
+
+    Returns
+    -------
+    (M, q) estimates, (M, q, q) covariances and the :class:`Pooled` of the combinations.
+    """
+    L = np.atleast_2d(np.asarray(weights, dtype=float))
+    q = np.atleast_2d(np.asarray(estimates, dtype=float))
+    u = _as_covariances(covariances, q.shape)
+    m, k = q.shape
+    if L.shape[1] != k:
+        raise LsaError(f"the weights of a linear combination need {k} columns (one per term); got shape {L.shape}.")
+    flat = pooled.within + (1 + 1 / pooled.m) * pooled.between
+    if not np.allclose(np.nan_to_num(flat), np.nan_to_num(pooled.total), rtol=1e-9, atol=0):
+        raise LsaError("a linear combination needs T = Ū + (1 + 1/M) B, which this pooled result does not have "
+                       "(nested pooling, or completed data sets mixing PV and non-PV terms); form the "
+                       "combination on each data set's result and pool those.")
+    used = np.flatnonzero((L != 0).any(axis=0))
+    Lu = L[:, used]
+
+    def sandwich(a):
+        return Lu @ a[np.ix_(used, used)] @ Lu.T
+
+    est = q[:, used] @ Lu.T
+    cov = np.einsum("ij,mjk,lk->mil", Lu, u[:, used][:, :, used], Lu)
+    within, between = sandwich(pooled.within), sandwich(pooled.between)
+    total = within + (1 + 1 / pooled.m) * between
+    df = pooled_df(np.diag(between), np.diag(total), pooled.m, pooled.df_complete)
+    return est, cov, Pooled(L[:, used] @ pooled.estimate[used], within, between, total, df, pooled.m,
+                            pooled.df_complete)
 
 
 def lrt_d2(deviances: np.ndarray, k: int) -> WaldTest:

@@ -1311,3 +1311,76 @@ def test_reporting_tables_bad_input(case, call, exc, match, tmp_path):
     with pytest.raises(exc, match=match) as info:
         call(_rt_design(), tmp_path)
     assert "\n" not in str(info.value), str(info.value)
+
+
+# --- contrasts within one sample (issue 12 item 5) -------------------------------------------------
+# lsa.gap(statistic=...), lsa.group_wald_test, lsa.contrast / DesignResult.contrast and
+# DesignResult.wald_test, on the bundled PISA 2012 USA design of the first section.
+
+def _ct_fit(des):
+    return lsa.lm(des, "pv1math ~ escs + st04q01")
+
+
+_CT_CASES = [
+    ("gap: unknown statistic", lambda d, des: lsa.gap(des, "MATH", between="st04q01", statistic="median"),
+     lsa.LsaError, r"statistic must be one of \['mean', .*got 'median'"),
+    ("gap: formula for a mean", lambda d, des: lsa.gap(des, "MATH ~ escs", between="st04q01"), lsa.FormulaError,
+     r"variable: a formula \('MATH ~ escs'\) is for statistic='lm' or 'logit'; got statistic='mean'"),
+    ("gap: lm without a formula", lambda d, des: lsa.gap(des, "MATH", between="st04q01", statistic="lm"),
+     lsa.FormulaError, r"variable: statistic='lm' needs a formula .*got 'MATH'"),
+    ("gap: probs for a mean", lambda d, des: lsa.gap(des, "MATH", between="st04q01", probs=[0.5]), lsa.DesignError,
+     r"probs= is an option of statistic='quantiles'; got statistic='mean'"),
+    ("gap: cuts for quantiles", lambda d, des: lsa.gap(des, "MATH", between="st04q01", statistic="quantiles",
+                                                        cuts=[400]),
+     lsa.DesignError, r"cuts= is an option of statistic='benchmarks'; got statistic='quantiles'"),
+    ("gap: bad probs passed through", lambda d, des: lsa.gap(des, "MATH", between="st04q01", statistic="quantiles",
+                                                              probs=[1.5]),
+     lsa.LsaError, "probs"),
+    ("gap: correlation of one variable", lambda d, des: lsa.gap(des, "MATH", between="st04q01",
+                                                                 statistic="correlation"),
+     lsa.DesignError, r"variable: statistic='correlation' needs a list of two or more variables; got 'MATH'"),
+    ("gap: between also in by", lambda d, des: lsa.gap(des, "MATH", between="st04q01", by="st04q01"),
+     lsa.DesignError, r"between \('st04q01'\) cannot also be a by= column"),
+    ("gap: the same group twice", lambda d, des: lsa.gap(des, "MATH", between="st04q01", groups=["Male", "Male"]),
+     lsa.DesignError, r"groups must be two values of 'st04q01' among \['Female', 'Male'\]"),
+    ("group test: group not present", lambda d, des: lsa.group_wald_test(des, "MATH", between="sc14q02",
+                                                                          groups=["A lot", "Never"]),
+     lsa.DesignError, r"groups must be two or more distinct values of 'sc14q02' .*got \['A lot', 'Never'\]"),
+    ("group test: one group", lambda d, des: lsa.group_wald_test(des, "MATH", between="st04q01", groups="Male"),
+     lsa.DesignError, "groups must be two or more distinct values of 'st04q01'"),
+    ("group test: unknown term", lambda d, des: lsa.group_wald_test(des, "MATH", between="st04q01",
+                                                                     statistic="quantiles", probs=[0.5],
+                                                                     terms=["p99"]),
+     lsa.DesignError, r"terms: \['p99'\] are not terms of the quantiles; its terms are \['p50'\]"),
+    ("group test: between not a column", lambda d, des: lsa.group_wald_test(des, "MATH", between="gender"),
+     lsa.DesignError, "between must name a column of the data .*got 'gender'"),
+    ("contrast: not a result", lambda d, des: lsa.contrast("MATH", {"escs": 1}), lsa.DesignError,
+     "result must be the result of a design-based estimator .*got str"),
+    ("contrast: unknown term", lambda d, des: _ct_fit(des).contrast({"ESCS": 1}), lsa.LsaError,
+     r"weights name unknown term\(s\) \['ESCS'\]; the result's terms are \['\(Intercept\)', 'escs', 'st04q01Male'\]"),
+    ("contrast: vector of wrong length", lambda d, des: _ct_fit(des).contrast([1, -1]), lsa.LsaError,
+     r"weights must have 3 columns, one per term of the result; got shape \(2,\)"),
+    ("contrast: all weights zero", lambda d, des: _ct_fit(des).contrast({"escs": 0}), lsa.LsaError,
+     r"weights: combination\(s\) \[1\] have no nonzero weight"),
+    ("contrast: weight as text", lambda d, des: _ct_fit(des).contrast({"escs": "1"}), lsa.LsaError,
+     "weights: the weight of 'escs' must be a finite number; got '1'"),
+    ("contrast: weights a string", lambda d, des: _ct_fit(des).contrast("escs"), lsa.LsaError,
+     "weights must be {term: weight}"),
+    ("contrast: names of wrong length", lambda d, des: _ct_fit(des).contrast({"escs": 1}, names=["a", "b"]),
+     lsa.LsaError, r"names must be a list of 1 strings, one per combination; got \['a', 'b'\]"),
+    ("wald: unknown term", lambda d, des: _ct_fit(des).wald_test(["ESCS"]), lsa.LsaError,
+     r"constraints name unknown term\(s\) \['ESCS'\]"),
+    ("wald: r of wrong length", lambda d, des: _ct_fit(des).wald_test(["escs", "st04q01Male"], r=[0]), lsa.LsaError,
+     r"r must hold 2 finite numbers, one per constraint; got \[0\]"),
+    ("wald: unknown by-group", lambda d, des: lsa.lm(des, "pv1math ~ escs", by="st04q01").wald_test(
+        ["escs"], group=("Other",)), lsa.DesignError, r"group must be the labels of one by-group, .*got \('Other',\)"),
+    ("wald: dependent constraints", lambda d, des: _ct_fit(des).wald_test(["escs", "escs"]), lsa.LsaError,
+     "the constraints are linearly dependent"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _CT_CASES, ids=[c[0] for c in _CT_CASES])
+def test_contrast_bad_input(case, call, exc, match, dv_pisa):
+    with pytest.raises(exc, match=match) as info:
+        call(*dv_pisa)
+    assert "\n" not in str(info.value), str(info.value)

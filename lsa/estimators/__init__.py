@@ -1,9 +1,10 @@
 """Design-based estimators: each takes a SurveyDesign first and returns a DesignResult."""
 
 from ._core import DesignResult
+from .contrasts import contrast, gap, group_wald_test
 from .custom import estimate
-from .descriptive import benchmarks, correlation, gap, mean, percentages, quantiles, sd
+from .descriptive import benchmarks, correlation, mean, percentages, quantiles, sd
 from .regression import lm, logit
 
-__all__ = ["DesignResult", "benchmarks", "correlation", "estimate", "gap", "lm", "logit", "mean", "percentages",
-           "quantiles", "sd"]
+__all__ = ["DesignResult", "benchmarks", "contrast", "correlation", "estimate", "gap", "group_wald_test", "lm", "logit",
+           "mean", "percentages", "quantiles", "sd"]

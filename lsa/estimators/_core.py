@@ -28,8 +28,9 @@ from ..multicountry import group_weights
 from ..pooling import Pooled, nested, rubin, t_table
 from ..replicates import replicate_variance
 from ..report.rules import NO_RULES, ReportingRules, cell_flags, count_schools, rules_for_design, school_codes
-from ..results import ConfInt, conf_int_frame
+from ..results import ConfInt, WaldTest, conf_int_frame
 from ..validation import check_columns_exist, check_names, check_number
+from .combinations import combine_groups, wald_group
 
 DfMethod = Literal["barnard_rubin", "rubin"]
 
@@ -149,7 +150,9 @@ def counts(valid: np.ndarray, w_full: np.ndarray) -> tuple[int, int]:
 @dataclass(frozen=True)
 class GroupDraws:
     """The per-draw estimates (M, k) and sampling covariances (M, k, k) of one group, kept in
-    results so that results over completed data sets can be pooled again (:func:`combine`)."""
+    results so that results over completed data sets can be pooled again (:func:`combine`).
+    ``theta`` holds the (M, 1 + R, k) replicate draws (None after :func:`combine`) and ``pooled``
+    the group's :class:`~lsa.pooling.Pooled`, for contrasts and Wald tests."""
 
     labels: dict
     terms: list[str]
@@ -160,6 +163,8 @@ class GroupDraws:
     n_obs: np.ndarray
     n_missing: np.ndarray
     n_schools: float = np.nan
+    theta: np.ndarray | None = None
+    pooled: Pooled | None = None
 
 
 def run_by_groups(
@@ -194,7 +199,8 @@ def run_by_groups(
         result, cov = pool_draws(draws, design, df_method, gw.factors)
         pooled.append(result)
         groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
-                                 draws.n_obs, draws.n_missing, count_schools(schools, weights[:, 0])))
+                                 draws.n_obs, draws.n_missing, count_schools(schools, weights[:, 0]),
+                                 theta=draws.theta, pooled=result))
     out = _assemble(statistic, groups, pooled, _design_note(design, df_method, groups[0].estimates.shape[0]),
                     rules_for_design(design))
     n_missing = int(out.table["n_missing"].max()) if len(out.table) else 0
@@ -264,7 +270,7 @@ def combine(results: Sequence["DesignResult"], pool: str = "flat", shape: tuple[
         pooled_groups.append(GroupDraws(g.labels, g.terms, g.extra, est, cov, g.df_complete,
                                         np.max([p.n_obs for p in parts], axis=0),
                                         np.max([p.n_missing for p in parts], axis=0),
-                                        np.max([p.n_schools for p in parts])))
+                                        np.max([p.n_schools for p in parts]), pooled=p))
     note = f"{len(results)} completed data sets, {len(pooled_groups[0].estimates)} draws pooled ({pool}); " + first.note
     return _assemble(first.statistic, pooled_groups, pooled, note, first.rules)
 
@@ -364,7 +370,6 @@ class DesignResult:
 
         return result_to_excel(self, path, sheet)
 
-
     @property
     def estimate(self) -> pd.Series:
         return self.table["estimate"]
@@ -405,6 +410,26 @@ class DesignResult:
         t = self.table
         q = stats.t.ppf(1 - alpha / 2, t["df"])
         return conf_int_frame(t["estimate"] - q * t["std_error"], t["estimate"] + q * t["std_error"], index=t.index)
+
+    def contrast(self, weights, names: Sequence[str] | None = None) -> "DesignResult":
+        """Linear combinations L θ of the terms, in every ``by`` group (also :func:`lsa.contrast`),
+        formed per PV and replicate so that the variance is exact
+        (:func:`lsa.estimators.combinations.combine_groups` gives the formulas and the forms of
+        ``weights``). Returns a :class:`DesignResult` of the combinations."""
+        groups, pooled = combine_groups(self.groups, weights, names)
+        return _assemble(f"Contrast of {self.statistic}", groups, pooled, self.note, self.rules)
+
+    def wald_test(self, constraints, r=None, group: tuple = ()) -> WaldTest:
+        """Pooled Wald test of R θ = r on the terms of one ``by`` group (``group``: its labels, as
+        :meth:`cov_params`); ``constraints``: term names (each = 0) or a q × k matrix R. D1 over
+        the PVs, the F test with one PV (:func:`lsa.estimators.combinations.wald_group`).
+        Returns :class:`lsa.results.WaldTest`."""
+        key = tuple(group) if isinstance(group, (tuple, list)) else (group,)
+        found = [g for g in self.groups if tuple(g.labels.values()) == key]
+        if not found:
+            raise DesignError(f"group must be the labels of one by-group, one of "
+                              f"{[tuple(g.labels.values()) for g in self.groups]}; got {group!r}.")
+        return wald_group(found[0], constraints, r)
 
     def summary(self) -> str:
         cols = [c for c in self.table.columns if c not in ("conf_low", "conf_high")]

@@ -18,7 +18,7 @@ from ..design import SurveyDesign
 from ..errors import DesignError
 from ..validation import (MAX_FACTOR_LEVELS, check_categories, check_finite, check_name, check_names, check_number,
                           check_numbers)
-from ._core import (DesignResult, DfMethod, Draws, by_groups, counts, numeric_matrix, over_completed, pv_columns,
+from ._core import (DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns,
                     run_by_groups, weighted_means)
 
 DEFAULT_PROBS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
@@ -233,44 +233,6 @@ def _level_terms(cuts: np.ndarray, labels, cumulative: bool) -> list[str]:
     if cumulative:
         return [f">= {c}" for c in fmt]
     return [f"< {fmt[0]}"] + [f"{a}–{b}" for a, b in zip(fmt, fmt[1:])] + [f">= {fmt[-1]}"]
-
-
-@over_completed
-def gap(design: SurveyDesign, variable: str, between: str, groups: Sequence | None = None, by=None, *,
-        df_method: DfMethod = "barnard_rubin") -> DesignResult:
-    """Difference in means between two groups of ``between`` (second minus first).
-
-    Both group means are computed with the same replicate weights, so the replicate variance
-    of the difference includes their covariance: V(θ_b − θ_a) = c Σ_r (Δ_r − Δ)².
-    Returns three terms per ``by`` group: the two group means and the difference.
-    """
-    check_name(variable, "variable")
-    if not isinstance(between, str) or between not in design.data.columns:
-        raise DesignError(f"between must name a column of the data (the grouping variable); got {between!r}.")
-    levels = [g[between] for g, _ in by_groups(design, between)]
-    if groups is None:
-        if len(levels) != 2:
-            raise DesignError(f"{between!r} has {len(levels)} groups {levels}; name the two to compare with groups=(a, b).")
-        groups = levels
-    groups = list(groups) if isinstance(groups, (list, tuple, np.ndarray, pd.Index)) else [groups]
-    if len(groups) != 2 or any(g not in levels for g in groups):
-        raise DesignError(f"groups must be two values of {between!r} among {levels}; got {groups}.")
-    names, m, data = _variables(design, [variable], "variable")
-    y = data[variable]
-    col = design.data[between]
-    masks = [(col == g).to_numpy() for g in groups]
-    terms = [str(groups[0]), str(groups[1]), f"{groups[1]} - {groups[0]}"]
-
-    def compute(w: np.ndarray) -> Draws:
-        means = [weighted_means(y, ~np.isnan(y), w * mk[:, None]) for mk in masks]
-        theta = np.stack([means[0], means[1], means[1] - means[0]], axis=-1)
-        n = [counts(~np.isnan(y), w[:, 0] * mk) for mk in masks]
-        n_obs = np.array([n[0][0], n[1][0], n[0][0] + n[1][0]])
-        n_miss = np.array([n[0][1], n[1][1], n[0][1] + n[1][1]])
-        return Draws(theta, terms, n_obs, n_miss, design.df, {"variable": [variable] * 3})
-
-    return run_by_groups(design, by, compute, statistic=f"Gap in mean of {variable} by {between}",
-                         df_method=df_method)
 
 
 @over_completed
