@@ -168,7 +168,8 @@ def test_read_study_pisa(tmp_path):
     assert len(df) == 8 and set(df.CNT) == {"BEL", "CAN"} and "SC001Q01TA" in df.columns
     assert "PV10MATH" in df.columns and "W_FSTURWT80" in df.columns
     d = design_from_study("pisa", 2015, df)
-    assert d.weights == {"school": "W_SCHGRNRABWT", "student": "W_FSTUWT"} and d.n_replicates == 80
+    # two countries: the 80 replicates are nested within CNT (issue 12), 80 per country
+    assert d.weights == {"school": "W_SCHGRNRABWT", "student": "W_FSTUWT"} and d.n_replicates == 2 * 80
     with pytest.raises(StudyError, match=r"countries \['FRA'\] not in the file"):
         read_study(tmp_path, "pisa", 2015, countries=["FRA"])
 
