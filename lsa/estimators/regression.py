@@ -17,6 +17,7 @@ complete-data df is the design df − p + 1 (as ``survey::svyglm``).
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,7 @@ def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> Mode
     check_formula(formula)
     check_no_random_effects(formula, function)
     lhs, rhs = (part.strip() for part in formula.split("~", 1))
+    lhs = response_expression(lhs)
     data = design.data
     lhs_vars = check_known_names(lhs, data.columns, f"response of {formula!r}", design.pvs)
     rhs_vars = check_known_names(rhs, data.columns, f"predictors of {formula!r}", design.pvs)
@@ -86,6 +88,21 @@ def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> Mode
         y = np.column_stack([_response(response_matrix(lhs, frame(lhs_vars, i), what, binary), lhs, binary)
                              for i in range(m)])
     return ModelData(y, xs if pv_rhs else xs * m, rows, names)
+
+
+def response_expression(lhs: str) -> str:
+    """The response as R evaluates it: an arithmetic or logical expression on the left of ``~``
+    (``MATH - READ``, ``MATH < 420``, ``-MATH``) is one value per row, not formula algebra (where
+    ``MATH - READ`` would drop a term), so it is wrapped in ``I(...)``; names and calls
+    (``np.log(MATH)``, ``I(MATH < 420)``) are kept. With a PV set the expression is then
+    evaluated for each PV m on PV m of every set (:func:`model_data`)."""
+    try:
+        node = ast.parse(lhs, mode="eval").body
+    except SyntaxError:
+        return lhs                                         # the parser reports it in one line
+    if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp)):
+        return f"I({lhs})"
+    return lhs
 
 
 def _response(y, lhs: str, binary: bool) -> np.ndarray:
