@@ -1384,3 +1384,59 @@ def test_contrast_bad_input(case, call, exc, match, dv_pisa):
     with pytest.raises(exc, match=match) as info:
         call(*dv_pisa)
     assert "\n" not in str(info.value), str(info.value)
+
+
+# --- issue 12 item 8: recipes of international tables; average/compare check over= against the design --
+# TIMSS 1999 (three countries) with the JK zones NOT nested within country: zone h of every country is one
+# replicate, so CNTRY is not constant within the replicate zones and the countries are not independent
+# samples under that design.
+@pytest.fixture(scope="module")
+def timss_shared_zones():
+    data = lsa.datasets.load("timss1999_g8_3cnt")
+    design = lsa.SurveyDesign(data, weights="TOTWGT", pvs={"BSMMAT": [f"BSMMAT0{m}" for m in range(1, 6)]},
+                              replicates=lsa.Replicates.jk2(zone="JKZONE", rep="JKREP"), pv_variance="first")
+    return design, lsa.mean(design, "BSMMAT", by="CNTRY")
+
+
+_INTL_RECIPE_CASES = [
+    ("average pooled: over not constant within zones",
+     lambda des, res: lsa.average(res, over="CNTRY", method="pooled", design=des,
+                                  estimator=lambda d: lsa.mean(d, "BSMMAT")),
+     lsa.DesignError, r"over: column 'CNTRY' is not constant within the design's strata \(replicate zones\)"),
+    ("average composite with a design: over not constant within zones",
+     lambda des, res: lsa.average(res, over="CNTRY", design=des),
+     lsa.DesignError, r"over: column 'CNTRY' is not constant within the design's strata"),
+    ("compare with a design: over not constant within zones",
+     lambda des, res: lsa.compare(res, over="CNTRY", design=des),
+     lsa.DesignError, r"over: column 'CNTRY' is not constant within the design's strata"),
+    ("average: design not a SurveyDesign",
+     lambda des, res: lsa.average(res, over="CNTRY", design=des.data),
+     lsa.LsaError, "average: design must be the SurveyDesign of the countries .*got DataFrame"),
+    ("compare: design without the over column",
+     lambda des, res: lsa.compare(res, over="CNTRY", design=des.subset(des.data["CNTRY"] == "CHL").with_data(
+         des.data.drop(columns="CNTRY"))),
+     lsa.DesignError, r"over: column\(s\) \['CNTRY'\] not in the data"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _INTL_RECIPE_CASES, ids=[c[0] for c in _INTL_RECIPE_CASES])
+def test_international_over_checked_against_the_design(case, call, exc, match, timss_shared_zones):
+    with pytest.raises(exc, match=match) as info:
+        call(*timss_shared_zones)
+    assert "\n" not in str(info.value), str(info.value)
+
+
+# --- issue 13 items 4, 5, 8, 9: df rules, regression extras, more models, PV expressions ------------
+_MODELS13_CASES = [
+    ("df_method misspelt", lambda d, des: lsa.mean(des, "MATH", df_method="johnson-rust"), lsa.DesignError,
+     r"df_method must be .*'johnson_rust' or 'welch_satterthwaite' \(the replicate df\); got 'johnson-rust'"),
+    ("lm df_method unknown", lambda d, des: lsa.lm(des, "MATH ~ escs", df_method="satterthwaite"),
+     lsa.DesignError, r"df_method must be .*got 'satterthwaite'"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _MODELS13_CASES, ids=[c[0] for c in _MODELS13_CASES])
+def test_models13_bad_input(case, call, exc, match, dv_pisa):
+    with pytest.raises(exc, match=match) as info:
+        call(*dv_pisa)
+    assert "\n" not in str(info.value), str(info.value)

@@ -30,7 +30,7 @@ from ..design import SurveyDesign
 from ..errors import LsaError, MissingDataWarning, warn
 from ..estimators import DesignResult
 from ..validation import check_choice, check_name
-from .tables import AVERAGE_COLUMN, CountryTable, country_table, flag_small, select_countries
+from .tables import AVERAGE_COLUMN, CountryTable, check_design_over, country_table, flag_small, select_countries
 
 SENATE_TOTAL = 1000.0
 
@@ -137,6 +137,10 @@ def average(result, over: str = "CNT", method: Literal["composite", "pooled"] = 
         names them); ``None`` uses only the result's own ``flag`` column.
     pooling_weight : ``"senate"`` (each country's weights sum to 1000) or ``None`` (the
         design's weights as they are, e.g. a design built on ``SENWT``).
+    design : the design of the countries (needed for ``"pooled"``). When given, ``over`` must be
+        constant within its replicate zones (strata) when the replicates are built from zones
+        (JKZONE/JKREP): an error names the column otherwise
+        (:func:`lsa.multicountry.check_constant_within_zones`).
 
     Returns
     -------
@@ -151,6 +155,7 @@ def average(result, over: str = "CNT", method: Literal["composite", "pooled"] = 
     """
     check_choice(method, ("composite", "pooled"), "method")
     table = country_table(result, over)
+    check_design_over(design, over, "average")
     check_name(label, "label")
     if label in table.countries:
         raise LsaError(f"label={label!r} is already a value of {over!r}; choose another label.")

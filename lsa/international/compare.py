@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..errors import LsaError
 from .result import ComparisonResult, add_tests, order_columns
-from .tables import CountryTable, country_table, flag_small, select_countries
+from .tables import CountryTable, check_design_over, country_table, flag_small, select_countries
 
 
 def _wide(rows: pd.DataFrame, over: str, keys: Sequence[str], countries: list
@@ -95,7 +95,7 @@ def _against(table: CountryTable, rows: pd.DataFrame, references: list) -> pd.Da
 
 def compare(result, over: str = "CNT", against: str | Sequence = "average", *, countries: Sequence | None = None,
             label: str = "Average", alpha: float = 0.05, adjust: str | None = None,
-            min_obs: int | None = None) -> ComparisonResult:
+            min_obs: int | None = None, design=None) -> ComparisonResult:
     """Differences between countries (``group − reference``) with their tests.
 
     Parameters
@@ -113,6 +113,10 @@ def compare(result, over: str = "CNT", against: str | Sequence = "average", *, c
         adjusted p-values in ``p_adjusted`` (one family per term; a−b and b−a count once), used
         for the marks.
     min_obs : countries with fewer observations are flagged (``flag`` column), never dropped.
+    design : optionally the design the result was computed on: ``over`` is then checked to be
+        constant within its replicate zones (strata) when they are built from zones, so that the
+        countries are independent samples under its replicates
+        (:func:`lsa.multicountry.check_constant_within_zones`).
 
     Returns
     -------
@@ -126,6 +130,7 @@ def compare(result, over: str = "CNT", against: str | Sequence = "average", *, c
     >>> lsa.compare(lsa.mean(design, "MATH", by="CNT"), against="pairwise").tidy()   # doctest: +SKIP
     """
     table = country_table(result, over)
+    check_design_over(design, over, "compare")
     rows = table.countries_only()
     rows["flag"] = flag_small(rows, min_obs, over, "compare")
     if isinstance(against, str) and against == "average":

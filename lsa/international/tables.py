@@ -24,9 +24,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..design import SurveyDesign
 from ..errors import LsaError, MissingDataWarning, warn
 from ..estimators import DesignResult
-from ..validation import check_name, check_number
+from ..multicountry import check_constant_within_zones
+from ..validation import check_columns_exist, check_name, check_number
 
 #: rows added by lsa.average carry the number of countries averaged in this column
 AVERAGE_COLUMN = "n_countries"
@@ -150,6 +152,25 @@ def country_table(result: Any, over: str = "CNT", argument: str = "result") -> C
     rows["flag"] = rows["flag"].fillna("").astype(str) if "flag" in rows.columns else ""
     return CountryTable(rows, over, tuple(k for k in keys if k != over), first.statistic, first.n_pvs,
                         _variables(first.table), source)
+
+
+def check_design_over(design: Any, over: str, what: str) -> None:
+    """``design`` (when given) is a :class:`~lsa.SurveyDesign` that has the column ``over`` and,
+    when its replicates are built from zones (``JKZONE``/``JKREP``: the design knows its strata),
+    under whose replicates the groups of ``over`` are independent samples: every replicate perturbs
+    rows of one ``over`` value only (:func:`lsa.multicountry.check_constant_within_zones`);
+    otherwise a pooled estimate over the countries, or a difference between them, would mix their
+    replicates. Shipped replicate-weight columns carry no strata (a PISA pooled file's column r is
+    replicate r of every country, the layout its pooled OECD estimates use), so for them only the
+    column is checked."""
+    if design is None:
+        return
+    if not isinstance(design, SurveyDesign):
+        raise LsaError(f"{what}: design must be the SurveyDesign of the countries (or None); got "
+                       f"{type(design).__name__}.")
+    check_columns_exist(design.data, [over], "over")
+    if design.replicates is not None and design.replicates.zone is not None:
+        check_constant_within_zones(design, over, "over")
 
 
 def select_countries(table: CountryTable, countries: Sequence | None, argument: str = "countries") -> list:
