@@ -51,9 +51,18 @@ _EXTRACTS: dict[str, tuple[str, str, str, str]] = {
     "pisa2018_bel_wmiss": (
         "pisa2018_bel_wmiss", "pisa", "2018",
         "PISA 2018 Belgium with extra missing values (Huang & Keller 2025 imputation example); no replicate weights"),
+    "timss1999_g8_3cnt": (
+        "timss1999_g8_3cnt", "timss", "1999",
+        "TIMSS 1999 grade 8, random 1/5 subsample of Chile, Chinese Taipei, Japan: 3,000 students, TOTWGT, "
+        "JKZONE/JKREP (zones within country), 5 PVs BSMMAT01-05 / BSSSCI01-05; SEs not comparable with published"),
+    "pisa2018_noisy_fra_ita_mex": (
+        "pisa2018_noisy_fra_ita_mex", "pisa", "2018",
+        "PISA 2018 France, Italy, Mexico, PERTURBED by OECD's Rrepest (not real values): 1,269 students, w_fstuwt "
+        "+ 80 Fay BRR weights, 10 PVs of math, read, scie, glcm and 5 reading subscales"),
 }
 _ALIASES = {"pisa2012_usa": "pisa2012", "timss2011": "timss2011_aut_g4", "pisa2003": "pisa2003_nld",
-            "piaac2012_bel": "piaac2012_bel_flanders", "piaac_flanders": "piaac2012_bel_flanders"}
+            "piaac2012_bel": "piaac2012_bel_flanders", "piaac_flanders": "piaac2012_bel_flanders",
+            "timss1999": "timss1999_g8_3cnt", "pisa2018_noisy": "pisa2018_noisy_fra_ita_mex"}
 
 
 def _data_dir():
