@@ -49,7 +49,7 @@ TOP_KEYS = {"title", "description", "data", "design", "derive", "analysis", "out
 DATA_KEYS = {"dataset", "file", "folder", "study", "cycle", "grade", "countries", "columns"}
 ANALYSIS_BASE = {"name", "function", "published", "plot"}
 PUBLISHED_KEYS = {"term", "by", "estimate", "std_error", "digits", "std_error_digits", "tolerance",
-                  "std_error_tolerance", "source", "column"}
+                  "std_error_tolerance", "source", "column", "mark", "estimate_column", "std_error_column"}
 
 
 @dataclass(frozen=True)

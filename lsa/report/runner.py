@@ -26,8 +26,10 @@ import pandas as pd
 
 from ..errors import LsaError, LsaWarning
 from .plots import bar_chart, coef_plot, pv_spread
+from .checks import checks_display, compare, format_checks_sheet
 from .excel import Sheet, write_workbook
 from .recipe import Recipe, RecipeError, check_kwargs, load_recipe
+from .recipe_steps import STEP_FUNCTIONS, run_step
 from .render import Report, prepare_output
 
 DESIGN_FUNCTIONS = ("mean", "sd", "percentages", "quantiles", "benchmarks", "gap", "correlation", "lm", "logit")
@@ -189,11 +191,18 @@ def _function(name: str) -> tuple[Callable, str]:
         return lsa.mix_pv, "formula-data"
     if name in ("clustered", "robust.clustered"):
         return lsa.robust.clustered, "formula-frame"
-    known = list(DESIGN_FUNCTIONS) + ["mixed", "mix_pv", "clustered"]
+    if name == "exhibit":
+        return lsa.report.exhibit, "design"
+    if name in STEP_FUNCTIONS:
+        return getattr(lsa, name, None), "step"
+    known = list(DESIGN_FUNCTIONS) + ["mixed", "mix_pv", "clustered", "exhibit", *STEP_FUNCTIONS]
     raise RecipeError(f"unknown analysis function {name!r}; known: {known}.")
 
 
-def run_analysis(rec: Recipe, index: int, design, df: pd.DataFrame) -> Outcome:
+def run_analysis(rec: Recipe, index: int, design, df: pd.DataFrame, previous: dict[str, Outcome] | None = None
+                 ) -> Outcome:
+    """Run the ``index``-th analysis; ``previous`` (name -> outcome) holds the earlier analyses that
+    steps such as ``average``, ``compare``, ``trend`` and ``league_table`` build on."""
     a = dict(rec.analyses[index])
     name, fname = a.pop("name"), a.pop("function")
     published = a.pop("published", [])
@@ -201,19 +210,22 @@ def run_analysis(rec: Recipe, index: int, design, df: pd.DataFrame) -> Outcome:
     out = Outcome(name, fname)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LsaWarning)
-        _run_into(out, rec, index, a, published, design, df)
+        _run_into(out, rec, index, a, published, design, df, previous or {})
     out.notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, LsaWarning)))
     return out
 
 
-def _run_into(out: Outcome, rec: Recipe, index: int, a: dict, published: list, design, df) -> None:
+def _run_into(out: Outcome, rec: Recipe, index: int, a: dict, published: list, design, df, previous) -> None:
     fname = out.function
     try:
         fn, style = _function(fname)
-        params = list(inspect.signature(fn).parameters)
-        allowed = set(params[1:]) if style == "design" else set(params[2:]) | {"formula"}
-        check_kwargs(rec, index, fname, a, allowed)
-        if style == "design":
+        if style != "step":
+            params = list(inspect.signature(fn).parameters)
+            allowed = set(params[1:]) if style == "design" else set(params[2:]) | {"formula"}
+            check_kwargs(rec, index, fname, a, allowed)
+        if style == "step":
+            result = run_step(rec, index, fname, a, previous, design)
+        elif style == "design":
             result = fn(design, **a)
         elif style == "formula-data":
             formula = a.pop("formula")
@@ -222,40 +234,13 @@ def _run_into(out: Outcome, rec: Recipe, index: int, a: dict, published: list, d
             formula = a.pop("formula")
             result = fn(formula, data=df, **a)
         out.result = result
-        out.table = result.tidy()
+        out.table = result if isinstance(result, pd.DataFrame) else result.tidy()
         if published:
             out.checks = compare(out.table, published)
     except (LsaError, KeyError, ValueError, TypeError) as exc:
         out.error = f"{type(exc).__name__}: {exc}"
     except Exception:  # noqa: BLE001 - a report must show any failure and go on
         out.error = traceback.format_exc(limit=3)
-
-
-def compare(table: pd.DataFrame, published: list[dict]) -> pd.DataFrame:
-    """Published vs lsa, side by side: a row per published number with the difference and whether
-    it is within tolerance (``tolerance`` or half a unit of the printed ``digits``)."""
-    rows = []
-    for p in published:
-        sel = table["term"].astype(str) == str(p["term"])
-        for k, v in (p.get("by") or {}).items():
-            sel &= table[k].astype(str) == str(v)
-        if "column" in p:
-            sel &= table["variable"].astype(str) == str(p["column"])
-        match = table[sel]
-        for stat, src in (("estimate", "estimate"), ("std_error", "std_error")):
-            if stat not in p:
-                continue
-            digits = p.get("digits" if stat == "estimate" else "std_error_digits")
-            tol = p.get("tolerance" if stat == "estimate" else "std_error_tolerance")
-            if tol is None:
-                tol = 0.5 * 10.0 ** (-(digits if digits is not None else 2)) + 1e-9
-            value = float(match[src].iloc[0]) if len(match) == 1 else np.nan
-            label = str(p["term"]) + "".join(f" [{v}]" for v in (p.get("by") or {}).values())
-            rows.append({"term": label, "statistic": stat, "published": p[stat], "lsa": value,
-                         "difference": value - p[stat], "tolerance": tol,
-                         "ok": bool(len(match) == 1 and abs(value - p[stat]) <= tol),
-                         "source": p.get("source", "")})
-    return pd.DataFrame(rows)
 
 
 # -- the whole run -------------------------------------------------------------------------------
@@ -273,7 +258,7 @@ def run_recipe(path: str | Path, out: str | Path | None = None, *, quiet: bool =
     res = RunResult(rec)
     for i in range(len(rec.analyses)):
         say(f"[{i + 1}/{len(rec.analyses)}] {rec.analyses[i]['name']} ...")
-        res.outcomes.append(run_analysis(rec, i, design, df))
+        res.outcomes.append(run_analysis(rec, i, design, df, {o.name: o for o in res.outcomes}))
     report = render(rec, res, design, files)
     res.paths = report.write(out)
     res.paths["csv"] = out / "results.csv"
@@ -282,6 +267,7 @@ def run_recipe(path: str | Path, out: str | Path | None = None, *, quiet: bool =
     res.paths["json"] = out / "results.json"
     res.paths["json"].write_text(json.dumps(_json(res), indent=1, default=_jsonable), encoding="utf-8")
     res.paths["excel"] = write_workbook(out / "results.xlsx", excel_sheets(res))
+    format_checks_sheet(res.paths["excel"])
     return res
 
 
@@ -295,7 +281,7 @@ def excel_sheets(res: RunResult) -> list[Sheet]:
             sheets.append(Sheet(o.name, pd.DataFrame({"error": [o.error.strip().splitlines()[-1]]}), o.name,
                                 f"FAILED ({o.function})"))
             continue
-        sheets.append(Sheet(o.name, o.table, o.name, note if isinstance(note, str) else "",
+        sheets.append(Sheet(o.name, _whole_counts(o.table, None), o.name, note if isinstance(note, str) else "",
                             getattr(o.result, "rules", None), [f"Note: {n}" for n in o.notes]))
     checks = [o.checks.assign(analysis=o.name) for o in res.outcomes if o.checks is not None and len(o.checks)]
     if checks:
@@ -321,8 +307,8 @@ def render(rec: Recipe, res: RunResult, design, files: list[Path]) -> Report:
             rep.plot(name, svg)
         if o.checks is not None and len(o.checks):
             rep.text("Published vs lsa" + ("" if o.failed_checks == 0 else
-                                          f" — {o.failed_checks} number(s) OUTSIDE TOLERANCE"))
-            rep.table(o.checks.assign(ok=o.checks["ok"].map({True: "yes", False: "NO"})), digits=3)
+                                          f" — {o.failed_checks} number(s) OUTSIDE TOLERANCE or mark(s) differing"))
+            rep.table(checks_display(o.checks), digits=3)
     status = "All analyses ran" + (" and every published number was reproduced." if res.ok else
                                    "; some failed or missed a published number (see above).")
     rep.heading("Summary").text(status)
@@ -331,9 +317,27 @@ def render(rec: Recipe, res: RunResult, design, files: list[Path]) -> Report:
     return rep
 
 
-def _display(table: pd.DataFrame) -> pd.DataFrame:
+def _display(table: pd.DataFrame, missing: Any = "") -> pd.DataFrame:
+    """The table as shown: no confidence limits (the SE is there), and counts (``n_*`` columns made
+    float by a missing value, e.g. on an average row) as whole numbers with ``missing`` for NaN."""
     drop = [c for c in ("conf_low", "conf_high") if c in table.columns]
-    return table.drop(columns=drop)
+    out = _whole_counts(table.drop(columns=drop), missing)
+    for c in [c for c in out.columns if str(c).startswith("p_") and c != "p_value"]:     # p_adjusted
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = [missing if pd.isna(v) else ("<0.001" if v < 0.001 else f"{v:.3f}") for v in out[c]]
+    for c in out.columns:                  # a label missing on some rows (an average's variable): blank
+        if not pd.api.types.is_numeric_dtype(out[c]) and out[c].isna().any():
+            out[c] = out[c].astype(object).where(out[c].notna(), missing)
+    return out
+
+
+def _whole_counts(table: pd.DataFrame, missing: Any) -> pd.DataFrame:
+    out = table.copy()
+    for c in out.columns:
+        s = out[c]
+        if str(c).startswith("n_") and pd.api.types.is_float_dtype(s) and np.all(np.mod(s.dropna(), 1) == 0):
+            out[c] = pd.Series([missing if pd.isna(v) else int(v) for v in s], index=s.index, dtype=object)
+    return out
 
 
 def _slug(text: str) -> str:
@@ -344,13 +348,23 @@ def _plots(o: Outcome) -> list[tuple[str, str]]:
     t, out = o.table, []
     slug = _slug(o.name)
     if o.function == "benchmarks":
-        out.append((f"{slug}_levels", bar_chart(t["term"], t["estimate"], t["std_error"], title=o.name)))
+        label = t["term"].astype(str)
+        for c in reversed(list(t.columns[: list(t.columns).index("term")])):     # by groups, e.g. the country
+            label = t[c].astype(str) + ": " + label
+        out.append((f"{slug}_levels", bar_chart(label, t["estimate"], t["std_error"], title=o.name)))
     elif o.function in ("lm", "logit", "mixed", "mix_pv", "clustered") and {"conf_low", "conf_high"} <= set(t.columns):
         fixed = t[t["effect"] == "fixed"] if "effect" in t.columns else t
         fixed = fixed[fixed["term"] != "(Intercept)"]
         if len(fixed):
             out.append((f"{slug}_coef", coef_plot(fixed["term"], fixed["estimate"], fixed["conf_low"],
                                                   fixed["conf_high"], title=o.name)))
+    elif o.function == "league_table" and {"diff", "diff_se"} <= set(t.columns):
+        rows = t[t["diff"].notna()]
+        half = 1.96 * rows["diff_se"]
+        out.append((f"{slug}_diff", coef_plot(rows.iloc[:, 0].astype(str), rows["diff"], rows["diff"] - half,
+                                              rows["diff"] + half, title=f"{o.name}: difference from the average")))
+    if o.function in STEP_FUNCTIONS:
+        return out                           # per-PV spread: shown with the analysis the step builds on
     per_pv = getattr(o.result, "per_pv", None)
     if isinstance(per_pv, pd.DataFrame) and per_pv["pv"].nunique() > 1 and per_pv["term"].nunique() <= 12:
         label = per_pv["term"].astype(str)
