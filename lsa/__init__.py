@@ -10,7 +10,7 @@ from .design import SurveyDesign, design_from_study
 from .dictionaries import DictionaryError, StudyInfo, studies, study_info
 from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, LsaWarning,
                      MissingDataWarning, StudyError)
-from .estimators import (DesignResult, benchmarks, contrast, correlation, estimate, gap, group_wald_test, lm, logit,
+from .estimators import (DesignResult, benchmarks, contrast, correlation, estimate, gap, group_wald_test, iqr, lm, logit,
                          mean, percentages, quantiles, sd)
 from .international import ComparisonResult, average, compare, trend
 from .mix_pv import MixPVResult, lrt_pv, mix_pv
@@ -26,5 +26,5 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that was n
 __all__ = [
     "ComparisonResult", "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
     "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "ModelInputs", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
-    "average", "compare", "contrast", "correlation", "datasets", "design_from_study", "estimate", "gap", "group_wald_test", "impute", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "trend", "weights",
+    "average", "compare", "contrast", "correlation", "datasets", "design_from_study", "estimate", "gap", "group_wald_test", "impute", "iqr", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "trend", "weights",
 ]

@@ -41,7 +41,10 @@ from .errors import LsaError
 from .results import TIDY_COLUMNS, WaldTest
 from .validation import check_number
 
-DfMethod = Literal["barnard_rubin", "rubin"]
+DfMethod = Literal["barnard_rubin", "rubin", "johnson_rust", "welch_satterthwaite"]
+#: the df rules of the design-based estimators (``df_method=``): the two rules of multiple
+#: imputation (:func:`pooled_df`) and the two replicate rules of :func:`replicate_df`
+DF_METHODS = ("barnard_rubin", "rubin", "johnson_rust", "welch_satterthwaite")
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,45 @@ def pooled_df(between: np.ndarray, total: np.ndarray, m: int, df_complete: float
             return nu_old
         nu_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - lam)
         return np.where(np.isinf(nu_old), nu_obs, nu_old * nu_obs / (nu_old + nu_obs))
+
+
+def replicate_df(full: np.ndarray, replicates: np.ndarray, factors: float | np.ndarray = 1.0,
+                 method: str = "johnson_rust") -> np.ndarray:
+    """Degrees of freedom of a replicate variance, per statistic, as EdSurvey's
+    ``DoFCorrection`` (Statistical Methods Used in EdSurvey, "Estimation of Degrees of Freedom").
+
+    With d_{m,r} = √c_r (θ_{m,r} − θ_{m,0}) the deviation of replicate r of PV m (c_r the
+    replicate factor; a common c cancels), M PVs and R replicates:
+
+        Welch–Satterthwaite:  ν_WS = (1/M) (Σ_m Σ_r d²_{m,r})² / Σ_m Σ_r d⁴_{m,r}
+        Johnson–Rust:         ν_JR = (3.16 − 2.77 / √R) ν_WS
+
+    ν_WS is Satterthwaite's (1946) effective df of a sum of R one-df variance components
+    (Welch 1947); the factor is Johnson & Rust's (1992, J. Educ. Stat. 17, 175–190) small-sample
+    correction for NAEP's jackknife. Both ignore the imputation variance (as EdSurvey, whose
+    ``lm.sdf``/``glm.sdf`` use ν_JR and whose ``DoFCorrection`` defaults to ν_WS). Replicates with
+    a NaN estimate are left out (R counts the rest); a statistic without replicate variation has
+    df 0, as in EdSurvey.
+
+    Parameters
+    ----------
+    full : (M, k) full-sample estimates; replicates : (M, R, k) replicate estimates.
+    factors : c, scalar or (R,). method : ``"johnson_rust"`` or ``"welch_satterthwaite"``.
+    """
+    if method not in ("johnson_rust", "welch_satterthwaite"):
+        raise LsaError(f"replicate_df: method must be 'johnson_rust' or 'welch_satterthwaite'; got {method!r}.")
+    theta = np.asarray(replicates, dtype=float)
+    m, r, _ = theta.shape
+    c = np.broadcast_to(np.asarray(factors, dtype=float), (r,))
+    d2 = c[None, :, None] * (theta - np.asarray(full, dtype=float)[:, None, :]) ** 2      # (M, R, k)
+    num, den = np.nansum(d2, axis=(0, 1)), np.nansum(d2**2, axis=(0, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(den > 0, num**2 / den / m, 0.0)
+    if method == "johnson_rust":
+        count = np.isfinite(d2).sum(axis=(0, 1)) / m                    # replicates per PV
+        with np.errstate(divide="ignore"):
+            df = (3.16 - 2.77 / np.sqrt(count)) * df
+    return df
 
 
 def nested(

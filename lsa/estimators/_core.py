@@ -15,7 +15,7 @@ never drops rows from the design.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal, Sequence
 
 import numpy as np
@@ -25,14 +25,14 @@ from scipy import stats
 from ..design import SurveyDesign
 from ..errors import DesignError, MissingDataWarning, warn
 from ..multicountry import group_weights
-from ..pooling import Pooled, nested, rubin, t_table
+from ..pooling import DF_METHODS, Pooled, nested, replicate_df, rubin, t_table
 from ..replicates import replicate_variance
 from ..report.rules import NO_RULES, ReportingRules, cell_flags, count_schools, rules_for_design, school_codes
 from ..results import ConfInt, WaldTest, conf_int_frame
 from ..validation import check_columns_exist, check_names, check_number
 from .combinations import combine_groups, wald_group
 
-DfMethod = Literal["barnard_rubin", "rubin"]
+DfMethod = Literal["barnard_rubin", "rubin", "johnson_rust", "welch_satterthwaite"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,12 @@ def pool_draws(draws: Draws, design: SurveyDesign, df_method: DfMethod,
     df_complete = draws.df_complete if df_method == "barnard_rubin" else np.inf
     if m == 1:
         df_complete = draws.df_complete
-    return rubin(theta[:, 0, :], cov, df_complete=df_complete, within=within), cov
+    pooled = rubin(theta[:, 0, :], cov, df_complete=df_complete, within=within)
+    if df_method in ("johnson_rust", "welch_satterthwaite") and rep is not None:   # EdSurvey's replicate df
+        used = slice(0, 1) if design.pv_variance == "first" else slice(None)
+        c = design.replicate_factors() if factors is None else factors
+        pooled = replace(pooled, df=replicate_df(theta[used, 0, :], theta[used, 1:, :], c, df_method))
+    return pooled, cov
 
 
 def with_df(draws: Draws, df_complete: float) -> Draws:
@@ -177,8 +182,9 @@ def run_by_groups(
 ) -> "DesignResult":
     """Run ``compute(W)`` for every group (W: n × (1 + R) weights zero outside domain and group),
     pool each and assemble a :class:`DesignResult`."""
-    if df_method not in ("barnard_rubin", "rubin"):
-        raise DesignError(f"df_method must be 'barnard_rubin' or 'rubin'; got {df_method!r}.")
+    if df_method not in DF_METHODS:
+        raise DesignError(f"df_method must be 'barnard_rubin' or 'rubin' (the multiple-imputation df), or "
+                          f"'johnson_rust' or 'welch_satterthwaite' (the replicate df); got {df_method!r}.")
     groups_of_by = by_groups(design, by)                   # checks by= before any work
     if design.replicates is None:
         design.warn_once("the design has no replicate weights: standard errors are not available (NaN).",
@@ -266,6 +272,9 @@ def combine(results: Sequence["DesignResult"], pool: str = "flat", shape: tuple[
             p = _flat(parts, g.df_complete if df_method == "barnard_rubin" else np.inf)
         else:
             raise DesignError(f"pool must be 'flat' or 'nested'; got {pool!r}.")
+        if df_method in ("johnson_rust", "welch_satterthwaite") and all(q.theta is not None for q in parts):
+            th = np.concatenate([q.theta for q in parts])          # replicate df over every draw (common c)
+            p = replace(p, df=replicate_df(th[:, 0], th[:, 1:], 1.0, df_method))
         pooled.append(p)
         pooled_groups.append(GroupDraws(g.labels, g.terms, g.extra, est, cov, g.df_complete,
                                         np.max([p.n_obs for p in parts], axis=0),
@@ -329,7 +338,8 @@ def _design_note(design: SurveyDesign, df_method: DfMethod, m: int) -> str:
         parts.append(f"{design.n_replicates} replicates: {rep.describe()}")
     if m > 1:
         rule = "averaged over PVs" if design.pv_variance == "all" else "from the first PV"
-        dfm = "Barnard–Rubin" if df_method == "barnard_rubin" else "Rubin (1987)"
+        dfm = {"barnard_rubin": "Barnard–Rubin", "rubin": "Rubin (1987)", "johnson_rust": "Johnson–Rust",
+               "welch_satterthwaite": "Welch–Satterthwaite"}[df_method]
         parts.append(f"{m} plausible values, sampling variance {rule}, {dfm} df")
     return "; ".join(parts)
 

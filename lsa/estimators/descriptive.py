@@ -20,6 +20,7 @@ from ..validation import (MAX_FACTOR_LEVELS, check_categories, check_finite, che
                           check_numbers)
 from ._core import (DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns,
                     run_by_groups, weighted_means)
+from .percentiles import quantiles_result
 
 DEFAULT_PROBS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
 
@@ -151,13 +152,18 @@ def _weighted_quantiles(y: np.ndarray, w: np.ndarray, probs: np.ndarray) -> np.n
 
 @over_completed
 def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFAULT_PROBS, by=None, *,
+              method: str = "math", interval: str = "quantile",
               df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted quantiles (percentiles) of a variable or PV set.
 
     The quantile is the inverse of the weighted empirical CDF (survey's ``qrule = "math"``);
     its sampling variance is the replicate variance of the replicate quantiles (survey's
     ``interval.type = "quantile"``; the approach of the PISA and TIMSS manuals).
+    ``method="symmetric" | "unbiased"``: EdSurvey's other definitions; ``interval="woodruff"``:
+    Woodruff's interval and SE, survey's default (:mod:`lsa.estimators.percentiles`).
     """
+    if (method, interval) != ("math", "quantile"):
+        return quantiles_result(design, variable, probs, by, method, interval, df_method)
     probs_arr = np.asarray(check_numbers(probs, "probs", low=0, high=1, low_open=True, high_open=True), dtype=float)
     names, m, data = _variables(design, [check_name(variable, "variable")], "variable")
     y = data[variable]

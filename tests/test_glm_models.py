@@ -1,0 +1,89 @@
+"""Models and model extras over plausible values × replicates (issue 13 items 4, 5 and 8).
+
+Oracles (R output computed by the scripts stored beside the JSON in ``tests/reference/``):
+- ``regression_extras_piaac.json`` (``regression_extras_piaac.R``): PIAAC 2012 Flanders, JK2
+  80 replicates, 10 PVs, ``survey::withReplicates`` + ``mitools::MIcombine``: the
+  Johnson–Rust and Welch–Satterthwaite df as EdSurvey's ``DoFCorrection`` defines them (written
+  out in the script), R², adjusted R² and standardised coefficients with their replicate SEs.
+Closed forms for the rest: odds ratios exp(β) with exp of the confidence limits (1e-12).
+Tolerances: 1e-8 relative for closed forms (least squares, R², df), as stated per assertion.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lsa
+from lsa.pooling import replicate_df
+
+REF = Path(__file__).parent / "reference"
+
+
+def rel(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+
+
+@pytest.fixture(scope="module")
+def extras():
+    return json.loads((REF / "regression_extras_piaac.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def flanders():
+    return lsa.design_from_study("piaac", 2012, lsa.datasets.load("piaac2012_bel_flanders"))
+
+
+def quiet(fn, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lsa.MissingDataWarning)
+        return fn(*args, **kw)
+
+
+# -- df rules (item 8) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["johnson_rust", "welch_satterthwaite"])
+def test_replicate_df_of_regression_matches_edsurvey_rule(flanders, extras, method):
+    tab = quiet(lsa.lm, flanders, "PVLIT ~ AGE_R + GENDER_R", df_method=method).tidy()
+    assert list(tab["term"]) == extras["terms"]
+    assert rel(tab["estimate"], extras["coefficients"]["estimate"]) < 1e-8          # closed form
+    assert rel(tab["std_error"], extras["coefficients"]["std_error"]) < 1e-8
+    assert rel(tab["df"], extras["df"][method]) < 1e-8                               # closed form
+    # the p-value and interval use that df
+    from scipy import stats
+    t = tab["estimate"] / tab["std_error"]
+    assert rel(tab["p_value"], 2 * stats.t.sf(np.abs(t), extras["df"][method])) < 1e-8
+
+
+@pytest.mark.parametrize("method", ["johnson_rust", "welch_satterthwaite"])
+def test_replicate_df_of_a_mean(flanders, extras, method):
+    tab = quiet(lsa.mean, flanders, "PVLIT", df_method=method).tidy()
+    assert rel(tab["estimate"], extras["mean_pvlit"]["estimate"]) < 1e-10
+    assert rel(tab["df"], extras["mean_pvlit"][method]) < 1e-8
+
+
+def test_replicate_df_closed_form_and_edge_cases():
+    # one PV, R replicates with equal deviations: WS = R exactly; JR = (3.16 - 2.77/sqrt(R)) R
+    full = np.zeros((1, 2))
+    reps = np.ones((1, 20, 2))
+    reps[0, :, 1] = 0.0                                          # no replicate variation: df 0 (EdSurvey)
+    ws = replicate_df(full, reps, 1.0, "welch_satterthwaite")
+    assert abs(ws[0] - 20) < 1e-12 and ws[1] == 0
+    jr = replicate_df(full, reps, 1.0, "johnson_rust")
+    assert abs(jr[0] - (3.16 - 2.77 / np.sqrt(20)) * 20) < 1e-12
+    # a common factor c cancels; a NaN replicate is left out (R: 19 replicates)
+    assert abs(replicate_df(full, reps, 0.05, "welch_satterthwaite")[0] - 20) < 1e-12
+    reps[0, 3, 0] = np.nan
+    assert abs(replicate_df(full, reps, 1.0, "johnson_rust")[0] - (3.16 - 2.77 / np.sqrt(19)) * 19) < 1e-12
+    with pytest.raises(lsa.LsaError, match="method must be 'johnson_rust' or 'welch_satterthwaite'; got 'x'"):
+        replicate_df(full, reps, 1.0, "x")
+
+
+def test_df_method_note_and_other_rules_unchanged(flanders):
+    jr = quiet(lsa.mean, flanders, "PVLIT", df_method="johnson_rust")
+    br = quiet(lsa.mean, flanders, "PVLIT")
+    assert "Johnson–Rust df" in jr.note and "Barnard–Rubin df" in br.note
+    assert rel(jr.tidy()["std_error"], br.tidy()["std_error"]) < 1e-14       # only the df differs
