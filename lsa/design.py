@@ -8,7 +8,10 @@ A design holds a pandas DataFrame plus
   ``conditional_weights=True``, as conditional weights; the other form is derived
   (conditional weight of a level = its total weight / the total weight of the level above);
 * plausible-value sets (name → ordered columns);
-* a replicate scheme (:class:`lsa.Replicates`) and optional strata;
+* a replicate scheme (:class:`lsa.Replicates`) and optional strata; without replicates, a
+  design with ids (or strata) gets Taylor-series linearisation variances over its top-level
+  units (:mod:`lsa.taylor`: strata, ``fpc``, ``lonely_psu``), and :meth:`with_replicates`
+  builds jackknife or bootstrap replicates from it (:mod:`lsa.build_replicates`);
 * a domain: the rows an analysis is restricted to. A domain never drops rows: outside it
   the weights (full and replicate) are zero, so variances keep the whole design
   (Lumley 2010, §2.3; OECD PISA Data Analysis Manual ch. 4).
@@ -25,9 +28,11 @@ import pandas as pd
 
 from . import dictionaries
 from .errors import DesignError, warn
+from .build_replicates import replicate_columns
 from .replicates import ReplicateBlock, Replicates, assemble
 from .design_checks import (check_benchmarks, check_constant_within, check_ids, check_nesting, check_pvs,
                             check_weight_spec, short)
+from .taylor import TaylorStructure, check_lonely_psu, taylor_structure
 from .validation import check_frame, check_name, check_numeric_dtypes, numeric_column
 
 PvVariance = Literal["all", "first"]
@@ -46,7 +51,12 @@ class SurveyDesign:
     pvs : mapping set name → list of plausible-value columns, e.g.
         ``{"MATH": ["PV1MATH", ..., "PV5MATH"]}``. All sets must have the same length.
     replicates : a :class:`lsa.Replicates` scheme, or None (no design-based variances).
-    strata : explicit or variance strata column (informational; replicate weights carry it).
+    strata : explicit or variance strata column (replicate weights carry it; without replicates
+        the strata of the Taylor linearisation, :mod:`lsa.taylor`).
+    fpc : without replicates: column with each stratum's population number of first-stage units
+        (or the sampling fraction), for the finite-population correction (``survey``'s ``fpc``).
+    lonely_psu : without replicates: the rule for a stratum with one first-stage unit,
+        ``"fail"`` (default, as survey), ``"remove"``, ``"adjust"``, ``"certainty"``, ``"average"``.
     conditional_weights : the weights of levels below the top are conditional (default: total).
     pv_variance : ``"all"`` averages the sampling variance over all PVs (PISA; TIMSS/PIRLS
         2015+); ``"first"`` takes it from the first PV only (TIMSS/PIRLS up to 2011).
@@ -79,6 +89,8 @@ class SurveyDesign:
         study: str | None = None,
         cycle: str | int | None = None,
         domain: np.ndarray | None = None,
+        fpc: str | None = None,
+        lonely_psu: str = "fail",
     ) -> None:
         check_frame(data)
         self._data = data
@@ -95,6 +107,10 @@ class SurveyDesign:
         if strata is not None and (not isinstance(strata, str) or strata not in data.columns):
             raise DesignError(f"strata must be the name of a column of the data; got {strata!r}.")
         self._strata = strata
+        if fpc is not None and (not isinstance(fpc, str) or fpc not in data.columns):
+            raise DesignError(f"fpc must be the name of a column of the data; got {fpc!r}.")
+        self._fpc = fpc
+        self._lonely_psu = check_lonely_psu(lonely_psu)
         if pv_variance not in ("all", "first"):
             raise DesignError(f"pv_variance must be 'all' or 'first'; got {pv_variance!r}.")
         self._pv_variance = pv_variance
@@ -198,9 +214,47 @@ class SurveyDesign:
     @property
     def df(self) -> float:
         """Design degrees of freedom: R − 1 replicates, or the number of zones for JK2 from zones;
-        with replicates nested within country, the sum over countries."""
+        with replicates nested within country, the sum over countries; Taylor linearisation:
+        first-stage units − strata (``survey::degf``); ∞ without either."""
         rep = self._replicates
-        return np.inf if rep is None else self._cache("df", lambda: rep.df(self._data))
+        if rep is None:
+            return self.taylor().df if self.variance_method == "taylor" else np.inf
+        return self._cache("df", lambda: rep.df(self._data))
+
+    @property
+    def fpc(self) -> str | None:
+        return self._fpc
+
+    @property
+    def lonely_psu(self) -> str:
+        return self._lonely_psu
+
+    @property
+    def variance_method(self) -> str:
+        """``"replicate"`` (a replicate scheme), ``"taylor"`` (no replicates, ids or strata:
+        linearisation over the top-level units, :mod:`lsa.taylor`) or ``"none"``."""
+        if self._replicates is not None:
+            return "replicate"
+        return "taylor" if (self._ids or self._strata) else "none"
+
+    def taylor(self) -> TaylorStructure:
+        """The first stage of the Taylor linearisation: top-level id within ``strata``, ``fpc``,
+        ``lonely_psu`` (:func:`lsa.taylor.taylor_structure`; a lonely PSU under ``"fail"`` raises)."""
+        psu = next(iter(self._ids.values()), None)
+        return self._cache("taylor", lambda: taylor_structure(self._data, psu, self._strata, self._fpc,
+                                                              self._lonely_psu))
+
+    def with_replicates(self, method: str, replicates: int | None = None, *, seed=None,
+                        prefix: str | None = None) -> "SurveyDesign":
+        """A replicate design built from this design's first stage, as ``survey::as.svrepdesign``:
+        ``"jk1"`` (delete one PSU; within strata when the design has strata, survey's JKn),
+        ``"jk2"`` (two PSUs per stratum) or ``"bootstrap"`` (Rao–Wu rescaling, ``replicates``
+        resamples, ``seed``). See :mod:`lsa.build_replicates`."""
+        columns, scheme = replicate_columns(self, method, replicates, seed=seed, prefix=prefix)
+        return SurveyDesign(pd.concat([self._data, columns], axis=1), self._ids, self._weights or None, self._pvs,
+                            scheme, self._strata, conditional_weights=self._conditional,
+                            pv_variance=self._pv_variance, benchmarks=self._benchmarks, study=self.study,
+                            cycle=self.cycle, domain=self._domain)
 
     # -- weights ------------------------------------------------------------------------
     def total_weight(self, level: str | None = None) -> np.ndarray:
@@ -303,7 +357,8 @@ class SurveyDesign:
                               f"{len(data) if isinstance(data, pd.DataFrame) else type(data).__name__}.")
         return SurveyDesign(data, self._ids, self._weights, self._pvs, self._replicates, self._strata,
                             conditional_weights=self._conditional, pv_variance=self._pv_variance,
-                            benchmarks=self._benchmarks, study=self.study, cycle=self.cycle, domain=self._domain)
+                            benchmarks=self._benchmarks, study=self.study, cycle=self.cycle, domain=self._domain,
+                            fpc=self._fpc, lonely_psu=self._lonely_psu)
 
     # -- variables ----------------------------------------------------------------------
     def resolve(self, name: str, argument: str = "variables") -> tuple[str, ...]:
@@ -349,6 +404,11 @@ class SurveyDesign:
         if self._replicates is not None:
             lines.append(f"  replicates: {self.n_replicates} — {self._replicates.describe()}")
             lines.append(f"  PV sampling variance: {'average over all PVs' if self._pv_variance == 'all' else 'first PV only'}")
+        elif self.variance_method == "taylor":
+            psu = next(iter(self._ids.values()), "rows")
+            lines.append(f"  variance: Taylor linearisation over {psu}"
+                         + (f" within strata {self._strata}" if self._strata else "")
+                         + (f", fpc {self._fpc}" if self._fpc else "") + f", lonely_psu={self._lonely_psu!r}")
         return "\n".join(lines)
 
     __repr__ = describe

@@ -88,6 +88,8 @@ class Replicates:
     both_halves : JK2 from zones: also build the complementary replicate of every zone.
     country : replicates nested within this column (:meth:`within`, :meth:`by_country`).
     schemes : ``by_country``: (country value, scheme) pairs.
+    rscales : per-replicate factors c_r (one per column; survey's ``rscales``, e.g. (n_h − 1)/n_h
+        of a stratified jackknife); empty: every replicate has ``factor``.
     """
 
     method: Method
@@ -99,10 +101,11 @@ class Replicates:
     both_halves: bool = False
     country: str | None = None
     schemes: tuple[tuple[Any, "Replicates"], ...] = ()
+    rscales: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         check_choice(self.method, list(METHODS), "Replicates: method")
-        if self.method != "by_country":
+        if self.method != "by_country" and not self.rscales:
             check_number(self.factor, f"Replicates.{self.method}: factor", low=0, low_open=True)
         if not isinstance(self.both_halves, (bool, np.bool_)):
             raise DesignError(f"Replicates.{self.method}: both_halves must be True or False; got {self.both_halves!r}.")
@@ -168,9 +171,19 @@ class Replicates:
         return cls("bootstrap", cols, c)
 
     @classmethod
-    def custom(cls, columns: Sequence[str], factor: float) -> "Replicates":
-        """Any replicate weights with a user-given factor c."""
-        return cls("custom", _columns(columns, "custom"), _factor(factor, "custom"))
+    def custom(cls, columns: Sequence[str], factor: float | Sequence[float]) -> "Replicates":
+        """Any replicate weights with a user-given factor c, or one factor c_r per column."""
+        cols = _columns(columns, "custom")
+        if np.ndim(factor) == 0:
+            return cls("custom", cols, _factor(factor, "custom"))
+        rs = tuple(float(_factor(f, "custom")) for f in factor)
+        if len(rs) != len(cols):
+            raise DesignError(f"Replicates.custom: factor must be one number or one per column ({len(cols)}); "
+                              f"got {len(rs)}.")
+        return cls("custom", cols, rs[0] if len(set(rs)) == 1 else float("nan"), rscales=rs)
+
+    def _factor_vector(self, r: int) -> np.ndarray:
+        return np.asarray(self.rscales, dtype=float) if self.rscales else np.full(r, float(self.factor))
 
     def within(self, country: str) -> "Replicates":
         """The same scheme nested within each value of the column ``country``: country c's
@@ -237,12 +250,12 @@ class Replicates:
         """The replicates per country (one block over all rows when not nested)."""
         if self.country is None:
             w = self._plain_weights(data, full_weight)
-            return [ReplicateBlock(None, None, w, np.full(w.shape[1], float(self.factor)), self._plain_df(data))]
+            return [ReplicateBlock(None, None, w, self._factor_vector(w.shape[1]), self._plain_df(data))]
         out = []
         for value, rows, sch in self.country_schemes(data):
             sub = data.iloc[rows]
             w = sch._plain_weights(sub, full_weight[rows])
-            out.append(ReplicateBlock(value, rows, w, np.full(w.shape[1], float(sch.factor)), sch._plain_df(sub)))
+            out.append(ReplicateBlock(value, rows, w, sch._factor_vector(w.shape[1]), sch._plain_df(sub)))
         return out
 
     def weights(self, data: pd.DataFrame, full_weight: np.ndarray) -> np.ndarray:
@@ -252,8 +265,8 @@ class Replicates:
     def factors(self, data: pd.DataFrame) -> np.ndarray:
         """(R,) variance factor of each replicate (all equal to :attr:`factor` unless by_country)."""
         if self.country is None:
-            return np.full(self.n_replicates(data), float(self.factor))
-        return np.concatenate([np.full(sch.n_replicates(data.iloc[rows]), float(sch.factor))
+            return self._factor_vector(self.n_replicates(data))
+        return np.concatenate([sch._factor_vector(sch.n_replicates(data.iloc[rows]))
                                for _, rows, sch in self.country_schemes(data)])
 
     def n_replicates(self, data: pd.DataFrame) -> int:
@@ -292,6 +305,8 @@ class Replicates:
         if self.zone:
             name += f" from {self.zone}/{self.rep}" + (" (both halves)" if self.both_halves else " (one half per zone)")
         nest = f", nested within {self.country}" if self.country else ""
+        if self.rscales:
+            return f"{name}{nest}, variance factors {min(self.rscales):.6g}–{max(self.rscales):.6g} per replicate"
         return f"{name}{nest}, variance factor {self.factor:.6g}"
 
 

@@ -23,13 +23,14 @@ import pandas as pd
 from scipy import stats
 
 from ..design import SurveyDesign
-from ..errors import DesignError, MissingDataWarning, warn
+from ..errors import DesignError, LsaWarning, MissingDataWarning, warn
 from ..multicountry import group_weights
 from ..pooling import DF_METHODS, Pooled, nested, replicate_df, rubin, t_table
 from ..replicates import replicate_variance
 from ..report.rules import NO_RULES, ReportingRules, cell_flags, count_schools, rules_for_design, school_codes
 from ..results import ConfInt, WaldTest, conf_int_frame
 from ..validation import check_columns_exist, check_names, check_number
+from . import influence
 from .combinations import combine_groups, wald_group
 
 DfMethod = Literal["barnard_rubin", "rubin", "johnson_rust", "welch_satterthwaite"]
@@ -45,6 +46,8 @@ class Draws:
     n_missing : (k,) rows in the domain excluded for missing values.
     df_complete : complete-data df of the statistic (design df, or design df − p + 1).
     extra : extra per-term columns for the tidy table.
+    influence : (M, n, k) linearised values for a Taylor-linearisation design, or None (the hook
+        of :mod:`lsa.estimators.influence`; only read when the design has no replicates).
     """
 
     theta: np.ndarray
@@ -53,18 +56,21 @@ class Draws:
     n_missing: np.ndarray
     df_complete: float
     extra: dict[str, list] = field(default_factory=dict)
+    influence: np.ndarray | None = None
 
 
 def pool_draws(draws: Draws, design: SurveyDesign, df_method: DfMethod,
                factors: np.ndarray | None = None) -> tuple[Pooled, np.ndarray]:
-    """Replicate variance per PV, then Rubin's rules. Returns the pooled result and the (M, k, k)
-    per-PV sampling covariances. ``factors``: the c_r of the replicate columns of ``draws``
-    (default: every replicate of the design, :meth:`SurveyDesign.replicate_factors`)."""
+    """Sampling variance per PV — replicate variance, or Taylor linearisation from
+    ``draws.influence`` when the design has no replicates (:func:`lsa.estimators.influence.covariance`)
+    — then Rubin's rules. Returns the pooled result and the (M, k, k) per-PV sampling covariances.
+    ``factors``: the c_r of the replicate columns of ``draws`` (default: every replicate of the
+    design, :meth:`SurveyDesign.replicate_factors`)."""
     theta = draws.theta
     m, _, k = theta.shape
     rep = design.replicates
     if rep is None:
-        cov = np.full((m, k, k), np.nan)
+        cov = influence.covariance(draws.influence, design, m, k)
     else:
         cov = replicate_variance(theta[:, 0, :], theta[:, 1:, :],
                                  design.replicate_factors() if factors is None else factors)
@@ -186,7 +192,10 @@ def run_by_groups(
         raise DesignError(f"df_method must be 'barnard_rubin' or 'rubin' (the multiple-imputation df), or "
                           f"'johnson_rust' or 'welch_satterthwaite' (the replicate df); got {df_method!r}.")
     groups_of_by = by_groups(design, by)                   # checks by= before any work
-    if design.replicates is None:
+    if design.variance_method == "taylor":
+        design.warn_once(f"the design has no replicate weights: standard errors by "
+                         f"{design.taylor().describe()}.", LsaWarning)
+    elif design.replicates is None:
         design.warn_once("the design has no replicate weights: standard errors are not available (NaN).",
                          MissingDataWarning)
     groups, pooled = [], []
@@ -336,6 +345,10 @@ def _design_note(design: SurveyDesign, df_method: DfMethod, m: int) -> str:
     parts = [f"{design.n:,} rows" + ("" if design.domain.all() else f", domain {int(design.domain.sum()):,}")]
     if rep is not None:
         parts.append(f"{design.n_replicates} replicates: {rep.describe()}")
+    elif design.variance_method == "taylor":
+        parts.append(design.taylor().describe())
+    else:
+        parts.append("no replicate weights or ids: no standard errors")
     if m > 1:
         rule = "averaged over PVs" if design.pv_variance == "all" else "from the first PV"
         dfm = {"barnard_rubin": "Barnard–Rubin", "rubin": "Rubin (1987)", "johnson_rust": "Johnson–Rust",

@@ -18,8 +18,10 @@ from ..design import SurveyDesign
 from ..errors import DesignError
 from ..validation import (MAX_FACTOR_LEVELS, check_categories, check_finite, check_name, check_names, check_number,
                           check_numbers)
+from . import influence
 from ._core import (DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns,
                     run_by_groups, weighted_means)
+from .correlations import correlation_result
 from .percentiles import quantiles_result
 
 DEFAULT_PROBS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
@@ -54,7 +56,11 @@ def mean(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
     def compute(w: np.ndarray) -> Draws:
         theta = np.stack([weighted_means(data[n], ~np.isnan(data[n]), w) for n in names], axis=-1)
         n_obs, n_miss = _count_all([data[n] for n in names], w[:, 0])
-        return Draws(theta, names, n_obs, n_miss, design.df, {"variable": names})
+        infl = None
+        if influence.wanted(design):
+            infl = np.stack([influence.ratio(data[n], ~np.isnan(data[n]), w[:, 0], theta[:, 0, j])
+                             for j, n in enumerate(names)], axis=-1)
+        return Draws(theta, names, n_obs, n_miss, design.df, {"variable": names}, infl)
 
     return run_by_groups(design, by, compute, statistic="Mean", df_method=df_method)
 
@@ -76,7 +82,12 @@ def sd(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
     def compute(w: np.ndarray) -> Draws:
         theta = np.stack([one(data[n], w) for n in names], axis=-1)
         n_obs, n_miss = _count_all([data[n] for n in names], w[:, 0])
-        return Draws(theta, names, n_obs, n_miss, design.df, {"variable": names})
+        infl = None
+        if influence.wanted(design):
+            infl = np.stack([influence.sd(data[n], ~np.isnan(data[n]), w[:, 0],
+                                          weighted_means(data[n], ~np.isnan(data[n]), w[:, :1])[:, 0],
+                                          theta[:, 0, j]) for j, n in enumerate(names)], axis=-1)
+        return Draws(theta, names, n_obs, n_miss, design.df, {"variable": names}, infl)
 
     return run_by_groups(design, by, compute, statistic="Standard deviation", df_method=df_method)
 
@@ -120,13 +131,17 @@ def percentages(design: SurveyDesign, variable: str, by=None, *, max_levels: int
 
     def compute(w: np.ndarray) -> Draws:
         theta = np.empty((m, w.shape[1], len(cats)))
+        infl = np.empty((m, design.n, len(cats))) if influence.wanted(design) else None
         for i in range(m):
             onehot = (codes[:, i, None] == np.arange(len(cats))).astype(float)
             with np.errstate(invalid="ignore", divide="ignore"):
                 theta[i] = 100 * (onehot.T @ w).T / (onehot.sum(axis=1) @ w)[:, None]
+            if infl is not None:
+                valid = np.repeat(codes[:, i, None] >= 0, len(cats), axis=1)
+                infl[i] = influence.ratio(onehot, valid, w[:, 0], theta[i, 0], 100.0).T
         used, miss = counts(codes >= 0, w[:, 0])
         k = len(cats)
-        return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, {"variable": [variable] * k})
+        return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, {"variable": [variable] * k}, infl)
 
     return run_by_groups(design, by, compute, statistic="Percentages", df_method=df_method)
 
@@ -214,6 +229,7 @@ def benchmarks(design: SurveyDesign, pv_set: str, cuts: Sequence[float] | None =
 
     def compute(w: np.ndarray) -> Draws:
         theta = np.empty((m, w.shape[1], len(terms)))
+        infl = np.empty((m, design.n, len(terms))) if influence.wanted(design) else None
         for i in range(m):
             valid = ~np.isnan(y[:, i])
             level = np.searchsorted(cuts_arr, np.where(valid, y[:, i], -np.inf), side="right")
@@ -224,9 +240,13 @@ def benchmarks(design: SurveyDesign, pv_set: str, cuts: Sequence[float] | None =
             ind[~valid] = 0.0
             with np.errstate(invalid="ignore", divide="ignore"):
                 theta[i] = 100 * (ind.T @ w).T / (valid.astype(float) @ w)[:, None]
+            if infl is not None:
+                infl[i] = influence.ratio(ind, np.repeat(valid[:, None], len(terms), axis=1), w[:, 0],
+                                          theta[i, 0], 100.0).T
         used, miss = counts(~np.isnan(y), w[:, 0])
         k = len(terms)
-        return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, {"variable": [pv_set] * k})
+        return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, {"variable": [pv_set] * k},
+                     influence=infl)
 
     kind = "cumulative" if cumulative else "discrete"
     return run_by_groups(design, by, compute, statistic=f"Benchmarks ({kind})", df_method=df_method)
@@ -242,12 +262,15 @@ def _level_terms(cuts: np.ndarray, labels, cumulative: bool) -> list[str]:
 
 
 @over_completed
-def correlation(design: SurveyDesign, variables: Sequence[str], by=None, *,
+def correlation(design: SurveyDesign, variables: Sequence[str], by=None, *, method: str = "pearson",
                 df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted Pearson correlations of every pair of variables (pairwise complete rows).
 
     r = Σ w (x − x̄)(y − ȳ) / √(Σ w (x − x̄)² Σ w (y − ȳ)²), with means over the pair's rows.
+    ``method="spearman" | "polychoric" | "polyserial"``: :mod:`lsa.estimators.correlations`.
     """
+    if method != "pearson":
+        return correlation_result(design, variables, by, method, df_method)
     names, m, data = _variables(design, variables)
     if len(names) < 2:
         raise DesignError("correlation needs at least two variables.")
@@ -268,6 +291,11 @@ def correlation(design: SurveyDesign, variables: Sequence[str], by=None, *,
     def compute(w: np.ndarray) -> Draws:
         theta = np.stack([one(data[a], data[b], w) for a, b in pairs], axis=-1)
         cnt = [counts(~np.isnan(data[a]) & ~np.isnan(data[b]), w[:, 0]) for a, b in pairs]
-        return Draws(theta, terms, np.array([c[0] for c in cnt]), np.array([c[1] for c in cnt]), design.df)
+        infl = None
+        if influence.wanted(design):
+            infl = np.stack([influence.pearson(data[a], data[b], ~np.isnan(data[a]) & ~np.isnan(data[b]), w[:, 0])
+                             for a, b in pairs], axis=-1)
+        return Draws(theta, terms, np.array([c[0] for c in cnt]), np.array([c[1] for c in cnt]), design.df,
+                     influence=infl)
 
     return run_by_groups(design, by, compute, statistic="Correlation", df_method=df_method)

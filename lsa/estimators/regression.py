@@ -27,6 +27,7 @@ from ..design import SurveyDesign
 from ..errors import EstimationError, FormulaError
 from ..formula import check_known_names, fixed_matrix, response_matrix
 from ..validation import check_formula, check_no_random_effects
+from . import influence
 from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
 from .logistic import flags, logit_fit, report_fits, withhold
 
@@ -209,10 +210,32 @@ def _regression(design, formula, by, df_method, binary: bool, statistic: str) ->
             theta = _wls_draws(md, wr)
         used = int((wr[:, 0] > 0).sum())
         missing = int((w[:, 0] > 0).sum()) - used
-        return Draws(theta, md.terms, np.full(p, used), np.full(p, missing), design.df - p + 1, extra)
+        infl = _influence(md, wr[:, 0], theta[:, 0, :], binary, design.n) if influence.wanted(design) else None
+        return Draws(theta, md.terms, np.full(p, used), np.full(p, missing), design.df - p + 1, extra, infl)
 
     result = run_by_groups(design, by, compute, statistic=f"{statistic}: {formula}", df_method=df_method)
     return report_fits(result, checks, f"lsa.logit({formula!r})") if binary else result
+
+
+def _influence(md: ModelData, w: np.ndarray, beta: np.ndarray, binary: bool, n: int) -> np.ndarray:
+    """(M, n, p) linearised values of β per PV: (X'WVX)⁻¹ x_i w_i r_i with r = y − x'β, V = 1 (lm)
+    or r = y − μ, V = μ(1 − μ) (logit), as ``survey::svyglm`` (:func:`influence.estimating_equation`)."""
+    from scipy.special import expit
+
+    out = []
+    for i in range(md.y.shape[1]):
+        x = md.x[i]
+        eta = x @ beta[i]
+        if binary:
+            mu = expit(eta)
+            resid, v = md.y[:, i] - mu, mu * (1 - mu)
+        else:
+            resid, v = md.y[:, i] - eta, np.ones_like(eta)
+        if not np.isfinite(beta[i]).all():
+            out.append(np.full((x.shape[0], len(md.terms)), np.nan))
+            continue
+        out.append(influence.estimating_equation(x, w, resid, (x * (w * v)[:, None]).T @ x))
+    return influence.scatter(np.stack(out), md.rows, n)
 
 
 @over_completed
@@ -241,3 +264,14 @@ def logit(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = 
     :class:`~lsa.errors.ConvergenceWarning` (step size and score norm) and ``converged`` False.
     """
     return _regression(design, formula, by, df_method, True, "Logistic regression")
+
+
+def wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
+    """β of weighted least squares for every PV and weight column, (M, C, p) (the fit of
+    :func:`lm`, with its rank checks; used by :mod:`lsa.estimators.regression_extras`)."""
+    return _wls_draws(md, w)
+
+
+def check_rank(a: np.ndarray, terms: list[str]) -> None:
+    """Error naming the terms that make a full-sample cross-product or information singular."""
+    _check_rank(a, terms)
