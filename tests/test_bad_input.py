@@ -1440,3 +1440,68 @@ def test_models13_bad_input(case, call, exc, match, dv_pisa):
     with pytest.raises(exc, match=match) as info:
         call(*dv_pisa)
     assert "\n" not in str(info.value), str(info.value)
+
+
+# --- issue 13 item 3: lsa.crosstab and its Rao–Scott tests ------------------------------------------
+_CROSSTAB_CASES = [
+    ("row unknown", lambda d, des: lsa.crosstab(des, "st29q3", "sc14q02"), lsa.DesignError,
+     r"row: 'st29q3' is neither a column nor a plausible-value set \(did you mean \['st29q03'\]\?\)"),
+    ("col unknown", lambda d, des: lsa.crosstab(des, "st29q03", "gender"), lsa.DesignError,
+     r"col: 'gender' is neither a column nor a plausible-value set"),
+    ("row not a string", lambda d, des: lsa.crosstab(des, 3, "sc14q02"), lsa.LsaError,
+     r"row must be one column or plausible-value set name \(a string\); got 3"),
+    ("margin with too many levels", lambda d, des: lsa.crosstab(des, "schoolid", "st04q01"), lsa.DesignError,
+     r"row: column 'schoolid' has 157 distinct values; at most 20 categories are tabulated"),
+    ("continuous margin", lambda d, des: lsa.crosstab(des, "st04q01", "escs"), lsa.DesignError,
+     r"col: column 'escs' has \d+ distinct values; at most 20 .*It looks continuous"),
+    ("PV set without cut points", lambda d, des: lsa.crosstab(des, "MATH", "st04q01"), lsa.DesignError,
+     r"row: 'MATH' is a plausible-value set; give cut points"),
+    ("cuts not increasing", lambda d, des: lsa.crosstab(des, "MATH", "st04q01", cuts=[500, 400]), lsa.DesignError,
+     r"cuts: cut points of 'MATH' must increase; got \[500, 400\]"),
+    ("cuts as text", lambda d, des: lsa.crosstab(des, "MATH", "st04q01", cuts=["400"]), lsa.LsaError,
+     "cuts must be a finite number; got '400'"),
+    ("cuts without a PV margin", lambda d, des: lsa.crosstab(des, "st29q03", "sc14q02", cuts=[1, 2]),
+     lsa.DesignError, r"cuts: neither row \('st29q03'\) nor col \('sc14q02'\) is a plausible-value set"),
+    ("labels of wrong length", lambda d, des: lsa.crosstab(des, "MATH", "st04q01", cuts=[400, 500], labels=["a"]),
+     lsa.DesignError, r"labels: give one label per cut point of 'MATH' \(2 cuts\); got \['a'\]"),
+    ("same variable twice", lambda d, des: lsa.crosstab(des, "st04q01", "st04q01"), lsa.DesignError,
+     "row and col must be two different variables; got 'st04q01' for both"),
+    ("by repeats a margin", lambda d, des: lsa.crosstab(des, "st29q03", "st04q01", by="st04q01"), lsa.DesignError,
+     r"by must not repeat a margin of the table"),
+    ("max_levels below 2", lambda d, des: lsa.crosstab(des, "st29q03", "st04q01", max_levels=1), lsa.LsaError,
+     "max_levels must be >= 2; got 1"),
+    ("test method unknown", lambda d, des: lsa.crosstab(des, "st29q03", "st04q01").test("third_order"),
+     lsa.LsaError, r"method must be one of \['first_order', 'second_order'\]; got 'third_order'"),
+    ("test pv out of range", lambda d, des: lsa.crosstab(des, "st29q03", "st04q01").test(pv=2), lsa.LsaError,
+     "pv must be >= 1 and <= 1; got 2"),
+    ("test unknown group", lambda d, des: lsa.crosstab(des, "st29q03", "sc14q02", by="st04q01").test(
+        group=("Other",)), lsa.DesignError, r"group must be the labels of one by-group, .*got \('Other',\)"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _CROSSTAB_CASES, ids=[c[0] for c in _CROSSTAB_CASES])
+def test_crosstab_bad_input(case, call, exc, match, dv_pisa):
+    with pytest.raises(exc, match=match) as info:
+        call(*dv_pisa)
+    assert "\n" not in str(info.value), str(info.value)
+
+
+def test_crosstab_zero_cell_warns_and_the_test_is_finite(dv_pisa):
+    d, _ = dv_pisa
+    keep = ~((d["st29q03"] == "Strongly disagree") & (d["sc14q02"] == "A lot"))
+    des = _dv_design(d[keep].reset_index(drop=True))
+    with pytest.warns(lsa.LsaWarning, match=r"cell\(s\) \['Strongly disagree:A lot'\] have zero weighted count"):
+        ct = lsa.crosstab(des, "st29q03", "sc14q02")
+    for order in ("first_order", "second_order"):
+        t = ct.test(order)
+        assert np.isfinite([t.statistic, t.df_num, t.df_den if order == "second_order" else 0, t.p_value]).all()
+
+
+def test_crosstab_empty_level_in_a_group_warns_and_is_dropped_from_the_test(dv_pisa):
+    d, _ = dv_pisa
+    des = _dv_design(d[~((d["st04q01"] == "Male") & (d["sc14q02"] == "A lot"))].reset_index(drop=True))
+    with pytest.warns(lsa.LsaWarning, match=r"levels with no weight in group \{'st04q01': 'Male'\} "
+                                            r"\(row \[\], col \['A lot'\]\)"):
+        ct = lsa.crosstab(des, "st29q03", "sc14q02", by="st04q01")
+    t = ct.test("first_order", group=("Male",))
+    assert t.df_num == 3 * 2 and np.isfinite(t.statistic)         # a 4 x 3 table once 'A lot' is dropped

@@ -87,3 +87,48 @@ def test_df_method_note_and_other_rules_unchanged(flanders):
     br = quiet(lsa.mean, flanders, "PVLIT")
     assert "Johnson–Rust df" in jr.note and "Barnard–Rubin df" in br.note
     assert rel(jr.tidy()["std_error"], br.tidy()["std_error"]) < 1e-14       # only the df differs
+
+
+# -- regression extras (item 4) ----------------------------------------------------------------
+
+def test_r_squared_matches_survey_withreplicates(flanders, extras):
+    tab = quiet(lsa.r_squared, flanders, "PVLIT ~ AGE_R + GENDER_R").tidy()
+    assert list(tab["term"]) == ["r_squared", "adj_r_squared"]
+    ref = extras["r_squared"]
+    assert rel(tab["estimate"], ref["estimate"]) < 1e-8                               # closed form
+    assert rel(tab["std_error"], ref["std_error"]) < 1e-8
+    assert (tab["n_obs"] == extras["n"]).all()
+
+
+def test_standardized_coefficients_match_survey_withreplicates(flanders, extras):
+    tab = quiet(lsa.standardized, flanders, "PVLIT ~ AGE_R + GENDER_R").tidy()
+    ref = extras["standardized"]
+    assert list(tab["term"]) == ref["terms"]
+    assert rel(tab["estimate"], ref["estimate"]) < 1e-8                               # closed form
+    assert rel(tab["std_error"], ref["std_error"]) < 1e-8
+
+
+def test_odds_ratios_are_exp_of_the_logit_table(flanders):
+    fit = quiet(lsa.logit, flanders, "I(PVLIT < 250) ~ AGE_R + GENDER_R")
+    tab, ci = fit.tidy(), fit.conf_int(0.1)
+    ors = lsa.odds_ratios(fit, alpha=0.1)
+    assert rel(ors["estimate"], np.exp(tab["estimate"])) < 1e-12                     # closed form
+    assert rel(ors["std_error"], np.exp(tab["estimate"]) * tab["std_error"]) < 1e-12
+    assert rel(ors["conf_low"], np.exp(ci["conf_low"])) < 1e-12
+    assert rel(ors["conf_high"], np.exp(ci["conf_high"])) < 1e-12
+    assert rel(ors["p_value"], tab["p_value"]) < 1e-12
+    with pytest.raises(lsa.LsaError, match="odds_ratios needs the result of Logistic regression.*got 'Linear"):
+        lsa.odds_ratios(quiet(lsa.lm, flanders, "PVLIT ~ AGE_R"))
+    with pytest.raises(lsa.LsaError, match="risk_ratios needs the result of Poisson regression"):
+        lsa.risk_ratios(fit)
+
+
+def test_wald_test_on_a_fit_with_pv_expression(flanders):
+    # DesignResult.wald_test is reused: D1 over the 10 PVs of the derived response
+    fit = quiet(lsa.logit, flanders, "I(PVLIT < 250) ~ AGE_R + GENDER_R")
+    w = fit.wald_test(["AGE_R", "GENDER_RMale"])
+    assert w.method == "D1" and w.df_num == 2 and 0 <= w.p_value <= 1
+    # one constraint: D1 = Q̄²/(Ū(1 + r₁)) with Ū(1 + r₁) = T, so D1 = t² (closed form, 1e-10)
+    one = fit.wald_test(["GENDER_RMale"])
+    t = fit.tidy().set_index("term").loc["GENDER_RMale", "statistic"]
+    assert rel(one.statistic, t**2) < 1e-10
