@@ -1432,6 +1432,14 @@ _MODELS13_CASES = [
      r"df_method must be .*'johnson_rust' or 'welch_satterthwaite' \(the replicate df\); got 'johnson-rust'"),
     ("lm df_method unknown", lambda d, des: lsa.lm(des, "MATH ~ escs", df_method="satterthwaite"),
      lsa.DesignError, r"df_method must be .*got 'satterthwaite'"),
+    ("standardized without predictors", lambda d, des: lsa.standardized(des, "MATH ~ 1"), lsa.EstimationError,
+     r"lsa.standardized: 'MATH ~ 1' has no predictor"),
+    ("odds_ratios of a linear fit", lambda d, des: lsa.odds_ratios(lsa.lm(des, "MATH ~ escs")), lsa.LsaError,
+     r"odds_ratios needs the result of Logistic regression .*got 'Linear regression: MATH ~ escs'"),
+    ("odds_ratios alpha out of range", lambda d, des: lsa.odds_ratios(lsa.logit(des, "I(MATH < 480) ~ escs"),
+                                                                      alpha=2), lsa.LsaError, "alpha must be"),
+    ("r_squared unknown variable", lambda d, des: lsa.r_squared(des, "MATH ~ escz"), lsa.FormulaError,
+     r"unknown variable 'escz'"),
 ]
 
 
@@ -1505,3 +1513,139 @@ def test_crosstab_empty_level_in_a_group_warns_and_is_dropped_from_the_test(dv_p
         ct = lsa.crosstab(des, "st29q03", "sc14q02", by="st04q01")
     t = ct.test("first_order", group=("Male",))
     assert t.df_num == 3 * 2 and np.isfinite(t.statistic)         # a 4 x 3 table once 'A lot' is dropped
+
+
+# --- issue 15 items 1 and 5: TIMSS/PIRLS file sets (read_study files=, allow_unmatched=, link_design) ---
+def _timss_g4_folder(tmp_path):
+    from pathlib import Path as _Path
+
+    import pandas as _pd
+    import pyreadstat as _prs
+
+    src = _Path(__file__).resolve().parent / "reference" / "data" / "timss2019_g4_links"
+    for p in src.glob("*.csv"):
+        _prs.write_sav(_pd.read_csv(p).astype(float), str(tmp_path / f"{p.stem}.sav"))
+    return tmp_path
+
+
+_STUDY_FILES_CASES = [
+    ("files: unknown role", dict(files=["student", "teachers"]), lsa.LsaError,
+     r"files: \['teachers'\] are not file roles of TIMSS 2019 grade 4; allowed: \[.*'teacher'"),
+    ("files: not a list of names", dict(files=[4]), lsa.LsaError, r"files must be a list of file roles.*got \[4\]"),
+    ("files: empty", dict(files=[]), lsa.LsaError, r"files must be a list of file roles.*got \[\]"),
+    ("files: grade 8 role at grade 4", dict(files=["teacher_math"]), lsa.LsaError,
+     r"files: \['teacher_math'\] are not file roles of TIMSS 2019 grade 4"),
+    ("allow_unmatched: not a bool", dict(files=["teacher"], allow_unmatched="yes"), lsa.LsaError,
+     r"allow_unmatched must be True or False; got 'yes'"),
+]
+
+
+@pytest.mark.parametrize("case, kwargs, exc, match", _STUDY_FILES_CASES, ids=[c[0] for c in _STUDY_FILES_CASES])
+def test_study_files_bad_input(case, kwargs, exc, match, tmp_path):
+    from lsa.io import read_study
+
+    with pytest.raises(exc, match=match) as info:
+        read_study(_timss_g4_folder(tmp_path), "TIMSS", 2019, **kwargs)
+    assert "\n" not in str(info.value), str(info.value)
+
+
+def test_link_design_bad_input(tmp_path):
+    from lsa.io import link_design, read_study
+
+    df = read_study(_timss_g4_folder(tmp_path), "TIMSS", 2019, files=["teacher"])
+    with pytest.raises(lsa.LsaError, match=r"link_design: weight must be a link weight column .*\['TCHWGT'\]; "
+                                           r"got 'MATWGTX'"):
+        link_design(df, weight="MATWGTX")
+    with pytest.raises(lsa.LsaError, match=r"got 'TCHWGT' \(it is not among the columns\)"):
+        link_design(df.drop(columns="TCHWGT"))
+    with pytest.raises(lsa.LsaError, match=r"link_design needs a frame read by lsa.io.read_study"):
+        link_design(pd.DataFrame({"x": [1.0]}))
+
+
+# --- issue 15 item 3: variable search and codebook (lsa.io.search / variables / codebook) -------
+def _search_folder(tmp_path):
+    import pyreadstat
+
+    pyreadstat.write_sav(pd.DataFrame({"ASBGSB": [1.0]}), str(tmp_path / "asgautm7.sav"),
+                         column_labels=["STUDENT BULLYING/SCL"])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    return tmp_path
+
+
+_SEARCH_CASES = [
+    ("search: pattern not a string", lambda t: lsa.io.search(t, 3), lsa.LsaError,
+     "pattern must be a non-empty string .*got 3"),
+    ("search: empty pattern", lambda t: lsa.io.search(t, ""), lsa.LsaError, "pattern must be a non-empty string"),
+    ("search: bad regex", lambda t: lsa.io.search(t, "[a", regex=True), lsa.LsaError,
+     r"pattern '\[a' is not a valid regular expression"),
+    ("search: regex not bool", lambda t: lsa.io.search(t, "a", regex="yes"), lsa.LsaError,
+     r"regex must be one of \[True, False\]; got 'yes'"),
+    ("search: in_values not bool", lambda t: lsa.io.search(t, "a", in_values=1.5), lsa.LsaError,
+     r"in_values must be one of \[True, False\]; got 1.5"),
+    ("search: missing folder", lambda t: lsa.io.search(t / "nowhere", "a"), lsa.LsaError,
+     "nowhere: no such file or folder"),
+    ("search: folder without data", lambda t: lsa.io.search(t / "empty", "a"), lsa.LsaError,
+     r"empty: the folder holds no SPSS \(.sav, .zsav\), Stata \(.dta\) or SAS"),
+    ("search: not a path", lambda t: lsa.io.search(42, "a"), lsa.LsaError,
+     r"folder_or_files must be a folder, a file or a list of files; got 42"),
+    ("search: empty list", lambda t: lsa.io.search([], "a"), lsa.LsaError, "folder_or_files is an empty list"),
+    ("search: list of non-paths", lambda t: lsa.io.search([t, 1], "a"), lsa.LsaError,
+     r"folder_or_files must hold paths .*got 1 \(int\)"),
+    ("search: a text file", lambda t: lsa.io.search(t / "notes.txt", "a"), lsa.LsaError,
+     r"notes.txt: lsa reads SPSS .* got the extension '.txt'"),
+    ("codebook: unknown format", lambda t: lsa.io.codebook(t, t / "cb", formats="pdf"), lsa.LsaError,
+     r"formats must be one of \['html', 'markdown'\]; got 'pdf'"),
+    ("codebook: empty formats", lambda t: lsa.io.codebook(t, t / "cb", formats=[]), lsa.LsaError,
+     "formats must be 'html', 'markdown' or a list of them; got \\[\\]"),
+    ("codebook: title not a string", lambda t: lsa.io.codebook(t, t / "cb", title=1), lsa.LsaError,
+     "title must be a string or None; got 1"),
+    ("codebook: out not a path", lambda t: lsa.io.codebook(t, 3), lsa.LsaError,
+     r"out must be a folder path .*got 3 \(int\)"),
+    ("codebook: out is a file", lambda t: lsa.io.codebook(t, t / "notes.txt"), lsa.LsaError,
+     "out: .*notes.txt is a file, not a folder"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _SEARCH_CASES, ids=[c[0] for c in _SEARCH_CASES])
+def test_search_bad_input(case, call, exc, match, tmp_path):
+    with pytest.raises(exc, match=match) as info:
+        call(_search_folder(tmp_path))
+    assert "\n" not in str(info.value), str(info.value)
+
+
+# --- issue 15 item 2: PISA 2000-2012 fixed-width text files with SPSS/SAS read-in syntax -------------
+# lsa.io.read_fixed and read_study on PISA text cycles; a 3-variable text file and its SPSS syntax.
+_FW_SYNTAX = 'DATA LIST FILE "d.txt" /\n  CNT 1-3 (A)\n  ST04Q01 4 (F,0)\n  PV1MATH 5-12 (F,4).\n'
+
+
+def _fw_folder(d):
+    (d / "d.txt").write_text("AUS1472.7834\nAUT24727834\n")  # line 2 is one column short
+    (d / "ok.txt").write_text("AUS1472.7834\nAUT2 4727834\n")
+    (d / "d.sps").write_text(_FW_SYNTAX)
+    (d / "wide.sps").write_text(_FW_SYNTAX.replace("5-12 (F,4).", "5-12 (F,4)\n  W_FSTUWT 13-21 (F,4)."))
+    (d / "INT_STQ09_DEC11.txt").write_text("AUS1472.7834\n")
+    return d
+
+
+_FW_CASES = [
+    ("uneven lines", lambda d: lsa.io.read_fixed(d / "d.txt", d / "d.sps"), lsa.errors.ReadError,
+     r"d\.txt, line 2: 11 characters where line 1 has 12"),
+    ("columns beyond the line", lambda d: lsa.io.read_fixed(d / "ok.txt", d / "wide.sps"), lsa.errors.ReadError,
+     r"ok\.txt, line 1: 12 characters, but wide\.sps places \['W_FSTUWT'\] up to column 21"),
+    ("missing syntax file", lambda d: lsa.io.read_fixed(d / "ok.txt", d / "none.sps"), lsa.errors.ReadError,
+     r"none\.sps: no such syntax file"),
+    ("unknown variable", lambda d: lsa.io.read_fixed(d / "ok.txt", d / "d.sps", columns=["ST04Q1"]),
+     lsa.io.ColumnNotFoundError, r"columns not in the syntax: \['ST04Q1'\] \('ST04Q1': nearest \['ST04Q01'\]\)"),
+    ("labels", lambda d: lsa.io.read_fixed(d / "ok.txt", d / "d.sps", labels="names"), lsa.LsaError,
+     r"labels must be one of \['categorical', 'codes', 'strings'\]; got 'names'"),
+    ("read_study text without syntax", lambda d: lsa.io.read_study(d, "pisa", 2009), lsa.errors.StudyError,
+     r"INT_STQ09_DEC11\.txt is fixed-width text and needs its OECD read-in syntax"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _FW_CASES, ids=[c[0] for c in _FW_CASES])
+def test_fixed_width_bad_input(case, call, exc, match, tmp_path):
+    with pytest.raises(exc, match=match) as info:
+        call(_fw_folder(tmp_path))
+    assert "\n" not in str(info.value), str(info.value)
