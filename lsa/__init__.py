@@ -13,6 +13,7 @@ from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaEr
 from .estimators import (DesignResult, benchmarks, contrast, correlation, estimate, gap, group_wald_test, iqr, lm, logit,
                          mean, percentages, quantiles, sd)
 from .estimators.crosstab import CrosstabResult, crosstab
+from .estimators.regression_extras import odds_ratios, r_squared, risk_ratios, standardized
 from .international import ComparisonResult, average, compare, trend
 from .mix_pv import MixPVResult, lrt_pv, mix_pv
 from .mixed import MixedControl, MixedResult, mixed
@@ -28,5 +29,6 @@ __all__ = [
     "ComparisonResult", "ConvergenceWarning", "DesignError", "DictionaryError", "StudyInfo", "DesignResult", "EstimationError", "FormulaError", "LsaError",
     "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "ModelInputs", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
     "CrosstabResult", "crosstab",
+    "odds_ratios", "r_squared", "risk_ratios", "standardized",
     "average", "compare", "contrast", "correlation", "datasets", "design_from_study", "estimate", "gap", "group_wald_test", "impute", "iqr", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "trend", "weights",
 ]

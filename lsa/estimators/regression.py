@@ -275,14 +275,3 @@ def wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
 def check_rank(a: np.ndarray, terms: list[str]) -> None:
     """Error naming the terms that make a full-sample cross-product or information singular."""
     _check_rank(a, terms)
-
-
-def wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
-    """β of weighted least squares for every PV and weight column, (M, C, p) (the fit of
-    :func:`lm`, with its rank checks; used by :mod:`lsa.estimators.regression_extras`)."""
-    return _wls_draws(md, w)
-
-
-def check_rank(a: np.ndarray, terms: list[str]) -> None:
-    """Error naming the terms that make a full-sample cross-product or information singular."""
-    _check_rank(a, terms)
