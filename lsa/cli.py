@@ -1,4 +1,5 @@
-"""The ``lsa`` command line: ``lsa demo``, ``lsa run RECIPE``, ``lsa studies``, ``lsa describe FILE``.
+"""The ``lsa`` command line: ``lsa demo``, ``lsa run RECIPE``, ``lsa studies``, ``lsa describe FILE``,
+``lsa search FOLDER WORD``, ``lsa codebook FOLDER --out DIR``.
 
 Exit codes: 0 success; 1 an analysis of a recipe failed or a published number was not
 reproduced (the report says which); 2 a user error: a wrong argument, a file that is missing or
@@ -48,11 +49,53 @@ def _studies(args: argparse.Namespace) -> int:
 
             raise StudyError(f"unknown study {args.study!r}; known: {', '.join(table['study'].unique())}.")
         table = table[sel]
+    if args.unverified:
+        return _print_unverified(table)
     if not args.all:
         table = table[["name", "cycle", "grade", "final_weight", "method", "n_replicates", "variance_factor",
                        "pv_variance", "n_pv", "pv_roots", "n_unverified"]].assign(
             pv_roots=lambda t: t["pv_roots"].map(lambda r: r if len(r) <= 40 else r[:37] + "..."))
     print(table.to_string(index=False))
+    return 0
+
+
+def _print_unverified(table) -> int:
+    """One line per study cycle that still carries unverified facts, with their dotted paths."""
+    import pandas as pd
+
+    rows = table[table["n_unverified"] > 0]
+    for _, r in rows.iterrows():
+        grade = "" if pd.isna(r["grade"]) or str(r["grade"]) == "" else f" grade {r['grade']}"
+        print(f"{r['name']} {r['cycle']}{grade}: {r['n_unverified']} unverified: {r['unverified']}")
+    print(f"{len(rows)} of {len(table)} study cycles carry unverified facts "
+          f"({int(rows['n_unverified'].sum())} in all); sources of the verified ones: "
+          "lsa/data_dictionaries/README.md")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .io_search import data_files, search
+
+    hits = search(args.folder, args.word, regex=args.regex, in_values=args.values)
+    if hits.empty:
+        print(f"no variable matches {args.word!r} in {len(data_files(args.folder))} file(s)")
+        return 0
+    shown = hits.drop(columns=["type"]).assign(
+        value_labels=lambda t: t["value_labels"].map(lambda v: v if len(v) <= 50 else v[:47] + "..."))
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
+        print(shown.to_string(index=False))
+    print(f"{len(hits)} variable(s) in {hits['file'].nunique()} file(s)")
+    return 0
+
+
+def _codebook(args: argparse.Namespace) -> int:
+    from .io_search import codebook
+
+    formats = ["html", "markdown"] if args.format == "both" else [args.format]
+    for path in codebook(args.folder, args.out, formats=formats, title=args.title).values():
+        print(f"codebook: {path}")
     return 0
 
 
@@ -78,10 +121,23 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("studies", help="list the studies and cycles the data dictionaries know")
     s.add_argument("study", nargs="?", help="only this study")
     s.add_argument("--all", action="store_true", help="every column (ids, files, unverified facts)")
+    s.add_argument("--unverified", action="store_true", help="list the facts still marked unverified")
     s.set_defaults(func=_studies)
     f = sub.add_parser("describe", help="variables, labels and missing codes of a data file, and its study/cycle")
     f.add_argument("file")
     f.set_defaults(func=_describe)
+    q = sub.add_parser("search", help="variables whose name or label contains a word, across the files of a folder")
+    q.add_argument("folder", help="a folder of SPSS/Stata/SAS files, or one file")
+    q.add_argument("word", help="the text to look for (case-insensitive)")
+    q.add_argument("--regex", action="store_true", help="WORD is a regular expression")
+    q.add_argument("--values", action="store_true", help="also search the value labels")
+    q.set_defaults(func=_search)
+    c = sub.add_parser("codebook", help="write an HTML and Markdown codebook of the files of a folder")
+    c.add_argument("folder", help="a folder of SPSS/Stata/SAS files, or one file")
+    c.add_argument("--out", default="codebook", help="output folder (default: codebook)")
+    c.add_argument("--format", choices=["html", "markdown", "both"], default="both", help="default: both")
+    c.add_argument("--title", default=None, help="heading of the codebook")
+    c.set_defaults(func=_codebook)
     return p
 
 

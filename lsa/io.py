@@ -19,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from .errors import LsaWarning, ReadError, StudyError, warn
+from .io_fixed import find_syntax, fixed_width_file, read_fixed, syntax_columns
 from .io_readers import (ColumnNotFoundError, SharedMapping, check_complete, check_data_file, read_any,
                          read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
+from .io_search import codebook as codebook, search as search, variables as variables  # re-exported
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
-           "match_filename", "FileDescription", "ColumnNotFoundError"]
+           "match_filename", "FileDescription", "ColumnNotFoundError", "read_fixed"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,13 +119,14 @@ def _find_files(folder: Path, pattern: str, suffix, letter, label: str, suffix_u
 # whole study folders
 # --------------------------------------------------------------------------------------------
 def _meta_columns(path: Path) -> list[str]:
+    if path.suffix.lower() == ".txt":  # PISA 2000-2012 fixed-width text: the names its syntax declares
+        return syntax_columns(find_syntax(path))
     return list(read_metadata(path).column_names)
 
 
 def _read_any(path: Path, columns, labels, user_missing) -> pd.DataFrame:
     if path.suffix.lower() == ".txt":
-        raise ReadError(f"{path}: lsa reads .sav, .dta and .sas7bdat files; for the fixed-width text "
-                        "files of PISA 2000-2012 run the OECD SPSS/SAS read-in syntax first and save as .sav.")
+        return read_fixed(path, None, columns, labels, user_missing)
     return read_any(path, columns, labels, user_missing)
 
 
@@ -264,7 +267,7 @@ def _find_literal(folder: Path, name: str) -> dict[str, Path]:
     for p in sorted(folder.rglob("*")):
         if p.is_file() and p.stem.lower() == stem.lower() and p.suffix.lower() in (".sav", ".zsav", ".dta", ".sas7bdat"):
             return {"": p}
-    return {}
+    return fixed_width_file(folder, name)  # PISA 2000-2012: the text file, when its read-in syntax is there
 
 
 def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_id, labels, user_missing,

@@ -47,7 +47,8 @@ import pandas as pd
 from .errors import LsaError, ReadError
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_any", "restore_missing", "ColumnNotFoundError",
-           "SharedMapping", "resolve_columns", "FILE_TYPES", "check_data_file", "read_metadata", "check_complete"]
+           "SharedMapping", "resolve_columns", "FILE_TYPES", "check_data_file", "read_metadata", "check_complete",
+           "finish_frame"]
 
 _LABEL_MODES = ("categorical", "codes", "strings")
 
@@ -328,6 +329,11 @@ def _finish(df: pd.DataFrame, meta, labels: str, user_missing: bool, source: str
     df.attrs["missing_codes"] = SharedMapping(codes)
     df.attrs["source"] = source
     return df
+
+
+#: the one rule (labels, value labels, user-missing codes -> attrs) every reader applies to its raw
+#: columns; also used by :func:`lsa.io_fixed.read_fixed` for PISA fixed-width text files
+finish_frame = _finish
 
 
 def _is_missing_code(code, declared) -> bool:

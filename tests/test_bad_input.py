@@ -1432,14 +1432,6 @@ _MODELS13_CASES = [
      r"df_method must be .*'johnson_rust' or 'welch_satterthwaite' \(the replicate df\); got 'johnson-rust'"),
     ("lm df_method unknown", lambda d, des: lsa.lm(des, "MATH ~ escs", df_method="satterthwaite"),
      lsa.DesignError, r"df_method must be .*got 'satterthwaite'"),
-    ("standardized without predictors", lambda d, des: lsa.standardized(des, "MATH ~ 1"), lsa.EstimationError,
-     r"lsa.standardized: 'MATH ~ 1' has no predictor"),
-    ("odds_ratios of a linear fit", lambda d, des: lsa.odds_ratios(lsa.lm(des, "MATH ~ escs")), lsa.LsaError,
-     r"odds_ratios needs the result of Logistic regression .*got 'Linear regression: MATH ~ escs'"),
-    ("odds_ratios alpha out of range", lambda d, des: lsa.odds_ratios(lsa.logit(des, "I(MATH < 480) ~ escs"),
-                                                                      alpha=2), lsa.LsaError, "alpha must be"),
-    ("r_squared unknown variable", lambda d, des: lsa.r_squared(des, "MATH ~ escz"), lsa.FormulaError,
-     r"unknown variable 'escz'"),
 ]
 
 
@@ -1513,3 +1505,56 @@ def test_crosstab_empty_level_in_a_group_warns_and_is_dropped_from_the_test(dv_p
         ct = lsa.crosstab(des, "st29q03", "sc14q02", by="st04q01")
     t = ct.test("first_order", group=("Male",))
     assert t.df_num == 3 * 2 and np.isfinite(t.statistic)         # a 4 x 3 table once 'A lot' is dropped
+
+
+# --- issue 15 item 3: variable search and codebook (lsa.io.search / variables / codebook) -------
+def _search_folder(tmp_path):
+    import pyreadstat
+
+    pyreadstat.write_sav(pd.DataFrame({"ASBGSB": [1.0]}), str(tmp_path / "asgautm7.sav"),
+                         column_labels=["STUDENT BULLYING/SCL"])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    return tmp_path
+
+
+_SEARCH_CASES = [
+    ("search: pattern not a string", lambda t: lsa.io.search(t, 3), lsa.LsaError,
+     "pattern must be a non-empty string .*got 3"),
+    ("search: empty pattern", lambda t: lsa.io.search(t, ""), lsa.LsaError, "pattern must be a non-empty string"),
+    ("search: bad regex", lambda t: lsa.io.search(t, "[a", regex=True), lsa.LsaError,
+     r"pattern '\[a' is not a valid regular expression"),
+    ("search: regex not bool", lambda t: lsa.io.search(t, "a", regex="yes"), lsa.LsaError,
+     r"regex must be one of \[True, False\]; got 'yes'"),
+    ("search: in_values not bool", lambda t: lsa.io.search(t, "a", in_values=1.5), lsa.LsaError,
+     r"in_values must be one of \[True, False\]; got 1.5"),
+    ("search: missing folder", lambda t: lsa.io.search(t / "nowhere", "a"), lsa.LsaError,
+     "nowhere: no such file or folder"),
+    ("search: folder without data", lambda t: lsa.io.search(t / "empty", "a"), lsa.LsaError,
+     r"empty: the folder holds no SPSS \(.sav, .zsav\), Stata \(.dta\) or SAS"),
+    ("search: not a path", lambda t: lsa.io.search(42, "a"), lsa.LsaError,
+     r"folder_or_files must be a folder, a file or a list of files; got 42"),
+    ("search: empty list", lambda t: lsa.io.search([], "a"), lsa.LsaError, "folder_or_files is an empty list"),
+    ("search: list of non-paths", lambda t: lsa.io.search([t, 1], "a"), lsa.LsaError,
+     r"folder_or_files must hold paths .*got 1 \(int\)"),
+    ("search: a text file", lambda t: lsa.io.search(t / "notes.txt", "a"), lsa.LsaError,
+     r"notes.txt: lsa reads SPSS .* got the extension '.txt'"),
+    ("codebook: unknown format", lambda t: lsa.io.codebook(t, t / "cb", formats="pdf"), lsa.LsaError,
+     r"formats must be one of \['html', 'markdown'\]; got 'pdf'"),
+    ("codebook: empty formats", lambda t: lsa.io.codebook(t, t / "cb", formats=[]), lsa.LsaError,
+     "formats must be 'html', 'markdown' or a list of them; got \\[\\]"),
+    ("codebook: title not a string", lambda t: lsa.io.codebook(t, t / "cb", title=1), lsa.LsaError,
+     "title must be a string or None; got 1"),
+    ("codebook: out not a path", lambda t: lsa.io.codebook(t, 3), lsa.LsaError,
+     r"out must be a folder path .*got 3 \(int\)"),
+    ("codebook: out is a file", lambda t: lsa.io.codebook(t, t / "notes.txt"), lsa.LsaError,
+     "out: .*notes.txt is a file, not a folder"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _SEARCH_CASES, ids=[c[0] for c in _SEARCH_CASES])
+def test_search_bad_input(case, call, exc, match, tmp_path):
+    with pytest.raises(exc, match=match) as info:
+        call(_search_folder(tmp_path))
+    assert "\n" not in str(info.value), str(info.value)
+
