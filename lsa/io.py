@@ -18,14 +18,16 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import LsaWarning, ReadError, StudyError, warn
+from .errors import LsaError, LsaWarning, ReadError, StudyError, warn
+from .io_files import (attach_files, check_files, check_one_cycle, combine_attrs, concat_frames, extra_roles,
+                       link_design, shift_codes, take_rows)
 from .io_fixed import find_syntax, fixed_width_file, read_fixed, syntax_columns
-from .io_readers import (ColumnNotFoundError, SharedMapping, check_complete, check_data_file, read_any,
+from .io_readers import (ColumnNotFoundError, check_complete, check_data_file, read_any,
                          read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
 from .io_search import codebook as codebook, search as search, variables as variables  # re-exported
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
-           "match_filename", "FileDescription", "ColumnNotFoundError", "read_fixed"]
+           "match_filename", "FileDescription", "ColumnNotFoundError", "link_design", "read_fixed"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,8 +74,9 @@ def match_filename(name: str) -> list[dict]:
                 letters = info.files.get("grade_letter") or {}
                 letter = letters.get(str(g)) if g is not None else None
                 suffix = info.files.get("suffix")
+                role_grades = info.files.get("role_grades") or {}
                 for role, pat in _file_roles(info).items():
-                    if "{suffix}" in pat and not suffix:
+                    if ("{suffix}" in pat and not suffix) or (g is not None and int(g) not in role_grades.get(role, [g])):
                         continue
                     if "{grade_letter}" in pat and not letter:
                         continue
@@ -168,8 +171,10 @@ def _select(requested, design, info, available: list[str]) -> tuple[list[str], l
 
 def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None, grade=None,
                columns: Sequence[str] | None = None, school_columns: Sequence[str] | None = None,
-               labels: str = "categorical", user_missing: bool = True) -> pd.DataFrame:
-    """Read the official files of one study cycle from a folder and merge students with schools.
+               labels: str = "categorical", user_missing: bool = True, files: Sequence[str] | None = None,
+               allow_unmatched: bool = False) -> pd.DataFrame:
+    """Read the official files of one study cycle from a folder and merge students with schools
+    (and with home, achievement, student-teacher link and teacher files: ``files=``).
 
     Files are found by the dictionary's naming (case-insensitive, also in sub-folders): TIMSS
     ``bsg<cnt>m7.sav`` + ``bcg<cnt>m7.sav`` (grade 8, 2019), PIRLS ``asg``/``acg``, ICILS ``bsg``/
@@ -189,6 +194,15 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     school_columns : school-file columns to add (default: all when ``columns`` is None, else only
         the merge keys and the school weight). School columns that duplicate student columns are
         dropped unless listed here (then suffixed ``_school``).
+    files : the file roles to read (default ``["student", "school"]``): also ``"home"`` (TIMSS grade
+        4, PIRLS ``ash``), ``"achievement"``, ``"teacher"`` (grade 4 ``atg``), ``"teacher_math"``,
+        ``"teacher_science"`` (grade 8 ``btm``/``bts``). With a teacher file the rows are the
+        rows of the student-teacher link file (``ast``/``bst``): one per student and teacher, each
+        with the link weights (``MATWGT``...); build the design with :func:`link_design`
+        (percentages of teacher variables are then percentages of students; see
+        :mod:`lsa.io_files`). ``columns`` names found only in these files are read from them.
+    allow_unmatched : read links whose student or teacher has no record (dropped / teacher
+        columns missing, with a warning) instead of refusing them.
 
     Notes
     -----
@@ -203,6 +217,8 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
         raise ReadError(f"{folder}: no such folder" if not folder.exists() else
                         f"{folder} is a file, not a folder; read_study reads the folder of a study's files "
                         "(read one file with read_spss, read_stata or read_sas).")
+    if not isinstance(allow_unmatched, (bool, np.bool_)):
+        raise LsaError(f"allow_unmatched must be True or False; got {allow_unmatched!r}.")
     info = study_info(study, cycle, grade)
     if info.study == "timss_advanced":
         raise StudyError("read_study does not handle TIMSS Advanced yet; read the msg/psg files with read_spss.")
@@ -240,8 +256,17 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
             raise StudyError(f"{label}: no files for countries {[a.upper() for a in absent]}; "
                              f"found: {sorted(k.upper() for k in stu_files)}.")
         stu_files = {c: stu_files[c] for c in want}
+    roles_asked = check_files(files, info, g) if files is not None else ["student", "school"]
+    check_one_cycle(folder, info, [roles[r] for r in roles_asked + ["teacher_link"] if r in roles], letter)
+    extra = {r: _find_files(folder, roles[r], suffix, letter, label, suffix_unv) for r in extra_roles(roles_asked)}
+    for r, found in extra.items():
+        absent = [c.upper() for c in stu_files if c not in found]
+        if absent:
+            raise StudyError(f"{label}: no {r.replace('_', ' ')} file ({roles[r]!r}) for countries {absent} in "
+                             f"{folder}; found it for {sorted(k.upper() for k in found)}.")
+    columns, extra_cols = _split_columns(columns, extra, stu_files)
     sch_files = {}
-    if pat_sch:
+    if pat_sch and "school" in roles_asked:
         sch_files = (_find_files(folder, pat_sch, suffix, letter, label, suffix_unv) if "{cnt}" in pat_sch
                      else _find_literal(folder, pat_sch))
 
@@ -251,15 +276,35 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     for cnt, spath in stu_files.items():
         part = _read_pair(info, spath, sch_files.get(cnt) if cnt else next(iter(sch_files.values()), None),
                           columns, school_columns, merge_keys, school_id, labels, user_missing, want, cnt)
+        if extra:
+            part = attach_files(part, {r: extra[r][cnt] for r in extra}, info, columns=extra_cols, labels=labels,
+                                user_missing=user_missing, allow_unmatched=allow_unmatched)
         part.index = pd.RangeIndex(offset, offset + len(part))
-        _shift_codes(part, offset)
+        shift_codes(part, offset)
         offset += len(part)
         parts.append(part)
         sources.append(part.attrs.get("source"))
-    out = parts[0] if len(parts) == 1 else _concat(parts)
+    out = parts[0] if len(parts) == 1 else concat_frames(parts)
     out.attrs["source"] = "; ".join(s for s in sources if s)
     out.attrs.update(study=info.study, cycle=info.cycle, grade=g)
     return out
+
+
+def _split_columns(columns, extra: Mapping[str, Mapping[str, Path]], stu_files) -> tuple[Any, dict]:
+    """(columns for the student/school files, role -> columns of the other files). A name goes
+    to another file when that file has it and the student file does not."""
+    if columns is None or not extra:
+        return columns, {r: None for r in extra}
+    asked = [columns] if isinstance(columns, str) else list(columns)
+    first = next(iter(stu_files.values()))
+    in_student = {c.upper() for c in _meta_columns(first)}
+    out: dict[str, list] = {}
+    rest = list(asked)
+    for r, found in extra.items():
+        up = {c.upper(): c for c in _meta_columns(next(iter(found.values())))}
+        out[r] = [up[n.upper()] for n in asked if n.upper() in up and n.upper() not in in_student]
+        rest = [n for n in rest if n.upper() not in {x.upper() for x in out[r]}]
+    return rest, out
 
 
 def _find_literal(folder: Path, name: str) -> dict[str, Path]:
@@ -297,7 +342,7 @@ def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_i
         absent = [w.upper() for w in want if w.upper() not in found]
         if absent:
             raise StudyError(f"{spath.name}: countries {absent} not in the file; found {sorted(found)[:40]}.")
-        stu = _take(stu, keep.to_numpy())
+        stu = take_rows(stu, keep.to_numpy())
     if cpath is None:
         return stu
     s_up = {c.upper(): c for c in stu.columns}
@@ -343,76 +388,8 @@ def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_i
     pos = merged.pop("__school_row__").to_numpy(dtype=np.int64)
     merged = merged.drop(columns="_merge")
     merged.index = stu.index
-    _combine_attrs(merged, stu.attrs, sch_meta, {v: k for k, v in rename.items()}, pos)
+    combine_attrs(merged, stu.attrs, sch_meta, {v: k for k, v in rename.items()}, pos)
     return merged
-
-
-def _take(df: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
-    attrs = df.attrs
-    out = df.loc[keep].reset_index(drop=True)
-    old = np.flatnonzero(keep)
-    codes = {}
-    for c, s in (attrs.get("missing_codes") or {}).items():
-        new = pd.Series(np.arange(len(old)), index=old)
-        s = s[s.index.isin(old)]
-        codes[c] = pd.Series(s.to_numpy(), index=new.loc[s.index].to_numpy(), name=s.name)
-    out.attrs = {**attrs, "missing_codes": SharedMapping(codes)}
-    return out
-
-
-def _combine_attrs(merged, sattrs, cattrs, back: Mapping[str, str], school_pos: np.ndarray) -> None:
-    """Union of the student and school metadata; school missing codes expanded to student rows."""
-    def rekey(d):
-        inv = {v: k for k, v in back.items()}
-        return {inv.get(k, k): v for k, v in (d or {}).items() if inv.get(k, k) in merged.columns}
-
-    codes = dict(sattrs.get("missing_codes") or {})
-    for c, s in rekey(cattrs.get("missing_codes")).items():
-        if c in codes:
-            continue
-        rows = np.flatnonzero(np.isin(school_pos, s.index.to_numpy()))
-        codes[c] = pd.Series(s.reindex(school_pos[rows]).to_numpy(), index=merged.index[rows], name=c)
-    out = {}
-    for key in ("labels", "value_labels", "missing_declared"):
-        d = dict(rekey(cattrs.get(key)))
-        d.update(sattrs.get(key) or {})
-        out[key] = SharedMapping(d)
-    merged.attrs = {**out, "missing_codes": SharedMapping(codes),
-                    "source": f"{sattrs.get('source')}; {cattrs.get('source')}"}
-
-
-def _shift_codes(df: pd.DataFrame, offset: int) -> None:
-    if not offset:
-        return
-    codes = {c: pd.Series(s.to_numpy(), index=s.index + offset, name=s.name)
-             for c, s in (df.attrs.get("missing_codes") or {}).items()}
-    df.attrs = {**df.attrs, "missing_codes": SharedMapping(codes)}
-
-
-def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    attrs = [p.attrs for p in parts]
-    for p in parts:
-        p.attrs = {}
-    out = pd.concat(parts, axis=0, sort=False)
-    # categorical columns with different categories across countries become object; re-categorise
-    for c in out.columns:
-        if out[c].dtype == object and any(isinstance(p[c].dtype, pd.CategoricalDtype) for p in parts if c in p):
-            cats = list(dict.fromkeys(x for p in parts if c in p and isinstance(p[c].dtype, pd.CategoricalDtype)
-                                      for x in p[c].cat.categories))
-            if set(out[c].dropna().unique()) <= set(cats):
-                out[c] = pd.Categorical(out[c], categories=cats)
-    merged: dict[str, Any] = {}
-    for key in ("labels", "value_labels", "missing_declared", "missing_codes"):
-        d: dict = {}
-        for a in attrs:
-            for k, v in (a.get(key) or {}).items():
-                if key == "missing_codes" and k in d:
-                    d[k] = pd.concat([d[k], v])
-                else:
-                    d.setdefault(k, v)
-        merged[key] = SharedMapping(d)
-    out.attrs = merged
-    return out
 
 
 # --------------------------------------------------------------------------------------------

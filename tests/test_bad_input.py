@@ -1507,6 +1507,53 @@ def test_crosstab_empty_level_in_a_group_warns_and_is_dropped_from_the_test(dv_p
     assert t.df_num == 3 * 2 and np.isfinite(t.statistic)         # a 4 x 3 table once 'A lot' is dropped
 
 
+# --- issue 15 items 1 and 5: TIMSS/PIRLS file sets (read_study files=, allow_unmatched=, link_design) ---
+def _timss_g4_folder(tmp_path):
+    from pathlib import Path as _Path
+
+    import pandas as _pd
+    import pyreadstat as _prs
+
+    src = _Path(__file__).resolve().parent / "reference" / "data" / "timss2019_g4_links"
+    for p in src.glob("*.csv"):
+        _prs.write_sav(_pd.read_csv(p).astype(float), str(tmp_path / f"{p.stem}.sav"))
+    return tmp_path
+
+
+_STUDY_FILES_CASES = [
+    ("files: unknown role", dict(files=["student", "teachers"]), lsa.LsaError,
+     r"files: \['teachers'\] are not file roles of TIMSS 2019 grade 4; allowed: \[.*'teacher'"),
+    ("files: not a list of names", dict(files=[4]), lsa.LsaError, r"files must be a list of file roles.*got \[4\]"),
+    ("files: empty", dict(files=[]), lsa.LsaError, r"files must be a list of file roles.*got \[\]"),
+    ("files: grade 8 role at grade 4", dict(files=["teacher_math"]), lsa.LsaError,
+     r"files: \['teacher_math'\] are not file roles of TIMSS 2019 grade 4"),
+    ("allow_unmatched: not a bool", dict(files=["teacher"], allow_unmatched="yes"), lsa.LsaError,
+     r"allow_unmatched must be True or False; got 'yes'"),
+]
+
+
+@pytest.mark.parametrize("case, kwargs, exc, match", _STUDY_FILES_CASES, ids=[c[0] for c in _STUDY_FILES_CASES])
+def test_study_files_bad_input(case, kwargs, exc, match, tmp_path):
+    from lsa.io import read_study
+
+    with pytest.raises(exc, match=match) as info:
+        read_study(_timss_g4_folder(tmp_path), "TIMSS", 2019, **kwargs)
+    assert "\n" not in str(info.value), str(info.value)
+
+
+def test_link_design_bad_input(tmp_path):
+    from lsa.io import link_design, read_study
+
+    df = read_study(_timss_g4_folder(tmp_path), "TIMSS", 2019, files=["teacher"])
+    with pytest.raises(lsa.LsaError, match=r"link_design: weight must be a link weight column .*\['TCHWGT'\]; "
+                                           r"got 'MATWGTX'"):
+        link_design(df, weight="MATWGTX")
+    with pytest.raises(lsa.LsaError, match=r"got 'TCHWGT' \(it is not among the columns\)"):
+        link_design(df.drop(columns="TCHWGT"))
+    with pytest.raises(lsa.LsaError, match=r"link_design needs a frame read by lsa.io.read_study"):
+        link_design(pd.DataFrame({"x": [1.0]}))
+
+
 # --- issue 15 item 3: variable search and codebook (lsa.io.search / variables / codebook) -------
 def _search_folder(tmp_path):
     import pyreadstat
