@@ -147,3 +147,14 @@ def test_identical_completed_designs_pool_to_the_single_test(design):
     t = ct.tidy()
     one = lsa.crosstab(design, "st29q03", "sc14q02").tidy()
     close(t["std_error"], one["std_error"])
+
+
+def test_taylor_design_without_replicates(pisa2012):
+    """Schools as PSUs, no replicates: Taylor variances of the cells (lsa.estimators.influence) and
+    svychisq on svydesign(ids = ~schoolid), degf = 157 − 1 (1e-8)."""
+    des = lsa.SurveyDesign(pisa2012, ids={"school": "schoolid"}, weights={"student": "w_fstuwt"})
+    ct = lsa.crosstab(des, "st29q03", "sc14q02")
+    ref = R["taylor"]
+    assert ref["test"]["degf"] == 156 and (ct.tidy()["df"] == 156).all()
+    _check_cells(ct.tidy(), ref, "st29q03", "sc14q02")
+    _check_tests(ct, ref["test"])

@@ -28,6 +28,7 @@ from ..design import SurveyDesign
 from ..errors import DesignError, LsaWarning, warn
 from ..results import WaldTest
 from ..validation import check_categories, check_choice, check_name, check_names, check_number, check_numbers
+from . import influence
 from ._core import DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns, run_by_groups
 from .rao_scott import ORDERS, pooled_test, rao_scott
 
@@ -172,6 +173,22 @@ def _cell_shares(cell: np.ndarray, w: np.ndarray, nr: int, nc: int) -> np.ndarra
     return np.concatenate([p.reshape(len(tab), -1) for p in parts], axis=1)
 
 
+def _linearised(cell: np.ndarray, w: np.ndarray, theta: np.ndarray, nr: int, nc: int) -> np.ndarray:
+    """(n, 4 nr nc) linearised values z_i = w_i ∂θ/∂w_i of the counts (w_i 1[cell ij]) and of the
+    total, row and column percentages (ratios, :func:`lsa.estimators.influence.ratio` with the
+    rows of the table, of row i, of column j as denominators), for a Taylor design."""
+    k = nr * nc
+    onehot = (cell[:, None] == np.arange(k)).astype(float)
+    ok = (cell >= 0)[:, None]
+    r_of, c_of = np.repeat(np.arange(nr), nc), np.tile(np.arange(nc), nr)
+    in_row = ok & (cell[:, None] // nc == r_of[None, :])
+    in_col = ok & (cell[:, None] % nc == c_of[None, :])
+    parts = [w[:, None] * onehot]
+    for j, valid in enumerate((np.repeat(ok, k, axis=1), in_row, in_col), start=1):
+        parts.append(influence.ratio(onehot, valid, w, theta[j * k:(j + 1) * k], 100.0).T)
+    return np.nan_to_num(np.concatenate(parts, axis=1))
+
+
 @over_completed
 def _table(design: SurveyDesign, row: str, col: str, by=None, *, cuts=None, labels=None,
            max_levels: int = MAX_CROSSTAB_LEVELS, df_method: DfMethod = "barnard_rubin") -> CrosstabResult:
@@ -207,9 +224,11 @@ def _table(design: SurveyDesign, row: str, col: str, by=None, *, cuts=None, labe
 
     def compute(w: np.ndarray) -> Draws:
         theta = np.stack([_cell_shares(cells[:, i], w, nr, nc) for i in range(m)])
+        infl = (np.stack([_linearised(cells[:, i], w[:, 0], theta[i, 0], nr, nc) for i in range(m)])
+                if influence.wanted(design) else None)
         used, miss = counts(valid, w[:, 0])
         k = len(terms)
-        return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, extra)
+        return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, extra, infl)
 
     result = run_by_groups(design, by, compute, statistic=f"Crosstab of {row} by {col}", df_method=df_method)
     return CrosstabResult.from_result(result, row, col, rlev, clev)

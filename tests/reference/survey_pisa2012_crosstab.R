@@ -33,7 +33,7 @@ tests <- function(des, f) {
   k <- unname(a$parameter)
   list(pearson = unname(a$statistic), df = k, p_first = unname(a$p.value),
        F = unname(b$statistic), d0 = unname(b$parameter[1]), ddf = unname(b$parameter[2]), p_second = unname(b$p.value),
-       trace_delta = unname(a$statistic / b$statistic), degf = degf(des))
+       trace_delta = unname(a$statistic / b$statistic), degf = if (inherits(des, "svyrep.design")) degf(des) else NA)
 }
 cells <- function(des, r, c) {
   f <- as.formula(sprintf("~interaction(%s, %s, sep = ':')", r, c))
@@ -90,6 +90,12 @@ res$math_levels_gender <- list(
   row = c(list(term = names(coef(per[[1]]$row))), pool(lapply(per, `[[`, "row"))),
   d2_first = d2(first, k),
   d2_second = c(d2(second, mean(sapply(tt, `[[`, "d0"))), list(design_ddf = mean(sapply(tt, `[[`, "d0")) * 79)))
+
+# 5. Taylor linearisation (no replicate weights): schools as PSUs, with replacement, degf = 157 - 1
+dt <- svydesign(ids = ~schoolid, weights = ~w_fstuwt, data = d)
+res$taylor <- c(list(r_call = "svydesign(ids = ~schoolid, weights = ~w_fstuwt); svychisq(~st29q03 + sc14q02, 'Chisq' / 'F'); cells as in 1"),
+                cells(dt, "st29q03", "sc14q02"), list(test = tests(dt, ~st29q03 + sc14q02)))
+res$taylor$test$degf <- degf(dt)
 
 res$packages <- list(R = paste(R.version$major, R.version$minor, sep = "."),
                      survey = as.character(packageVersion("survey")), mitools = as.character(packageVersion("mitools")),
