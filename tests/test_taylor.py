@@ -259,7 +259,7 @@ def test_bundled_demos_give_finite_taylor_ses():
                          pvs={"MATH": [f"pv{i}math" for i in range(1, 6)]})
     for res in (quiet(lsa.mean, d, "MATH", by="st04q01"), quiet(lsa.lm, d, "MATH ~ escs + st04q01")):
         assert np.isfinite(res.tidy()["std_error"]).all() and "Taylor linearisation: 157 PSUs" in res.note
-    timss = pd.read_csv(DATA)
+    timss = lsa.datasets.load("timss2015_usa_g8")
     d = lsa.SurveyDesign(timss, ids={"school": "IDSCHOOL"}, weights={"student": "TOTWGT"}, pvs={"MATH": PVS})
     res = quiet(lsa.percentages, d, "Books")
     assert np.isfinite(res.tidy()["std_error"]).all() and "Taylor linearisation: 246 PSUs" in res.note

@@ -59,10 +59,14 @@ _EXTRACTS: dict[str, tuple[str, str, str, str]] = {
         "pisa2018_noisy_fra_ita_mex", "pisa", "2018",
         "PISA 2018 France, Italy, Mexico, PERTURBED by OECD's Rrepest (not real values): 1,269 students, w_fstuwt "
         "+ 80 Fay BRR weights, 10 PVs of math, read, scie, glcm and 5 reading subscales"),
+    "timss2015_usa_g8": (
+        "timss2015_usa_g8", "timss", "2015",
+        "TIMSS 2015 (inferred) USA grade 8 subset: 7,986 students, 246 schools, TOTWGT, 5 PVs BSMMAT01-05; no "
+        "jackknife variables (Taylor linearisation over IDSCHOOL, or design.with_replicates)"),
 }
 _ALIASES = {"pisa2012_usa": "pisa2012", "timss2011": "timss2011_aut_g4", "pisa2003": "pisa2003_nld",
             "piaac2012_bel": "piaac2012_bel_flanders", "piaac_flanders": "piaac2012_bel_flanders",
-            "timss1999": "timss1999_g8_3cnt", "pisa2018_noisy": "pisa2018_noisy_fra_ita_mex"}
+            "timss1999": "timss1999_g8_3cnt", "timss2015": "timss2015_usa_g8", "pisa2018_noisy": "pisa2018_noisy_fra_ita_mex"}
 
 
 def _data_dir():
