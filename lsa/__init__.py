@@ -10,7 +10,7 @@ from .design import SurveyDesign, design_from_study
 from .dictionaries import DictionaryError, StudyInfo, studies, study_info
 from .errors import (ConvergenceWarning, DesignError, EstimationError, FormulaError, LsaError, LsaWarning,
                      MissingDataWarning, StudyError)
-from .estimators import (DesignResult, benchmarks, contrast, correlation, estimate, gap, group_wald_test, iqr, lm, logit,
+from .estimators import (DesignResult, benchmarks, contrast, correlation, covariance, estimate, gap, group_wald_test, iqr, lm, logit,
                          mean, percentages, quantiles, sd)
 from .estimators.crosstab import CrosstabResult, crosstab
 from .estimators.regression_extras import odds_ratios, r_squared, risk_ratios, standardized
@@ -30,5 +30,5 @@ __all__ = [
     "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "ModelInputs", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
     "CrosstabResult", "crosstab",
     "odds_ratios", "r_squared", "risk_ratios", "standardized",
-    "average", "compare", "contrast", "correlation", "datasets", "design_from_study", "estimate", "gap", "group_wald_test", "impute", "iqr", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "trend", "weights",
+    "average", "compare", "contrast", "correlation", "covariance", "datasets", "design_from_study", "estimate", "gap", "group_wald_test", "impute", "iqr", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "trend", "weights",
 ]

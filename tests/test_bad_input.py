@@ -1605,3 +1605,36 @@ def test_search_bad_input(case, call, exc, match, tmp_path):
         call(_search_folder(tmp_path))
     assert "\n" not in str(info.value), str(info.value)
 
+
+# --- issue 13 items 6 and 7: percentile methods, Woodruff, IQR; Spearman/polychoric/polyserial, covariance ---
+_PCT_COR_CASES = [
+    ("polychoric on a continuous variable", lambda d, des: lsa.correlation(des, ["escs", "MATH"], method="polychoric"),
+     lsa.DesignError, r"variables: 'escs' has \d+ distinct values; a polychoric correlation needs an ordinal "
+                      r"variable with at most 20 levels\. For a continuous variable use method='pearson'"),
+    ("correlation method unknown", lambda d, des: lsa.correlation(des, ["escs", "MATH"], method="kendall"),
+     lsa.LsaError, r"method must be one of \['pearson', 'spearman', 'polychoric', 'polyserial'\]; got 'kendall'"),
+    ("polyserial of two continuous", lambda d, des: lsa.correlation(des, ["escs", "MATH"], method="polyserial"),
+     lsa.DesignError, r"polyserial correlation pairs a continuous variable .* 'escs' and 'MATH' are both "
+                      r"continuous: use method='pearson'"),
+    ("covariance of a text column", lambda d, des: lsa.covariance(des, ["MATH", "st29q03"]), lsa.DesignError,
+     r"variables: column 'st29q03' is not numeric"),
+    ("quantile method unknown", lambda d, des: lsa.quantiles(des, "MATH", method="hf7"), lsa.LsaError,
+     r"method must be one of \['math', 'simple', 'symmetric', 'unbiased'\]; got 'hf7'"),
+    ("quantile interval unknown", lambda d, des: lsa.quantiles(des, "MATH", probs=[0.5], interval="mean"),
+     lsa.LsaError, r"interval must be one of \['quantile', 'woodruff'\]; got 'mean'"),
+    ("probs above 1", lambda d, des: lsa.quantiles(des, "MATH", probs=[0.5, 1.5], interval="woodruff"),
+     lsa.LsaError, r"probs\[1\] must be > 0 and < 1; got 1\.5"),
+    ("probs 0", lambda d, des: lsa.quantiles(des, "MATH", probs=[0.0], method="unbiased"), lsa.LsaError,
+     r"probs must be > 0 and < 1; got 0\.0"),
+    ("iqr unknown variable", lambda d, des: lsa.iqr(des, "MATHS"), lsa.DesignError,
+     r"variable: 'MATHS' is neither a column nor a plausible-value set"),
+    ("iqr method unknown", lambda d, des: lsa.iqr(des, "MATH", method="type7"), lsa.LsaError,
+     r"method must be one of .*; got 'type7'"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _PCT_COR_CASES, ids=[c[0] for c in _PCT_COR_CASES])
+def test_percentiles_correlations_bad_input(case, call, exc, match, dv_pisa):
+    with pytest.raises(exc, match=match) as info:
+        call(*dv_pisa)
+    assert "\n" not in str(info.value), str(info.value)
