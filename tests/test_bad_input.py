@@ -1638,3 +1638,59 @@ def test_percentiles_correlations_bad_input(case, call, exc, match, dv_pisa):
     with pytest.raises(exc, match=match) as info:
         call(*dv_pisa)
     assert "\n" not in str(info.value), str(info.value)
+
+
+# --- issue 13 items 1 and 2: Taylor linearisation (lonely_psu=, fpc=) and design.with_replicates -------
+def _taylor_frame():
+    """Five schools in three strata; stratum 3 holds one school (a lonely PSU)."""
+    return pd.DataFrame({"sch": [1, 1, 2, 2, 3, 3, 4, 4, 5], "st": [1, 1, 1, 1, 2, 2, 2, 2, 3], "w": [1.0] * 9,
+                         "y": np.arange(9.0), "N": [10.0] * 8 + [np.nan], "N2": [10, 10, 10, 10, 12, 12, 11, 11, 5]})
+
+
+def _taylor_design(**kw):
+    return lsa.SurveyDesign(_taylor_frame(), ids={"school": "sch"}, weights={"student": "w"}, **kw)
+
+
+_TAYLOR_CASES = [
+    ("lonely_psu unknown", lambda: _taylor_design(lonely_psu="drop"), lsa.LsaError,
+     r"lonely_psu must be one of \['fail', 'remove', 'adjust', 'certainty', 'average'\]; got 'drop'"),
+    ("fpc not a column", lambda: _taylor_design(fpc="NN"), lsa.DesignError,
+     r"fpc must be the name of a column of the data; got 'NN'"),
+    ("lonely PSU under fail", lambda: lsa.mean(_taylor_design(strata="st"), "y"), lsa.DesignError,
+     r"lonely_psu='fail': stratum st = \[3\] has only one PSU .*choose lonely_psu= one of"),
+    ("fpc missing", lambda: lsa.mean(_taylor_design(strata="st", lonely_psu="remove", fpc="N"), "y"),
+     lsa.DesignError, r"fpc column 'N' has 1 missing or non-positive values \(rows \[8\]\)"),
+    ("fpc varies in a stratum", lambda: lsa.mean(_taylor_design(strata="st", lonely_psu="remove", fpc="N2"), "y"),
+     lsa.DesignError, r"fpc column 'N2' is not constant within stratum st = 2"),
+    ("with_replicates method", lambda: _taylor_design().with_replicates("jk3"), lsa.LsaError,
+     r"with_replicates: method must be one of \['jk1', 'jk2', 'bootstrap'\]; got 'jk3'"),
+    ("jk2 without pairs", lambda: _taylor_design(strata="st", lonely_psu="remove").with_replicates("jk2"),
+     lsa.DesignError, r"with_replicates\('jk2'\) needs strata of exactly 2 PSUs .*strata st = \[3\]"),
+    ("replicates for jk1", lambda: _taylor_design().with_replicates("jk1", 10), lsa.DesignError,
+     r"replicates= and seed= are for method='bootstrap'; got method='jk1'"),
+    ("bootstrap replicates 1", lambda: _taylor_design().with_replicates("bootstrap", 1), lsa.LsaError,
+     r"replicates must be >= 2; got 1"),
+    ("bootstrap seed text", lambda: _taylor_design().with_replicates("bootstrap", seed="a"), lsa.DesignError,
+     r"seed must be an integer \(or None\); got 'a'"),
+    ("replicates twice", lambda: _taylor_design().with_replicates("jk1").with_replicates("jk1"), lsa.DesignError,
+     r"with_replicates: the design already has replicate weights"),
+    ("no first stage", lambda: lsa.SurveyDesign(_taylor_frame(), weights={"o": "w"}).with_replicates("jk1"),
+     lsa.DesignError, r"with_replicates needs the design's first stage: give ids="),
+    ("replicate columns clash", lambda: _taylor_design().with_replicates("jk1").data.pipe(
+        lambda d: lsa.SurveyDesign(d, ids={"school": "sch"}, weights={"student": "w"}).with_replicates("jk1")),
+     lsa.DesignError, r"with_replicates: the data already have columns \['JK1_1', 'JK1_2', 'JK1_3'\]; pass another prefix="),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _TAYLOR_CASES, ids=[c[0] for c in _TAYLOR_CASES])
+def test_taylor_bad_input(case, call, exc, match):
+    with pytest.raises(exc, match=match) as info:
+        call()
+    assert "\n" not in str(info.value), str(info.value)
+
+
+def test_taylor_lonely_psu_rule_is_followed_and_said():
+    """A stratum with one PSU follows the chosen rule and a warning says which (survey's rules)."""
+    with pytest.warns(lsa.errors.LsaWarning, match=r"stratum st = \[3\] has one PSU .*lonely_psu='adjust'"):
+        res = lsa.mean(_taylor_design(strata="st", lonely_psu="adjust"), "y")
+    assert np.isfinite(res.tidy()["std_error"]).all()
