@@ -14,6 +14,7 @@ from .estimators import (DesignResult, benchmarks, contrast, correlation, covari
                          mean, percentages, quantiles, sd)
 from .estimators.crosstab import CrosstabResult, crosstab
 from .estimators.regression_extras import odds_ratios, r_squared, risk_ratios, standardized
+from .estimators.glm import poisson, probit
 from .international import ComparisonResult, average, compare, trend
 from .mix_pv import MixPVResult, lrt_pv, mix_pv
 from .mixed import MixedControl, MixedResult, mixed
@@ -30,5 +31,6 @@ __all__ = [
     "LsaWarning", "MissingDataWarning", "MixPVResult", "MixedControl", "MixedResult", "ModelInputs", "Replicates", "StudyError", "SurveyDesign", "benchmarks",
     "CrosstabResult", "crosstab",
     "odds_ratios", "r_squared", "risk_ratios", "standardized",
+    "poisson", "probit",
     "average", "compare", "contrast", "correlation", "covariance", "datasets", "design_from_study", "estimate", "gap", "group_wald_test", "impute", "iqr", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "trend", "weights",
 ]

@@ -1432,6 +1432,18 @@ _MODELS13_CASES = [
      r"df_method must be .*'johnson_rust' or 'welch_satterthwaite' \(the replicate df\); got 'johnson-rust'"),
     ("lm df_method unknown", lambda d, des: lsa.lm(des, "MATH ~ escs", df_method="satterthwaite"),
      lsa.DesignError, r"df_method must be .*got 'satterthwaite'"),
+    ("standardized without predictors", lambda d, des: lsa.standardized(des, "MATH ~ 1"), lsa.EstimationError,
+     r"lsa.standardized: 'MATH ~ 1' has no predictor"),
+    ("odds_ratios of a linear fit", lambda d, des: lsa.odds_ratios(lsa.lm(des, "MATH ~ escs")), lsa.LsaError,
+     r"odds_ratios needs the result of Logistic regression .*got 'Linear regression: MATH ~ escs'"),
+    ("odds_ratios alpha out of range", lambda d, des: lsa.odds_ratios(lsa.logit(des, "I(MATH < 480) ~ escs"),
+                                                                      alpha=2), lsa.LsaError, "alpha must be"),
+    ("r_squared unknown variable", lambda d, des: lsa.r_squared(des, "MATH ~ escz"), lsa.FormulaError,
+     r"unknown variable 'escz'"),
+    ("poisson with a negative response", lambda d, des: lsa.poisson(des, "I(MATH - 500) ~ escs"), lsa.FormulaError,
+     r"lsa.poisson: the response of 'I\(MATH - 500\) ~ escs' has negative values"),
+    ("probit with a continuous response", lambda d, des: lsa.probit(des, "MATH ~ escs"), lsa.FormulaError,
+     "needs a 0/1 response; 'MATH' has other values"),
 ]
 
 
