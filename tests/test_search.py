@@ -228,3 +228,25 @@ def test_search_errors_name_the_argument(tmp_path):
         lsa.io.search(tmp_path, "  ")
     with pytest.raises(ReadError, match="holds no SPSS"):
         lsa.io.search(tmp_path, "x")
+
+
+# -- the dictionaries' sources (issue 15 item 4) --------------------------------------------------
+def test_every_cited_fact_exists_and_is_no_longer_marked_unverified():
+    """A fact cited in a cycle's ``sources:`` is verified: it exists in the merged entry, is not
+    marked unverified, and lsa/data_dictionaries/README.md lists it."""
+    from lsa.dictionaries import study_doc
+
+    readme = (Path(lsa.__file__).parent / "data_dictionaries" / "README.md").read_text(encoding="utf-8")
+    cited = 0
+    for study in ("pisa", "timss", "pirls", "piaac", "talis", "icils", "iccs", "timss_advanced"):
+        for cycle, (entry, flags) in study_doc(study)["cycles"].items():
+            for path, source in (entry.get("sources") or {}).items():
+                node = entry
+                for key in path.split("."):
+                    assert isinstance(node, dict) and key in node, (study, cycle, path)
+                    node = node[key]
+                assert path not in flags and "<cycle>" not in flags, (study, cycle, path)
+                assert isinstance(source, str) and "http" in source, (study, cycle, path)
+                assert f"`{path}`" in readme, (study, cycle, path)
+                cited += 1
+    assert cited >= 1
