@@ -174,11 +174,15 @@ def _records(path: Path, layout: Layout) -> list[np.ndarray]:
         with open(path, "rb") as fh:
             fh.seek(n_full * rec)
             tail = fh.read()
-        if len(tail) != length:
-            tail = tail.rstrip(b"\r\n")
-        if tail and len(tail) != length:
-            raise ReadError(f"{path}, line {n_full + 1:,}: {len(tail):,} characters where line 1 has {length:,}; "
+        body = tail[:-len(nl)] if nl and tail.endswith(nl) else tail
+        if b"\n" in body:   # a short line before the last one shifted the records
+            line, n = _bad_line(path, length, nl)
+            raise ReadError(f"{path}, line {line:,}: {n:,} characters where line 1 has {length:,}; a fixed-width "
+                            "file has lines of one length.")
+        if body and len(body) != length:
+            raise ReadError(f"{path}, line {n_full + 1:,}: {len(body):,} characters where line 1 has {length:,}; "
                             "a fixed-width file has lines of one length (the file may be cut).")
+        tail = body
         if tail:
             blocks.append(np.frombuffer(tail, np.uint8).reshape(1, length))
     return blocks

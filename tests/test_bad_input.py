@@ -1618,6 +1618,43 @@ def test_search_bad_input(case, call, exc, match, tmp_path):
     assert "\n" not in str(info.value), str(info.value)
 
 
+# --- issue 15 item 2: PISA 2000-2012 fixed-width text files with SPSS/SAS read-in syntax -------------
+# lsa.io.read_fixed and read_study on PISA text cycles; a 3-variable text file and its SPSS syntax.
+_FW_SYNTAX = 'DATA LIST FILE "d.txt" /\n  CNT 1-3 (A)\n  ST04Q01 4 (F,0)\n  PV1MATH 5-12 (F,4).\n'
+
+
+def _fw_folder(d):
+    (d / "d.txt").write_text("AUS1472.7834\nAUT24727834\n")  # line 2 is one column short
+    (d / "ok.txt").write_text("AUS1472.7834\nAUT2 4727834\n")
+    (d / "d.sps").write_text(_FW_SYNTAX)
+    (d / "wide.sps").write_text(_FW_SYNTAX.replace("5-12 (F,4).", "5-12 (F,4)\n  W_FSTUWT 13-21 (F,4)."))
+    (d / "INT_STQ09_DEC11.txt").write_text("AUS1472.7834\n")
+    return d
+
+
+_FW_CASES = [
+    ("uneven lines", lambda d: lsa.io.read_fixed(d / "d.txt", d / "d.sps"), lsa.errors.ReadError,
+     r"d\.txt, line 2: 11 characters where line 1 has 12"),
+    ("columns beyond the line", lambda d: lsa.io.read_fixed(d / "ok.txt", d / "wide.sps"), lsa.errors.ReadError,
+     r"ok\.txt, line 1: 12 characters, but wide\.sps places \['W_FSTUWT'\] up to column 21"),
+    ("missing syntax file", lambda d: lsa.io.read_fixed(d / "ok.txt", d / "none.sps"), lsa.errors.ReadError,
+     r"none\.sps: no such syntax file"),
+    ("unknown variable", lambda d: lsa.io.read_fixed(d / "ok.txt", d / "d.sps", columns=["ST04Q1"]),
+     lsa.io.ColumnNotFoundError, r"columns not in the syntax: \['ST04Q1'\] \('ST04Q1': nearest \['ST04Q01'\]\)"),
+    ("labels", lambda d: lsa.io.read_fixed(d / "ok.txt", d / "d.sps", labels="names"), lsa.LsaError,
+     r"labels must be one of \['categorical', 'codes', 'strings'\]; got 'names'"),
+    ("read_study text without syntax", lambda d: lsa.io.read_study(d, "pisa", 2009), lsa.errors.StudyError,
+     r"INT_STQ09_DEC11\.txt is fixed-width text and needs its OECD read-in syntax"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _FW_CASES, ids=[c[0] for c in _FW_CASES])
+def test_fixed_width_bad_input(case, call, exc, match, tmp_path):
+    with pytest.raises(exc, match=match) as info:
+        call(_fw_folder(tmp_path))
+    assert "\n" not in str(info.value), str(info.value)
+
+
 # --- issue 13 items 6 and 7: percentile methods, Woodruff, IQR; Spearman/polychoric/polyserial, covariance ---
 _PCT_COR_CASES = [
     ("polychoric on a continuous variable", lambda d, des: lsa.correlation(des, ["escs", "MATH"], method="polychoric"),

@@ -359,3 +359,25 @@ def test_missing_syntax_and_unknown_variables(tmp_path, pisa09):
         read_fixed(d / "INT_STQ09_DEC11.txt", tmp_path / "notes.sps")
     with pytest.raises(LsaError, match=r"labels must be one of"):
         read_fixed(d / "INT_STQ09_DEC11.txt", d / "PISA2009_SPSS_student.txt", labels="names")
+
+
+def test_numeric_fields_read_as_float_of_their_text():
+    """Every numeric field equals Python's float() of its text (coded point), or float()/10^d
+    (implied decimals), exactly (numpy's text-to-float cast, then one division by 10^d)."""
+    from lsa.io_fixed import _number  # the converter under test
+    from lsa.io_syntax import Field
+
+    rng = np.random.default_rng(3)
+    fixed = ["   -12.5", "      +3", "      .5", "      5.", "    1234", "    -.25", "-0000001", "99999999",
+             "9997.000", "-1.23456", "  0.0001", "       0"]
+    rand = [f"{v:8.{k}f}" for v, k in zip(rng.normal(0, 10 ** rng.integers(0, 4, 300)), rng.integers(0, 5, 300))]
+    rand += [f"{int(v):8d}" for v in rng.integers(-9_999_999, 99_999_999, 300)]
+    texts = [t for t in fixed + rand if len(t) == 8]
+    raw = np.frombuffer("".join(texts).encode(), np.uint8).reshape(len(texts), 8)
+    for d in (0, 2, 4):
+        want = np.array([float(t) if "." in t else float(t) / 10 ** d for t in texts])
+        got = _number(raw, Field("X", 1, 8, False, d), "x.txt")
+        np.testing.assert_array_equal(got, want)                   # exact, no tolerance
+        odd = np.frombuffer(("1.5E+02 " + "".join(texts[1:])).encode(), np.uint8).reshape(len(texts), 8)
+        want[0] = 150.0                                            # an exponent (SPSS F accepts it)
+        np.testing.assert_array_equal(_number(odd, Field("X", 1, 8, False, d), "x.txt"), want)
