@@ -270,3 +270,12 @@ def test_no_ids_no_replicates_stays_nan(data):
     assert d.variance_method == "none" and d.df == np.inf
     with pytest.warns(lsa.errors.MissingDataWarning, match="standard errors are not available"):
         assert np.isnan(lsa.mean(d, "BSMMAT01").tidy()["std_error"]).all()
+
+
+def test_gap_between_groups_uses_the_stacked_linearised_values(des):
+    """lsa.gap under Taylor = svyby(covmat = TRUE) + svycontrast(c(-1, 1)) (the groups' covariance)."""
+    res = quiet(lsa.gap, des, "BSMMAT01", between="ITSEX")
+    g = res.groups[0]
+    k = g.terms.index("2.0 - 1.0")
+    np.testing.assert_allclose(g.estimates[0, k], REF["gap_sex"]["coef"], rtol=1e-8)
+    np.testing.assert_allclose(g.covariances[0, k, k], REF["gap_sex"]["vcov"][0][0], rtol=1e-8)

@@ -163,7 +163,8 @@ class GroupDraws:
     """The per-draw estimates (M, k) and sampling covariances (M, k, k) of one group, kept in
     results so that results over completed data sets can be pooled again (:func:`combine`).
     ``theta`` holds the (M, 1 + R, k) replicate draws (None after :func:`combine`) and ``pooled``
-    the group's :class:`~lsa.pooling.Pooled`, for contrasts and Wald tests."""
+    the group's :class:`~lsa.pooling.Pooled`, for contrasts and Wald tests; ``influence`` the
+    (M, n, k) linearised values of a Taylor design (None otherwise), for contrasts between groups."""
 
     labels: dict
     terms: list[str]
@@ -176,6 +177,7 @@ class GroupDraws:
     n_schools: float = np.nan
     theta: np.ndarray | None = None
     pooled: Pooled | None = None
+    influence: np.ndarray | None = None
 
 
 def run_by_groups(
@@ -215,7 +217,7 @@ def run_by_groups(
         pooled.append(result)
         groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
                                  draws.n_obs, draws.n_missing, count_schools(schools, weights[:, 0]),
-                                 theta=draws.theta, pooled=result))
+                                 theta=draws.theta, pooled=result, influence=draws.influence))
     out = _assemble(statistic, groups, pooled, _design_note(design, df_method, groups[0].estimates.shape[0]),
                     rules_for_design(design))
     n_missing = int(out.table["n_missing"].max()) if len(out.table) else 0

@@ -117,6 +117,7 @@ def combine_groups(groups: Sequence, weights: Any, names: Sequence[str] | None =
         out.append(dataclasses.replace(
             g, terms=names, extra={}, estimates=est, covariances=cov, pooled=p,
             theta=None if g.theta is None else g.theta[..., used] @ L[:, used].T,
+            influence=None if getattr(g, "influence", None) is None else g.influence[..., used] @ L[:, used].T,
             n_obs=np.full(q, np.max(g.n_obs[used])), n_missing=np.full(q, np.max(g.n_missing[used]))))
         pooled.append(p)
     return out, pooled

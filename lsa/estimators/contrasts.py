@@ -228,8 +228,12 @@ def _stack(parts: list[GroupDraws | None], template: GroupDraws, terms: list[str
     for key in template.extra:
         values = [list((p or template).extra[key]) for p in parts]
         extra[key] = sum(values, []) + sum(([_joint(key, a, b) for a, b in zip(values[0], v)] for v in values[1:]), [])
+    infl = None
+    if all(p is not None and p.influence is not None for p in parts):      # Taylor: the same stacking
+        zs = [p.influence for p in parts]
+        infl = np.concatenate(zs + [z - zs[0] for z in zs[1:]], axis=-1)
     return Draws(theta, terms, np.concatenate(n_obs + [n_obs[0] + n for n in n_obs[1:]]),
-                 np.concatenate(n_miss + [n_miss[0] + n for n in n_miss[1:]]), df, extra)
+                 np.concatenate(n_miss + [n_miss[0] + n for n in n_miss[1:]]), df, extra, infl)
 
 
 def _joint(key: str, a, b):

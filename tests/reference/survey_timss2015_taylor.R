@@ -28,6 +28,7 @@ out$degf <- degf(des)
 out$mean <- per_pv(des, mean_pv)
 out$percent_books <- ser(svymean(~factor(Books), des, na.rm = TRUE))
 out$mean_by_sex <- lapply(1:2, function(s) ser(svymean(~BSMMAT01, subset(des, ITSEX == s))))
+out$gap_sex <- {b <- svyby(~BSMMAT01, ~ITSEX, des, svymean, covmat = TRUE); ser(svycontrast(b, c(-1, 1)))}
 out$sd <- {v <- svyvar(~BSMMAT01, des); list(var = unname(coef(v)), var_se = unname(SE(v)))}
 out$lm <- per_pv(des, lm_pv)
 out$lm_df <- unname(lm_pv(des, 1)$df.residual)
