@@ -1743,3 +1743,17 @@ def test_taylor_lonely_psu_rule_is_followed_and_said():
     with pytest.warns(lsa.errors.LsaWarning, match=r"stratum st = \[3\] has one PSU .*lonely_psu='adjust'"):
         res = lsa.mean(_taylor_design(strata="st", lonely_psu="adjust"), "y")
     assert np.isfinite(res.tidy()["std_error"]).all()
+
+
+# --- issue 13: quantiles (Woodruff) on Taylor-linearisation designs ---------------------------------
+
+@pytest.mark.parametrize("fn", [lsa.quantiles, lsa.iqr])
+def test_taylor_quantiles_bad_interval_names_the_argument(fn):
+    with pytest.raises(lsa.LsaError, match=r"interval must be one of \['quantile', 'woodruff'\]; got 'wood'"):
+        fn(_taylor_design(), "y", interval="wood")
+
+
+def test_taylor_quantiles_lonely_psu_rule_is_followed_and_said():
+    with pytest.warns(lsa.errors.LsaWarning, match=r"stratum st = \[3\] has one PSU .*lonely_psu='remove'"):
+        res = lsa.quantiles(_taylor_design(strata="st", lonely_psu="remove"), "y", [0.5])
+    assert res.tidy()["term"].tolist() == ["p50"]

@@ -167,7 +167,7 @@ def _weighted_quantiles(y: np.ndarray, w: np.ndarray, probs: np.ndarray) -> np.n
 
 @over_completed
 def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFAULT_PROBS, by=None, *,
-              method: str = "math", interval: str = "quantile",
+              method: str = "math", interval: str | None = None,
               df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted quantiles (percentiles) of a variable or PV set.
 
@@ -176,8 +176,10 @@ def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFA
     ``interval.type = "quantile"``; the approach of the PISA and TIMSS manuals).
     ``method="symmetric" | "unbiased"``: EdSurvey's other definitions; ``interval="woodruff"``:
     Woodruff's interval and SE, survey's default (:mod:`lsa.estimators.percentiles`).
+    ``interval=None`` (default): ``"quantile"`` with replicate weights, ``"woodruff"`` on a
+    Taylor-linearisation design (ids, no replicates), where there are no replicate quantiles.
     """
-    if (method, interval) != ("math", "quantile"):
+    if (method, interval) not in (("math", "quantile"), ("math", None)) or influence.wanted(design):
         return quantiles_result(design, variable, probs, by, method, interval, df_method)
     probs_arr = np.asarray(check_numbers(probs, "probs", low=0, high=1, low_open=True, high_open=True), dtype=float)
     names, m, data = _variables(design, [check_name(variable, "variable")], "variable")

@@ -24,6 +24,8 @@ forms used by lsa's estimators:
 | standard deviation (:func:`sd`) | w_i ((y_i − ȳ)² − σ²) / (2 σ W) |
 | Pearson r (:func:`pearson`) | u_xy/√(s_xx s_yy) − r/2 (u_xx/s_xx + u_yy/s_yy), u_ab = w_i ((a_i − ā)(b_i − b̄) − s_ab) / W |
 | regression / GLM (:func:`estimating_equation`) | (Σ w x x' v)⁻¹ x_i w_i r_i: r = y − x'β (lm), y − μ (logit) |
+| CDF F̂(q) = Σ w 1[y ≤ q] / W (:func:`cdf`) | w_i (1[y_i ≤ q] − F̂(q)) / W |
+| quantile q̂, Woodruff (:func:`woodruff`) | the CDF's values at q̂ divided by f̂ = 2t√V(F̂)/(upper − lower) |
 
 Each formula is the derivative of the estimator with respect to the i-th weight, times w_i;
 ``tests/test_taylor.py`` checks every one against numerical derivatives and the R references
@@ -83,6 +85,24 @@ def estimating_equation(x: np.ndarray, w: np.ndarray, residual: np.ndarray, hess
     (the information, positive definite). Returns (n, p)."""
     score = x * (w * residual)[:, None]
     return np.linalg.solve(hessian, score.T).T
+
+
+def cdf(y: np.ndarray, valid: np.ndarray, w: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F̂(q_j) = Σ w 1[y ≤ q_j] / Σ w over the valid rows of y (n,) at the points q (k,), full weight
+    w (n,), and its linearised values (a mean of indicators, :func:`ratio`). Returns F̂ (k,), z (n, k)."""
+    below = (np.where(valid, y, np.inf)[:, None] <= q[None, :]).astype(float)
+    wv = np.where(valid, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = wv @ below / wv.sum()
+    return f, ratio(below, np.broadcast_to(valid[:, None], below.shape), w, f).T
+
+
+def woodruff(z_cdf: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """Linearised values (n, k) of quantiles with Woodruff's variance: those of the CDF at the
+    estimates, z_cdf (n, k), times 1/f̂ = (upper − lower)/(2t√V(F̂)) (``slope``, (k,); 0 where V is 0),
+    so that their variance is ((upper − lower)/(2t))², survey's ``SE()`` of ``svyquantile``
+    (Woodruff 1952; Francisco & Fuller 1991 for the covariances)."""
+    return z_cdf * slope[None, :]
 
 
 def scatter(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:

@@ -47,6 +47,7 @@ from ..design import SurveyDesign
 from ..multicountry import group_weights
 from ..replicates import replicate_variance
 from ..validation import check_choice, check_name, check_numbers
+from . import influence
 from ._core import DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns, run_by_groups
 
 METHODS = ("math", "simple", "symmetric", "unbiased")
@@ -120,6 +121,23 @@ def _cdf_at(y: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
         return (below.T @ w).T / w.sum(axis=0)[:, None]
 
 
+def _interval(y: np.ndarray, w0: np.ndarray, cdf0: np.ndarray, var: np.ndarray, method: str, df: float,
+              alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Woodruff's bounds (2, k) from F̂ (k,) at the estimates and its variance V (k,), and the slope
+    (upper − lower)/(2t√V) = 1/f̂ (k,), 0 where V is 0 (as ``survey:::woodruffCI``, ``method = "mean"``)."""
+    t = stats.norm.ppf(1 - alpha / 2) if np.isinf(df) else stats.t.ppf(1 - alpha / 2, df)
+    half = t * np.sqrt(var)
+    low_p, high_p = cdf0 - half, cdf0 + half
+    bounds = np.full((2, len(cdf0)), np.nan)
+    ok = (low_p >= 0) & (high_p <= 1)
+    if ok.any():
+        bounds[0, ok] = quantile_function(y, w0[:, None], low_p[ok], method)[0]
+        bounds[1, ok] = quantile_function(y, w0[:, None], high_p[ok], method)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(var > 0, (bounds[1] - bounds[0]) / (2 * half), 0.0)
+    return bounds, slope
+
+
 def woodruff(y: np.ndarray, w: np.ndarray, probs: np.ndarray, method: str, factors: np.ndarray,
              df: float, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Woodruff's interval for one PV (y without NaN, w (n, 1 + R)).
@@ -131,17 +149,39 @@ def woodruff(y: np.ndarray, w: np.ndarray, probs: np.ndarray, method: str, facto
     if w.shape[1] == 1:
         return q[None, :], np.full((2, len(q)), np.nan)
     var = np.diagonal(replicate_variance(cdf[0], cdf[1:], factors)).copy()
-    t = stats.norm.ppf(1 - alpha / 2) if np.isinf(df) else stats.t.ppf(1 - alpha / 2, df)
-    half = t * np.sqrt(var)
-    low_p, high_p = cdf[0] - half, cdf[0] + half
-    bounds = np.full((2, len(q)), np.nan)
-    ok = (low_p >= 0) & (high_p <= 1)
-    if ok.any():
-        bounds[0, ok] = quantile_function(y, w[:, :1], low_p[ok], method)[0]
-        bounds[1, ok] = quantile_function(y, w[:, :1], high_p[ok], method)[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = np.where(var > 0, (bounds[1] - bounds[0]) / (2 * half), 0.0)      # 1 / f̂
+    bounds, slope = _interval(y, w[:, 0], cdf[0], var, method, df, alpha)
     return q[None, :] + (cdf - cdf[0]) * slope, bounds
+
+
+def woodruff_taylor(design: SurveyDesign, y: np.ndarray, w: np.ndarray, probs: np.ndarray, method: str,
+                    alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Woodruff's interval for one PV under Taylor linearisation: y (n,) with NaN for missing, w (n,)
+    the full weight (0 outside the group), rows aligned with the design's data. V(F̂) is the
+    linearisation variance of F̂ at q̂ (:func:`lsa.estimators.influence.cdf`), t has the df of the
+    PSUs and strata with rows in the group (``survey::degf`` of the subset design, as
+    ``svyquantile`` uses). Returns q̂ (k,), the interval (2, k) and the quantiles' linearised
+    values (n, k) (:func:`lsa.estimators.influence.woodruff`)."""
+    valid = ~np.isnan(y) & (w > 0)
+    q = quantile_function(y[valid], w[valid, None], probs, method)[0]
+    cdf0, z = influence.cdf(y, valid, w, q)
+    var = np.diagonal(influence.covariance(z[None], design, 1, len(q))[0]).copy()
+    bounds, slope = _interval(y[valid], w[valid], cdf0, var, method, _taylor_df(design, valid), alpha)
+    return q, bounds, influence.woodruff(z, slope)
+
+
+def _taylor_df(design: SurveyDesign, rows: np.ndarray) -> float:
+    """PSUs − strata among the PSUs with a row in ``rows`` (``survey::degf`` of a subset)."""
+    structure = design.taylor()
+    used = np.logical_or.reduceat(rows[structure.order], structure.starts)
+    return float(used.sum() - len(np.unique(structure.stratum_of_psu[used])))
+
+
+def resolve_interval(design: SurveyDesign, interval: str | None) -> str:
+    """``interval=None``: Woodruff on a Taylor-linearisation design (no replicates: there are no
+    replicate quantiles; survey's default), replicate quantiles otherwise."""
+    if interval is None:
+        return "woodruff" if influence.wanted(design) else "quantile"
+    return interval
 
 
 def quantile_compute(design: SurveyDesign, variable: str, probs: np.ndarray, method: str, interval: str):
@@ -152,12 +192,17 @@ def quantile_compute(design: SurveyDesign, variable: str, probs: np.ndarray, met
     terms = [f"p{100 * p:g}" for p in probs]
     factors = group_weights(design).factors if design.replicates is not None else np.empty(0)
 
+    taylor = interval == "woodruff" and influence.wanted(design)
+
     def compute(w: np.ndarray) -> Draws:
         theta = np.empty((m, w.shape[1], len(probs)))
         bounds = np.full((m, 2, len(probs)), np.nan)
+        infl = np.zeros((m, len(y), len(probs))) if taylor else None
         for i in range(m):
             valid = ~np.isnan(y[:, i])
-            if interval == "woodruff":
+            if taylor:
+                theta[i, 0], bounds[i], infl[i] = woodruff_taylor(design, y[:, i], w[:, 0], probs, method)
+            elif interval == "woodruff":
                 df = _df(design, w)
                 theta[i], bounds[i] = woodruff(y[valid, i], w[valid], probs, method, factors, df)
             else:
@@ -169,7 +214,7 @@ def quantile_compute(design: SurveyDesign, variable: str, probs: np.ndarray, met
             one = m == 1                       # with PVs: conf_int() on the pooled SE
             extra.update(woodruff_low=list(bounds[0, 0] if one else np.full(k, np.nan)),
                          woodruff_high=list(bounds[0, 1] if one else np.full(k, np.nan)))
-        return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, extra)
+        return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, extra, infl)
 
     return compute, terms
 
@@ -188,19 +233,21 @@ def check_options(probs, method: str, interval: str) -> np.ndarray:
 
 
 @over_completed
-def iqr(design: SurveyDesign, variable: str, by=None, *, method: str = "math", interval: str = "quantile",
+def iqr(design: SurveyDesign, variable: str, by=None, *, method: str = "math", interval: str | None = None,
         df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Interquartile range Q(0.75) − Q(0.25) of a variable or PV set, formed per PV and replicate
     (so its replicate variance includes the covariance of the quartiles); ``method`` and
     ``interval`` as :func:`lsa.quantiles` (with ``"woodruff"`` the difference of the linearised
-    replicates: Var = SE₂₅² + SE₇₅² − 2 Cov)."""
+    replicates, or of the linearised values under Taylor: Var = SE₂₅² + SE₇₅² − 2 Cov)."""
+    interval = resolve_interval(design, interval)
     probs = check_options((0.25, 0.75), method, interval)
     compute_q, _ = quantile_compute(design, check_name(variable, "variable"), probs, method, interval)
 
     def compute(w: np.ndarray) -> Draws:
         d = compute_q(w)
         theta = d.theta[:, :, 1:] - d.theta[:, :, :1]
-        return Draws(theta, ["IQR"], d.n_obs[:1], d.n_missing[:1], d.df_complete, {"variable": [variable]})
+        infl = None if d.influence is None else d.influence[:, :, 1:] - d.influence[:, :, :1]
+        return Draws(theta, ["IQR"], d.n_obs[:1], d.n_missing[:1], d.df_complete, {"variable": [variable]}, infl)
 
     return run_by_groups(design, by, compute, statistic="Interquartile range", df_method=df_method)
 
@@ -208,6 +255,7 @@ def iqr(design: SurveyDesign, variable: str, by=None, *, method: str = "math", i
 def quantiles_result(design: SurveyDesign, variable: str, probs: Sequence[float], by, method: str,
                      interval: str, df_method: DfMethod) -> DesignResult:
     """The body of :func:`lsa.quantiles` (options checked here)."""
+    interval = resolve_interval(design, interval)
     probs_arr = check_options(probs, method, interval)
     compute, _ = quantile_compute(design, check_name(variable, "variable"), probs_arr, method, interval)
     label = "Quantiles" if interval == "quantile" and method in ("math", "simple") else \
