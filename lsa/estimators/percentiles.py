@@ -30,7 +30,11 @@ Intervals (``interval=``), the sampling variance of each PV's percentile:
     SE = (upper − lower)/(2t). It enters the pooling as linearised replicates
     q̂ + (F̂_r − F̂)·(upper − lower)/(2t√V), whose replicate variance is SE² exactly; covariances
     between percentiles follow as Cov(F̂ⱼ, F̂ₖ)/(f̂ⱼ f̂ₖ) with f̂ = 2t√V/(upper − lower) (Francisco &
-    Fuller 1991). A bound outside [0, 1] gives NaN, as survey.
+    Fuller 1991). A bound outside [0, 1] gives NaN, as survey. On a design without replicates
+    (Taylor linearisation) V is the linearisation variance of F̂ and the quantile's linearised values
+    are F̂'s divided by f̂ (:func:`lsa.estimators.influence.woodruff`); t has the df of the PSUs and
+    strata in the group, as ``svyquantile`` on a subset design. ``interval=None``: ``"woodruff"``
+    there, ``"quantile"`` with replicates.
 
 With plausible values each PV's estimate and sampling variance are pooled by Rubin's rules
 (:mod:`lsa.pooling`).
