@@ -15,6 +15,8 @@ from .estimators import (DesignResult, benchmarks, contrast, correlation, covari
 from .estimators.crosstab import CrosstabResult, crosstab
 from .estimators.regression_extras import odds_ratios, r_squared, risk_ratios, standardized
 from .estimators.glm import poisson, probit
+from .estimators.multinomial import multinom, ordinal
+from .estimators.quantreg import quantreg
 from .international import ComparisonResult, average, compare, trend
 from .mix_pv import MixPVResult, lrt_pv, mix_pv
 from .mixed import MixedControl, MixedResult, mixed
@@ -32,5 +34,6 @@ __all__ = [
     "CrosstabResult", "crosstab",
     "odds_ratios", "r_squared", "risk_ratios", "standardized",
     "poisson", "probit",
+    "multinom", "ordinal", "quantreg",
     "average", "compare", "contrast", "correlation", "covariance", "datasets", "design_from_study", "estimate", "gap", "group_wald_test", "impute", "iqr", "io", "lm", "logit", "lrt_pv", "mean", "mix_pv", "mixed", "model_inputs", "percentages", "pooling", "quantiles", "robust", "sd", "studies", "study_info", "trend", "weights",
 ]

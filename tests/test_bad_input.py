@@ -1757,3 +1757,45 @@ def test_taylor_quantiles_lonely_psu_rule_is_followed_and_said():
     with pytest.warns(lsa.errors.LsaWarning, match=r"stratum st = \[3\] has one PSU .*lonely_psu='remove'"):
         res = lsa.quantiles(_taylor_design(strata="st", lonely_psu="remove"), "y", [0.5])
     assert res.tidy()["term"].tolist() == ["p50"]
+
+
+# --- issue 13 item 5: multinomial, ordinal and quantile regression ---------------------------------
+
+def _cat_design():
+    """Eight schools of six students; level 'c' of the outcome lives in school 1 only, so the JK1
+    replicate that drops school 1 has no 'c'."""
+    rng = np.random.default_rng(13)
+    sch = np.repeat(np.arange(1, 9), 6)
+    out = np.where(rng.random(48) < 0.5, "a", "b").astype(object)
+    out[:2] = "c"
+    frame = pd.DataFrame({"sch": sch, "w": 1.0 + rng.random(48), "x": rng.normal(size=48), "out": out,
+                          "y": rng.normal(size=48)})
+    frame["out"] = pd.Categorical(frame["out"], categories=["a", "b", "c"], ordered=True)
+    return lsa.SurveyDesign(frame, ids={"school": "sch"}, weights={"student": "w"}).with_replicates("jk1")
+
+
+_CATEGORICAL_CASES = [
+    ("ordinal link unknown", lambda: lsa.ordinal(_cat_design(), "out ~ x", link="cloglog"), lsa.LsaError,
+     r"link must be one of \['logit', 'probit'\]; got 'cloglog'"),
+    ("quantreg q above 1", lambda: lsa.quantreg(_cat_design(), "y ~ x", q=1.5), lsa.LsaError,
+     r"q must be > 0 and < 1; got 1.5"),
+    ("quantreg q 0 in a list", lambda: lsa.quantreg(_cat_design(), "y ~ x", q=[0.5, 0]), lsa.LsaError,
+     r"q\[1\] must be > 0 and < 1; got 0"),
+    ("quantreg q text", lambda: lsa.quantreg(_cat_design(), "y ~ x", q="median"), lsa.LsaError,
+     r"q must be a number or a list of numbers; got 'median'"),
+    ("multinom level empty in a replicate", lambda: lsa.multinom(_cat_design(), "out ~ x"), lsa.EstimationError,
+     r"lsa.multinom: response level 'c' has no weight in 1 of 8 replicates"),
+    ("ordinal level empty in a replicate", lambda: lsa.ordinal(_cat_design(), "out ~ x"), lsa.EstimationError,
+     r"lsa.ordinal: response level 'c' has no weight in 1 of 8 replicates"),
+    ("multinom one level", lambda: lsa.multinom(_cat_design(), "I(x > 100) ~ y"), lsa.FormulaError,
+     r"lsa.multinom: the response of 'I\(x > 100\) ~ y' has 1 level"),
+    ("ordinal without intercept", lambda: lsa.ordinal(_cat_design(), "out ~ x - 1"), lsa.FormulaError,
+     r"lsa.ordinal: 'out ~ x - 1' removes the intercept"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _CATEGORICAL_CASES, ids=[c[0] for c in _CATEGORICAL_CASES])
+def test_categorical_models_bad_input(case, call, exc, match):
+    with pytest.raises(exc, match=match) as info:
+        call()
+    assert "\n" not in str(info.value), str(info.value)

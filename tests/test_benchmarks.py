@@ -19,7 +19,7 @@ SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("bench_*.py"))
 
 def test_every_benchmark_is_listed():
     assert SCRIPTS == ["bench_compare.py", "bench_estimators.py", "bench_impute.py", "bench_mix_pv.py",
-                       "bench_mixed.py", "bench_robust.py", "bench_search.py"]
+                       "bench_mixed.py", "bench_models.py", "bench_robust.py", "bench_search.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
