@@ -343,7 +343,8 @@ def build_spec(info, data: pd.DataFrame, other_cycles: Mapping[str, Sequence[str
         raise StudyError(
             f"the data lack columns that {info.name} {info.cycle} needs: {'; '.join(missing)}. "
             f"Found columns: {cols.preview()}.{(' ' + hint) if hint else ''} "
-            "Pass weights=/replicates=/pvs= to design_from_study to override the dictionary.")
+            "Pass weights=/replicates=/pvs= to design_from_study to override the dictionary "
+            "(replicates=None: standard errors by Taylor linearisation over the school ids).")
     return DesignSpec(study=info.study, cycle=info.cycle, grade=info.grade, data=data, ids=ids or None,
                       weights=weights, pvs=pvs or None, replicates=replicates,
                       pv_variance=overrides.pop("pv_variance", info.pv_variance or "all"),
