@@ -48,3 +48,15 @@ def max_scaled_difference(a, b) -> float:
     a, b = np.asarray(a, float), np.asarray(b, float)
     se = np.sqrt(np.abs(np.diag(b)))
     return float(np.max(np.abs(a - b) / np.outer(se, se)))
+
+
+def best_of(fn, repeat: int = 3) -> tuple[float, object]:
+    """The fastest of ``repeat`` timed calls of ``fn`` (seconds) and the last result."""
+    import time
+
+    times, result = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), result

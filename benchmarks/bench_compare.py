@@ -16,7 +16,6 @@ composite average against its closed form (the mean of the country estimates).
 from __future__ import annotations
 
 import dataclasses
-import time
 import warnings
 
 import pandas as pd
@@ -24,7 +23,7 @@ import pandas as pd
 import lsa
 from lsa.datasets import simulate
 
-from _common import quick_requested
+from _common import best_of, quick_requested
 
 
 def stacked(n_countries: int, n_schools: int, students: int, n_pop: int) -> lsa.SurveyDesign:
@@ -33,15 +32,6 @@ def stacked(n_countries: int, n_schools: int, students: int, n_pop: int) -> lsa.
         sim = simulate(n_schools, students, n_pop_schools=n_pop, seed=c)
         parts.append(sim.data.assign(CNT=f"C{c:02d}", school_id=sim.data["school_id"].astype(str) + f"-{c}"))
     return dataclasses.replace(sim, data=pd.concat(parts, ignore_index=True)).design()
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), result
 
 
 def comparisons(res):

@@ -12,7 +12,6 @@ Prints the times and the ratio, and checks both give the same pooled estimates.
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -21,7 +20,7 @@ import statsmodels.api as sm
 import lsa
 from lsa.datasets import load
 
-from _common import quick_requested
+from _common import best_of, quick_requested
 
 FORMULA = "LIT ~ AGE_R + GENDER_R"
 
@@ -46,15 +45,6 @@ def naive(d: lsa.SurveyDesign, level: str) -> np.ndarray:
         ok = df[pv].notna() & df["AGE_R"].notna() & gender.notna()
         out.append([sm.WLS(df.loc[ok, pv], base[ok], weights=df.loc[ok, c]).fit().params.to_numpy() for c in cols])
     return np.array(out)
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), result
 
 
 def main(quick: bool = False) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -36,16 +35,7 @@ from lsa.robust import clustered, robust_mixed
 from lsa.robust._naive import naive_cr2_ols
 from lsa.robust.formula import build_design
 
-from _common import REF, max_scaled_difference, quick_requested, read_reference_csv
-
-
-def best_of(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
+from _common import REF, best_of, max_scaled_difference, quick_requested, read_reference_csv
 
 
 def compare(label, formula, data, cluster, repeat=3, naive=True):

@@ -34,7 +34,7 @@ import pyreadstat
 import lsa
 from lsa import cli
 
-from _common import quick_requested
+from _common import best_of, quick_requested
 
 COUNTRIES = [f"c{i:02d}" for i in range(100)]
 
@@ -50,15 +50,6 @@ def write_folder(folder: Path, n_files: int, n_vars: int, n_rows: int = 20) -> N
         pyreadstat.write_sav(df, str(folder / f"asg{c}m7.sav"), column_labels=labels,
                              variable_value_labels={n: vl for n in names[:-1]},
                              missing_ranges={n: [9] for n in names[:-1]})
-
-
-def best_of(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), result
 
 
 def headers_only(folder: Path) -> int:
