@@ -39,12 +39,12 @@ from scipy.special import expit, ndtr, ndtri
 
 from ..design import SurveyDesign
 from ..errors import ConvergenceWarning, EstimationError, FormulaError, warn
-from ..formula import check_known_names, fixed_matrix, response_matrix
+from ..formula import response_matrix
 from ..separation import solve_batched
-from ..validation import check_choice, check_formula, check_no_random_effects
-from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
+from ..validation import check_choice
+from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .logistic import where_text
-from .regression import check_rank, response_expression
+from .regression import check_rank, pv_model_frame
 
 LINKS = ("logit", "probit")
 REFRESH = 12         # chord steps per Hessian in the replicate fits (first: the full sample's)
@@ -65,29 +65,9 @@ class CategoryData:
 def category_data(design: SurveyDesign, formula: str, function: str) -> CategoryData:
     """The response of ``formula`` as level codes for every PV and its predictors (by
     :func:`lsa.formula.fixed_matrix`); rows missing any model variable are excluded."""
-    check_formula(formula)
-    check_no_random_effects(formula, function)
-    lhs, rhs = (part.strip() for part in formula.split("~", 1))
-    lhs = response_expression(lhs)
-    data = design.data
-    lhs_vars = check_known_names(lhs, data.columns, f"response of {formula!r}", design.pvs)
-    rhs_vars = check_known_names(rhs, data.columns, f"predictors of {formula!r}", design.pvs)
-    if not lhs_vars:
-        raise FormulaError(f"{function}: formula {formula!r} has no variable on the left of '~'.")
-    used = list(dict.fromkeys(lhs_vars + rhs_vars))
-    m, cols = pv_columns(design, used)
-    rows = data[sorted({c for n in used for c in cols[n]})].notna().all(axis=1).to_numpy()
-    if not rows.any():
-        raise FormulaError(f"{function}: no row has data on every variable of {formula!r}.")
-    index = data.index[rows]
-
-    def frame(names, i):
-        return pd.DataFrame({n: data[cols[n][i]][rows] for n in names}, index=index)
-
-    xs, names = [], None
-    for i in range(m if any(design.is_pv(n) for n in rhs_vars) else 1):
-        x, names = fixed_matrix(rhs, frame(rhs_vars, i), f"predictors of {formula!r}", function)
-        xs.append(x)
+    pf = pv_model_frame(design, formula, function)
+    lhs, lhs_vars, used, m, cols, rows, data = pf.lhs, pf.lhs_vars, pf.used, pf.m, pf.cols, pf.rows, design.data
+    frame, xs, names, index = pf.frame, pf.x, pf.terms, design.data.index[pf.rows]
     values = []
     for i in range(m):
         if lhs in used:

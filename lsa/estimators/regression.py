@@ -42,6 +42,57 @@ class ModelData:
     terms: list[str]
 
 
+@dataclass(frozen=True)
+class PVModelFrame:
+    """A single-level formula parsed against a design, shared by every design-based model:
+    the response (``lhs``, wrapped by :func:`response_expression`) and the names it uses,
+    the M columns behind every name (``cols``), the complete rows (``rows``: no model variable
+    missing in any PV), and the predictor matrices (``x``: one, or one per PV when a PV set is
+    a predictor) with their R ``terms``."""
+
+    design: SurveyDesign
+    lhs: str
+    lhs_vars: list[str]
+    used: list[str]
+    m: int
+    cols: dict
+    rows: np.ndarray
+    x: list[np.ndarray]
+    terms: tuple[str, ...]
+
+    def frame(self, names, i: int) -> pd.DataFrame:
+        """The complete rows of ``names`` for PV ``i`` (columns keep their dtype)."""
+        data = self.design.data
+        index = data.index[self.rows]
+        return pd.DataFrame({n: data[self.cols[n][i]][self.rows] for n in names}, index=index)
+
+
+def pv_model_frame(design: SurveyDesign, formula: str, function: str) -> PVModelFrame:
+    """Parse ``formula`` for ``function`` (its name in messages): the checks of
+    :mod:`lsa.validation` and :mod:`lsa.formula`, the PV columns, the complete rows and the
+    predictor matrices by :func:`lsa.formula.fixed_matrix`."""
+    check_formula(formula)
+    check_no_random_effects(formula, function)
+    lhs, rhs = (part.strip() for part in formula.split("~", 1))
+    lhs = response_expression(lhs)
+    data = design.data
+    lhs_vars = check_known_names(lhs, data.columns, f"response of {formula!r}", design.pvs)
+    rhs_vars = check_known_names(rhs, data.columns, f"predictors of {formula!r}", design.pvs)
+    if not lhs_vars:
+        raise FormulaError(f"{function}: formula {formula!r} has no variable on the left of '~'.")
+    used = list(dict.fromkeys(lhs_vars + rhs_vars))
+    m, cols = pv_columns(design, used)
+    rows = data[sorted({c for n in used for c in cols[n]})].notna().all(axis=1).to_numpy()
+    if not rows.any():
+        raise FormulaError(f"{function}: no row has data on every variable of {formula!r}.")
+    pf = PVModelFrame(design, lhs, lhs_vars, used, m, cols, rows, [], ())
+    xs, names = [], ()
+    for i in range(m if any(design.is_pv(n) for n in rhs_vars) else 1):
+        x, names = fixed_matrix(rhs, pf.frame(rhs_vars, i), f"predictors of {formula!r}", function)
+        xs.append(x)
+    return PVModelFrame(design, lhs, lhs_vars, used, m, cols, rows, xs, names)
+
+
 def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> ModelData:
     """Parse ``formula`` against the design's data, one model frame per plausible value.
 
@@ -54,31 +105,9 @@ def model_data(design: SurveyDesign, formula: str, binary: bool = False) -> Mode
     directly.
     """
     function = "lsa.logit" if binary else "lsa.lm"
-    check_formula(formula)
-    check_no_random_effects(formula, function)
-    lhs, rhs = (part.strip() for part in formula.split("~", 1))
-    lhs = response_expression(lhs)
-    data = design.data
-    lhs_vars = check_known_names(lhs, data.columns, f"response of {formula!r}", design.pvs)
-    rhs_vars = check_known_names(rhs, data.columns, f"predictors of {formula!r}", design.pvs)
-    used = list(dict.fromkeys(lhs_vars + rhs_vars))
-    if not lhs_vars:
-        raise FormulaError(f"{function}: formula {formula!r} has no variable on the left of '~'.")
-    m, cols = pv_columns(design, used)
-    columns = sorted({c for n in used for c in cols[n]})
-    rows = data[columns].notna().all(axis=1).to_numpy()
-    if not rows.any():
-        raise FormulaError(f"no row has data on every variable of {formula!r}.")
-    index = data.index[rows]
-
-    def frame(names, i):
-        return pd.DataFrame({n: data[cols[n][i]][rows] for n in names}, index=index)
-
-    pv_rhs = any(design.is_pv(n) for n in rhs_vars)
-    xs, names = [], None
-    for i in range(m if pv_rhs else 1):
-        x, names = fixed_matrix(rhs, frame(rhs_vars, i), f"predictors of {formula!r}", function)
-        xs.append(x)
+    pf = pv_model_frame(design, formula, function)
+    lhs, lhs_vars, used, m, cols, rows, data = pf.lhs, pf.lhs_vars, pf.used, pf.m, pf.cols, pf.rows, design.data
+    frame, xs, names, pv_rhs = pf.frame, pf.x, pf.terms, len(pf.x) > 1
     what = f"response of {formula!r}"
     first = data[cols[lhs][0]] if lhs in used else None
     if first is not None and pd.api.types.is_numeric_dtype(first) and not pd.api.types.is_bool_dtype(first) \
