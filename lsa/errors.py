@@ -36,6 +36,11 @@ class ReadError(LsaError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
+class NotEnoughMemoryError(LsaError, MemoryError):
+    """A requested step needs more memory than is available; the message gives the estimate of the
+    bytes needed, checked before the step starts (:mod:`lsa.io_memory`)."""
+
+
 class LsaWarning(UserWarning):
     """Base class of lsa warnings."""
 

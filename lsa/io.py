@@ -22,12 +22,15 @@ from .errors import LsaError, LsaWarning, ReadError, StudyError, warn
 from .io_files import (attach_files, check_files, check_one_cycle, combine_attrs, concat_frames, extra_roles,
                        link_design, shift_codes, take_rows)
 from .io_fixed import find_syntax, fixed_width_file, read_fixed, syntax_columns
-from .io_readers import (ColumnNotFoundError, check_complete, check_data_file, read_any,
+from .io_memory import check_memory, row_bytes
+from .io_parquet import is_parquet, parquet_header, read_parquet, to_parquet
+from .io_readers import (ColumnNotFoundError, check_complete, check_data_file, check_n_jobs, nearest_names, read_any,
                          read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
 from .io_search import codebook as codebook, search as search, variables as variables  # re-exported
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
-           "match_filename", "FileDescription", "ColumnNotFoundError", "link_design", "read_fixed"]
+           "match_filename", "FileDescription", "ColumnNotFoundError", "link_design", "read_fixed",
+           "to_parquet", "read_parquet"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,6 +51,8 @@ def _pattern_regex(pattern: str, suffix: str | None, letter: str | None, loose: 
             out += r"\w+"
         pos = m.end()
     out += re.escape(pattern[pos:])
+    if out.endswith(r"\.sav"):  # a Parquet copy (lsa.io.to_parquet) of a study file is found as well
+        out = out[:-len(r"\.sav")] + r"\.(?:sav|parquet)"
     return re.compile(out, re.IGNORECASE)
 
 
@@ -121,16 +126,43 @@ def _find_files(folder: Path, pattern: str, suffix, letter, label: str, suffix_u
 # --------------------------------------------------------------------------------------------
 # whole study folders
 # --------------------------------------------------------------------------------------------
+def _header(path: Path):
+    """pyreadstat-style header of a data file (or of a Parquet copy); None for fixed-width text."""
+    if path.suffix.lower() == ".txt":
+        return None
+    return parquet_header(path) if is_parquet(path) else read_metadata(path)
+
+
 def _meta_columns(path: Path) -> list[str]:
     if path.suffix.lower() == ".txt":  # PISA 2000-2012 fixed-width text: the names its syntax declares
         return syntax_columns(find_syntax(path))
-    return list(read_metadata(path).column_names)
+    return list(_header(path).column_names)
 
 
-def _read_any(path: Path, columns, labels, user_missing) -> pd.DataFrame:
+def _read_any(path: Path, columns, labels, user_missing, n_jobs=1) -> pd.DataFrame:
     if path.suffix.lower() == ".txt":
         return read_fixed(path, None, columns, labels, user_missing)
-    return read_any(path, columns, labels, user_missing)
+    if is_parquet(path):
+        return read_parquet(path, columns, labels, user_missing)
+    return read_any(path, columns, labels, user_missing, n_jobs)
+
+
+def _check_study_memory(info, stu_files: Mapping[str, Path], columns, merge_keys) -> None:
+    """The student files' rows x selected columns against the memory available (peak 2x: parts + stack)."""
+    rows = total = 0
+    for spath in stu_files.values():
+        meta = _header(spath)
+        if meta is None or (getattr(meta, "number_rows", None) or -1) < 0:
+            continue
+        names = list(meta.column_names)
+        cols = names if columns is None else _select([columns] if isinstance(columns, str) else list(columns),
+                                                     _design_names(info, ()) + list(merge_keys), info, names)[0]
+        rows += meta.number_rows
+        total += meta.number_rows * row_bytes(cols, getattr(meta, "readstat_variable_types", None),
+                                              getattr(meta, "variable_storage_width", None))
+    if rows:
+        check_memory(rows, total // rows, f"read_study: the student files of {len(stu_files)} "
+                     f"{'country' if len(stu_files) == 1 else 'countries'}")
 
 
 def _design_names(info, grade_roots: Iterable[str]) -> list[str]:
@@ -172,7 +204,7 @@ def _select(requested, design, info, available: list[str]) -> tuple[list[str], l
 def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None, grade=None,
                columns: Sequence[str] | None = None, school_columns: Sequence[str] | None = None,
                labels: str = "categorical", user_missing: bool = True, files: Sequence[str] | None = None,
-               allow_unmatched: bool = False) -> pd.DataFrame:
+               allow_unmatched: bool = False, n_jobs: int = 1) -> pd.DataFrame:
     """Read the official files of one study cycle from a folder and merge students with schools
     (and with home, achievement, student-teacher link and teacher files: ``files=``).
 
@@ -203,6 +235,12 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
         :mod:`lsa.io_files`). ``columns`` names found only in these files are read from them.
     allow_unmatched : read links whose student or teacher has no record (dropped / teacher
         columns missing, with a warning) instead of refusing them.
+    n_jobs : processes reading each SPSS/Stata/SAS file in parallel (:func:`read_spss`).
+
+    Large files: name the ``columns`` an analysis needs (only these and the design columns are
+    read), and convert the files once with :func:`to_parquet` (``lsa convert``): ``.parquet``
+    copies named as the study's files are read like them (preferred to a ``.sav`` beside them).
+    The memory the selected columns need is checked before any file is read.
 
     Notes
     -----
@@ -272,10 +310,12 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
 
     merge_keys = info.merge_keys.get("student_school") or info.merge_keys.get("teacher_school") or ()
     school_id = info.ids.get("school")
+    check_n_jobs(n_jobs)
+    _check_study_memory(info, stu_files, columns, merge_keys)
     parts, sources, offset = [], [], 0
     for cnt, spath in stu_files.items():
         part = _read_pair(info, spath, sch_files.get(cnt) if cnt else next(iter(sch_files.values()), None),
-                          columns, school_columns, merge_keys, school_id, labels, user_missing, want, cnt)
+                          columns, school_columns, merge_keys, school_id, labels, user_missing, want, cnt, n_jobs)
         if extra:
             part = attach_files(part, {r: extra[r][cnt] for r in extra}, info, columns=extra_cols, labels=labels,
                                 user_missing=user_missing, allow_unmatched=allow_unmatched)
@@ -310,13 +350,14 @@ def _split_columns(columns, extra: Mapping[str, Mapping[str, Path]], stu_files) 
 def _find_literal(folder: Path, name: str) -> dict[str, Path]:
     stem = re.sub(r"\.(txt|sav)$", "", name, flags=re.I)
     for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.stem.lower() == stem.lower() and p.suffix.lower() in (".sav", ".zsav", ".dta", ".sas7bdat"):
+        if p.is_file() and p.stem.lower() == stem.lower() and p.suffix.lower() in (".parquet", ".sav", ".zsav", ".dta",
+                                                                                   ".sas7bdat"):
             return {"": p}
     return fixed_width_file(folder, name)  # PISA 2000-2012: the text file, when its read-in syntax is there
 
 
 def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_id, labels, user_missing,
-               want, cnt) -> pd.DataFrame:
+               want, cnt, n_jobs=1) -> pd.DataFrame:
     s_avail = _meta_columns(spath)
     c_avail = _meta_columns(cpath) if cpath is not None else []
     design = _design_names(info, ())
@@ -330,9 +371,10 @@ def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_i
         lost = [n for n in notfound if n.upper() not in c_up]
         if lost:
             raise ColumnNotFoundError(
-                f"{spath.name}{' / ' + cpath.name if cpath else ''}: columns not found: {lost}. "
+                f"{spath.name}{' / ' + cpath.name if cpath else ''}: columns not found: {lost}."
+                f"{nearest_names(lost, s_avail + c_avail)} "
                 f"Student file columns: {', '.join(s_avail[:30])}{', ...' if len(s_avail) > 30 else ''}.")
-    stu = _read_any(spath, s_cols, labels, user_missing)
+    stu = _read_any(spath, s_cols, labels, user_missing, n_jobs)
     if want and "{cnt}" not in (_file_roles(info).get("student") or "{cnt}"):
         ccol = next((c for c in stu.columns if c.upper() == str(info.ids.get("country", "")).upper()), None)
         if ccol is None:
@@ -358,7 +400,7 @@ def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_i
     else:
         extra = [c_up[sw.upper()]] if sw and sw.upper() in c_up else []
         c_cols = list(dict.fromkeys([c_up[k.upper()] for k in keys] + extra + in_school + explicit))
-    sch = _read_any(cpath, c_cols, labels, user_missing)
+    sch = _read_any(cpath, c_cols, labels, user_missing, n_jobs)
     sch_keys = [next(c for c in sch.columns if c.upper() == k.upper()) for k in keys]
     stu_keys = [s_up[k.upper()] for k in keys]
     explicit_up = {e.upper() for e in explicit} | {e.upper() for e in in_school}

@@ -38,6 +38,7 @@ an extension lsa does not read. No pyreadstat exception reaches the user.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -48,7 +49,7 @@ from .errors import LsaError, ReadError
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_any", "restore_missing", "ColumnNotFoundError",
            "SharedMapping", "resolve_columns", "FILE_TYPES", "check_data_file", "read_metadata", "check_complete",
-           "finish_frame"]
+           "finish_frame", "read_chunks", "check_n_jobs", "header_memory", "nearest_names"]
 
 _LABEL_MODES = ("categorical", "codes", "strings")
 
@@ -160,11 +161,26 @@ def _call(kind: str, path: Path, what: str, **kw):
     prs = _pyreadstat()
     fn = {"spss": prs.read_sav, "sas": prs.read_sas7bdat, "stata": prs.read_dta}[kind]
     try:
+        if "num_processes" in kw:  # rows split among processes, each reads its own slice of the file
+            return prs.read_file_multiprocessing(fn, str(path), **kw)
         return fn(str(path), **kw)
     except (prs.ReadstatError, prs.PyreadstatError, OSError, UnicodeError, ValueError) as exc:
         size = path.stat().st_size if path.is_file() else 0
         raise ReadError(f"{path}: cannot read {what} of this {_NAMES[kind]} file ({size:,} bytes): {exc}. The "
                         f"file is probably truncated or damaged; download or export it again.") from exc
+
+
+def read_chunks(kind: str, path, chunksize: int, **kw):
+    """The (frame, metadata) of each ``chunksize`` rows of a checked data file (pyreadstat's
+    ``read_file_in_chunks``); its errors become a :class:`~lsa.errors.ReadError` naming the file."""
+    prs = _pyreadstat()
+    fn = {"spss": prs.read_sav, "sas": prs.read_sas7bdat, "stata": prs.read_dta}[kind]
+    path = Path(path)
+    try:
+        yield from prs.read_file_in_chunks(fn, str(path), chunksize=chunksize, **kw)
+    except (prs.ReadstatError, prs.PyreadstatError, OSError, UnicodeError, ValueError) as exc:
+        raise ReadError(f"{path}: cannot read the data of this {_NAMES[kind]} file ({path.stat().st_size:,} bytes): "
+                        f"{exc}. The file is probably truncated or damaged; download or export it again.") from exc
 
 
 def read_metadata(path, kind: str | None = None, **kw):
@@ -218,22 +234,69 @@ def resolve_columns(requested: Sequence[str] | None, available: Sequence[str], p
         c = r if r in available else upper.get(str(r).upper())
         (missing if c is None else out).append(r if c is None else c)
     if missing:
-        raise ColumnNotFoundError(
-            f"{Path(path).name}: columns not found: {missing}. The file has {len(available)} columns: "
-            f"{', '.join(list(available)[:30])}{', ...' if len(available) > 30 else ''}.")
+        raise ColumnNotFoundError(f"{Path(path).name}: columns not found: {missing}."
+                                  f"{nearest_names(missing, available)} The file has {len(available)} columns: "
+                                  f"{', '.join(list(available)[:30])}{', ...' if len(available) > 30 else ''}.")
     return list(dict.fromkeys(out))
 
 
-def _read(kind: str, path, columns, labels, user_missing, **kw) -> pd.DataFrame:
+def nearest_names(missing: Sequence[str], available: Sequence[str], n: int = 3) -> str:
+    """`` Nearest names in the file: MATH -> ['PV1MATH', ...]; ...`` (difflib's close matches,
+    case-insensitive), or an empty string when no name is close."""
+    import difflib
+
+    upper: dict[str, str] = {}
+    for c in available:
+        upper.setdefault(str(c).upper(), c)
+    parts = []
+    for m in missing:
+        near = [upper[u] for u in difflib.get_close_matches(str(m).upper(), list(upper), n=n, cutoff=0.6)]
+        if near:
+            parts.append(f"{m} -> {near}")
+    return f" Nearest names in the file: {'; '.join(parts)}." if parts else ""
+
+
+def check_n_jobs(n_jobs: Any) -> int:
+    """The number of processes of ``n_jobs`` (an integer; -1 = every core, -2 = all but one, as
+    joblib)."""
+    from .validation import check_number
+
+    check_number(n_jobs, "n_jobs", integer=True)
+    if n_jobs == 0:
+        raise LsaError("n_jobs must be a positive number of processes (or negative: -1 = every core, "
+                       "as joblib); got 0.")
+    cores = os.cpu_count() or 1
+    return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
+
+
+def header_memory(path: Path, meta, usecols: Sequence[str] | None, peak: float = 2.0) -> int:
+    """Check that the columns ``usecols`` (None: all) of a file whose header is ``meta`` fit in
+    memory (:func:`lsa.io_memory.check_memory`); returns the bytes the read needs."""
+    from .io_memory import check_memory, row_bytes
+
+    cols = list(meta.column_names) if usecols is None else list(usecols)
+    n = getattr(meta, "number_rows", None)
+    if n is None or n < 0:
+        return 0
+    per_row = row_bytes(cols, getattr(meta, "readstat_variable_types", None),
+                        getattr(meta, "variable_storage_width", None))
+    return check_memory(n, per_row, f"reading {len(cols):,} columns of {path.name}", n_columns=len(cols), peak=peak)
+
+
+def _read(kind: str, path, columns, labels, user_missing, n_jobs: Any = 1, **kw) -> pd.DataFrame:
     if labels not in _LABEL_MODES:
         raise LsaError(f"labels must be one of {_LABEL_MODES}; got {labels!r}.")
+    procs = check_n_jobs(n_jobs)
     path, kind = check_data_file(path, kind)
     meta0 = _call(kind, path, "the header", metadataonly=True, **kw)[1]
     usecols = None if columns is None else resolve_columns(columns, meta0.column_names, path)
+    header_memory(path, meta0, usecols)
     # SPSS: always read the codes, then decide; SAS/Stata special missings have no numeric code
+    kw.update(usecols=usecols, user_missing=True if kind == "spss" else bool(user_missing))
+    if procs > 1 and (getattr(meta0, "number_rows", None) or 0) > 1:
+        kw.update(num_processes=procs, num_rows=meta0.number_rows)
     try:
-        df, meta = _call(kind, path, "the data", usecols=usecols,
-                         user_missing=True if kind == "spss" else bool(user_missing), **kw)
+        df, meta = _call(kind, path, "the data", **kw)
     except ReadError as exc:
         raise _truncated(path, meta0, exc) from exc.__cause__
     declared = getattr(meta, "number_rows", None)
@@ -246,7 +309,7 @@ def _read(kind: str, path, columns, labels, user_missing, **kw) -> pd.DataFrame:
 
 
 def read_spss(path, columns: Sequence[str] | None = None, labels: str = "categorical",
-              user_missing: bool = True, encoding: str | None = None) -> pd.DataFrame:
+              user_missing: bool = True, encoding: str | None = None, n_jobs: int = 1) -> pd.DataFrame:
     """Read an SPSS ``.sav``/``.zsav`` file (pyreadstat), keeping labels and missing-value codes.
 
     Parameters
@@ -258,25 +321,35 @@ def read_spss(path, columns: Sequence[str] | None = None, labels: str = "categor
         kept in ``df.attrs["missing_codes"]``; False: they stay as ordinary values (SPSS), or
         become NaN without their codes (SAS/Stata special missing values ``.a``…``.z``).
     encoding : passed to pyreadstat for old files without an encoding record.
+    n_jobs : processes that read the rows in parallel (pyreadstat's ``read_file_multiprocessing``:
+        each reads its own slice of rows; the result is the same as a serial read). -1: every core.
+        Pays off for files of hundreds of MB and more; for small files starting the processes
+        costs more than it saves.
+
+    Before reading, the memory the columns need is estimated from the header and checked against
+    the memory available (:mod:`lsa.io_memory`); a read that would not fit raises
+    :class:`~lsa.errors.NotEnoughMemoryError` with the estimate.
     """
     kw = {"encoding": encoding} if encoding else {}
-    return _read("spss", path, columns, labels, user_missing, **kw)
+    return _read("spss", path, columns, labels, user_missing, n_jobs, **kw)
 
 
 def read_sas(path, columns: Sequence[str] | None = None, labels: str = "categorical",
-             user_missing: bool = True, catalog: str | None = None) -> pd.DataFrame:
+             user_missing: bool = True, catalog: str | None = None, n_jobs: int = 1) -> pd.DataFrame:
     """Read a SAS ``.sas7bdat`` file; value labels come from a format ``catalog`` (.sas7bcat) if given.
 
-    Special missing values (``.A``…``.Z``) are treated as user-missing (NaN, codes kept).
+    Special missing values (``.A``…``.Z``) are treated as user-missing (NaN, codes kept). ``n_jobs``
+    as in :func:`read_spss`.
     """
     kw = {"catalog_file": str(catalog)} if catalog else {}
-    return _read("sas", path, columns, labels, user_missing, **kw)
+    return _read("sas", path, columns, labels, user_missing, n_jobs, **kw)
 
 
 def read_stata(path, columns: Sequence[str] | None = None, labels: str = "categorical",
-               user_missing: bool = True) -> pd.DataFrame:
-    """Read a Stata ``.dta`` file; extended missing values (``.a``…``.z``) are treated as user-missing."""
-    return _read("stata", path, columns, labels, user_missing)
+               user_missing: bool = True, n_jobs: int = 1) -> pd.DataFrame:
+    """Read a Stata ``.dta`` file; extended missing values (``.a``…``.z``) are treated as user-missing.
+    ``n_jobs`` as in :func:`read_spss`."""
+    return _read("stata", path, columns, labels, user_missing, n_jobs)
 
 
 def _missing_mask(s: pd.Series, declared) -> np.ndarray:
@@ -352,22 +425,24 @@ def _labelled(s: pd.Series, vl: Mapping, declared, mode: str):
     valid = {k: v for k, v in vl.items() if not _is_missing_code(k, declared)}
     if not valid:
         return None
-    observed = pd.unique(s.dropna())
-    if not pd.Index(observed).isin(list(valid)).all():
-        return None
     try:
         order = sorted(valid)
     except TypeError:
         order = list(valid)
+    try:
+        codes = pd.Index(order).get_indexer(s)          # position of each value among the codes; -1: none
+    except (TypeError, ValueError):
+        return None
+    if ((codes < 0) & s.notna().to_numpy()).any():      # a valid value without a label
+        return None
     names = [str(valid[k]) for k in order]
     if len(set(names)) < len(names):  # duplicate labels: make them unique with the code
         seen = pd.Series(names).duplicated(keep=False).to_numpy()
         names = [f"{n} ({k})" if d else n for n, k, d in zip(names, order, seen)]
-    mapping = dict(zip(order, names))
-    out = s.map(mapping)
     if mode == "strings":
-        return out
-    return pd.Series(pd.Categorical(out, categories=names), index=s.index, name=s.name)
+        return s.map(dict(zip(order, names)))
+    # the categorical is built from the integer codes: no column of label strings in between
+    return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=s.index, name=s.name)
 
 
 def restore_missing(df: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -393,7 +468,7 @@ def restore_missing(df: pd.DataFrame, columns: Sequence[str] | None = None) -> p
 
 
 def read_any(path, columns: Sequence[str] | None = None, labels: str = "categorical",
-             user_missing: bool = True) -> pd.DataFrame:
+             user_missing: bool = True, n_jobs: int = 1) -> pd.DataFrame:
     """Read an SPSS, Stata or SAS file, the reader chosen by its extension (:data:`FILE_TYPES`)."""
     path, kind = check_data_file(path)
-    return _read(kind, path, columns, labels, user_missing)
+    return _read(kind, path, columns, labels, user_missing, n_jobs)

@@ -14,7 +14,6 @@ its SE per fit, as ``summary.mixPV``).
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
 
@@ -96,23 +95,19 @@ def analyze(imputed: Imputed | Sequence[pd.DataFrame], fit: Callable[[pd.DataFra
         fn = fit
     else:
         raise LsaError(f"fit must be a function of a DataFrame or an lsa.mixed formula; got {type(fit).__name__}.")
-    n = len(imputed)
+    from ..progress import progress_bar
+
+    bar = progress_bar(len(imputed), progress, "analysed", unit="data set")
     if n_jobs == 1:
-        results = []
-        for k, df in enumerate(imputed):
-            results.append(fn(df))
-            if progress:
-                print(f"\ranalysed {k + 1}/{n}", end="", file=sys.stderr, flush=True)
+        done = (fn(df) for df in imputed)
     else:
         from joblib import Parallel, delayed
-        results = []
-        par = Parallel(n_jobs=n_jobs, return_as="generator")
-        for k, r in enumerate(par(delayed(fn)(df) for df in imputed)):
-            results.append(r)
-            if progress:
-                print(f"\ranalysed {k + 1}/{n}", end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+        done = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(df) for df in imputed)
+    results = []
+    for r in done:
+        results.append(r)
+        bar.update(1)
+    bar.close()
     return Analyses(results, imputed.pv_index, imputed.imp_index)
 
 

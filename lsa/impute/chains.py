@@ -21,13 +21,12 @@ do not depend on ``n_jobs`` or on the order in which joblib finishes the chains.
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..progress import progress_bar
 from .kernel import TableKernel, quiet
 from .norm import norm_variables
 from .tables import Tables, cluster_means
@@ -112,19 +111,19 @@ def run_chains(tables: Sequence[Tables], m: int, *, seed: int | None, iterations
 
     Returns the (PV, imputation) numbers (0-based, PV-major), the chains' results in that order
     and the entropy of the seed sequence (to reproduce a run without a seed)."""
-    t0 = time.perf_counter()
     n_pv = len(tables)
     children = np.random.SeedSequence(seed).spawn(n_pv * m)
     entropy = children[0].entropy if children else seed
     tasks = [(p, i) for p in range(n_pv) for i in range(m)]
     results: dict[tuple[int, int], Chain] = {}
 
+    bar = progress_bar(len(tasks), progress, "imputing", unit="chain")
+
     def report(done):
-        if progress:
-            p, i = done
-            lab = f"PV {p + 1}/{n_pv}, " if with_pvs else ""
-            print(f"\rimputing: {lab}imputation {i + 1}/{m} done ({len(results)}/{len(tasks)} chains, "
-                  f"{time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
+        p, i = done
+        bar.set_postfix_str((f"PV {p + 1}/{n_pv}, " if with_pvs else "") + f"imputation {i + 1}/{m} done",
+                            refresh=False)
+        bar.update(1)
 
     args = [(tables[p], iterations, children[p * m + i].generate_state(2), lgb1, lgb2, mean_match_candidates,
              bootstrap, numeric, p, i)
@@ -137,6 +136,5 @@ def run_chains(tables: Sequence[Tables], m: int, *, seed: int | None, iterations
     for p, i, out, tr in done:
         results[(p, i)] = (out, tr)
         report((p, i))
-    if progress:
-        print(file=sys.stderr)
+    bar.close()
     return tasks, [results[task] for task in tasks], entropy

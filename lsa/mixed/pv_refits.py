@@ -7,12 +7,16 @@ new PV changes only the y-parts, :meth:`lsa.mixed.ClusterStats.with_y`); every P
 the first starts the optimiser at the first PV's θ̂, every replicate refit at its PV's θ̂
 (:func:`lsa.mixed.replicate.refit_replicates`). The start of each fit does not depend on
 ``n_jobs``, so parallel and serial runs give identical results.
+
+The loop runs through :func:`lsa.parallel.run` under any joblib backend (Dask included). What
+all PV fits share — the first PV's model frame, level weights and statistics, the replicate
+weight matrix — travels once per run as a :class:`SharedData` argument (scattered once by
+Dask); a task whose frame differs from the first PV's only in y carries just that y, and the
+worker rebuilds its statistics (``ClusterStats.with_y``).
 """
 from __future__ import annotations
 
 import dataclasses
-import sys
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,14 +29,17 @@ from lsa.mixed.pv_formula import Draw, PVPlan, draw_frame
 from lsa.mixed.pv_options import PVOptions
 from lsa.mixed.replicate import refit_replicates
 from lsa.mixed.results import MixedResult
+from lsa.parallel import run
 from lsa.validation import numeric_column
 
-__all__ = ["FitTask", "PVFit", "prepare_tasks", "fit_task", "run_tasks", "check_convergence", "Progress"]
+__all__ = ["FitTask", "PVFit", "SharedData", "prepare_tasks", "fit_task", "run_tasks", "check_convergence",
+           "Progress"]
 
 
 @dataclass(frozen=True)
 class FitTask:
-    """Everything one worker needs to fit one PV (and its replicate refits)."""
+    """Everything one worker needs to fit one PV (and its replicate refits); ``frame``, ``w``,
+    ``stats`` and ``replicates`` left ``None`` are the :class:`SharedData`'s (with outcome ``y``)."""
 
     index: int
     draw: Draw
@@ -43,6 +50,35 @@ class FitTask:
     start: tuple | None
     control: MixedControl
     replicates: np.ndarray | None       # replicate weights (n, R) in frame order, or None
+    y: np.ndarray | None = None         # the outcome, when frame and stats are the shared ones
+
+
+@dataclass(frozen=True, eq=False)
+class SharedData:
+    """What the tasks of a run share (the first PV's frame, level weights and statistics, the
+    replicate weights), passed to every task as one argument so that Dask scatters it once;
+    ``__sizeof__`` reports its arrays' bytes, which is what makes Dask scatter it."""
+
+    frame: object
+    w: object
+    stats: object
+    replicates: np.ndarray | None
+
+    def __sizeof__(self) -> int:
+        arrays = [self.replicates, self.stats.S, self.stats.V, self.frame.y]
+        return sum(int(getattr(a, "nbytes", 0)) for a in arrays if a is not None) + 64
+
+    def complete(self, task: FitTask) -> FitTask:
+        """``task`` with its missing parts taken from here (statistics rebuilt for its y)."""
+        if task.frame is not None and task.replicates is not None:
+            return task
+        frame, stats = task.frame, task.stats
+        if frame is None:
+            frame = dataclasses.replace(self.frame, y=task.y, response=task.draw.response)
+            stats = self.stats.with_y(task.y)
+        reps = task.replicates if task.replicates is not None else self.replicates
+        return dataclasses.replace(task, frame=frame, w=task.w if task.w is not None else self.w, stats=stats,
+                                   replicates=reps, y=None)
 
 
 @dataclass(frozen=True)
@@ -74,7 +110,7 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
     pv_cols = [dict(d.alias).get(d.response, d.response) for d in draws]
     if only_y and len(draws) > 1:
         only_y = not inp.df[pv_cols].isna().to_numpy().any()
-    tasks, dropped, base = [], [], None
+    tasks, dropped, base, reps, order = [], [], None, None, None
     for k, d in enumerate(draws):
         if base is None or not only_y:
             parsed, frame, dm = draw_frame(d, plan.frame_data(k), inp.weights, domain)
@@ -91,10 +127,12 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
             if not np.all(np.isfinite(y)):
                 raise FormulaError(f"plausible value {pv_cols[k]!r} must be numeric and finite")
             parsed = dataclasses.replace(parse_formula(d.formula), formula=d.formula)
-            frame = dataclasses.replace(frame0, y=y, response=d.response)
-            stats = stats0.with_y(y)
+            dropped.append(frame0.n_dropped)                # frame, w, stats: the shared first PV's
+            tasks.append(FitTask(k, d, parsed, None, None, None, None, opts.control, None, y))
+            continue
         dropped.append(frame.n_dropped)
-        reps = plan.replicate_weights[frame.order] if plan.replicate_weights is not None else None
+        if plan.replicate_weights is not None and (order is None or not np.array_equal(frame.order, order)):
+            order, reps = frame.order, plan.replicate_weights[frame.order]     # one copy per row order
         tasks.append(FitTask(k, d, parsed, frame, w, stats, None, opts.control, reps))
     if any(dropped):
         if len(set(dropped)) == 1:
@@ -107,9 +145,12 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
     return tasks, dropped
 
 
-def fit_task(task: FitTask) -> PVFit:
+def fit_task(task: FitTask, shared: SharedData | None = None) -> PVFit:
     """Fit one PV (:func:`lsa.mixed.fit.fit_prepared`: identifiability, optimiser, notes); with
-    replicate weights, also refit it once per replicate weight set."""
+    replicate weights, also refit it once per replicate weight set. ``shared`` fills the parts
+    the task leaves ``None`` (:meth:`SharedData.complete`)."""
+    if shared is not None:
+        task = shared.complete(task)
     ctrl = task.control if task.start is None else dataclasses.replace(task.control, start=tuple(task.start))
     fit = fit_prepared(task.parsed, task.frame, task.w, task.stats, False, ctrl, warn_convergence=False)
     if task.replicates is None:
@@ -124,16 +165,15 @@ def run_tasks(tasks: list[FitTask], opts: PVOptions) -> list[PVFit]:
     total = len(tasks) * (1 + n_rep)
     bar = Progress(total, bool(opts.progress if opts.progress is not None else total > 20))
     out: list[PVFit | None] = [None] * len(tasks)
-    out[0] = fit_task(tasks[0])
+    first = tasks[0]
+    shared = SharedData(first.frame, first.w, first.stats, first.replicates)
+    labels = [t.draw.label for t in tasks]
+    out[0] = next(run(fit_task, [first], labels[:1], n_jobs=1))[1]
     bar.update(1 + n_rep)
     start = tuple(out[0].fit.theta.to_numpy())
-    rest = [dataclasses.replace(t, start=start) for t in tasks[1:]]
-    if opts.n_jobs == 1 or len(rest) <= 1:
-        results = map(fit_task, rest)
-    else:
-        from joblib import Parallel, delayed
-        results = Parallel(n_jobs=opts.n_jobs, return_as="generator")(delayed(fit_task)(t) for t in rest)
-    for res in results:
+    rest = [dataclasses.replace(t, start=start, replicates=None if t.replicates is shared.replicates else t.replicates)
+            for t in tasks[1:]]
+    for _, res in run(fit_task, rest, labels[1:], n_jobs=opts.n_jobs, shared=(shared,)):
         out[res.index] = res
         bar.update(1 + n_rep)
     bar.close()
@@ -168,21 +208,16 @@ def check_convergence(fits: list[PVFit], draws: tuple[Draw, ...], opts: PVOption
 
 
 class Progress:
-    """A one-line progress counter on stderr."""
+    """A progress bar of the fits on stderr (tqdm, :func:`lsa.progress.progress_bar`)."""
 
     def __init__(self, total: int, show: bool, what: str = "fits"):
+        from lsa.progress import progress_bar
+
         self.total, self.show, self.what = total, show, what
-        self.done = 0
-        self.t0 = time.perf_counter()
+        self.bar = progress_bar(total, show, "mix_pv", unit=what.rstrip("s"))
 
     def update(self, k: int = 1) -> None:
-        self.done += k
-        if self.show:
-            el = time.perf_counter() - self.t0
-            sys.stderr.write(f"\rmix_pv: {self.done}/{self.total} {self.what} ({el:.1f} s)")
-            sys.stderr.flush()
+        self.bar.update(k)
 
     def close(self) -> None:
-        if self.show:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        self.bar.close()
