@@ -1,5 +1,5 @@
 """The ``lsa`` command line: ``lsa demo``, ``lsa run RECIPE``, ``lsa studies``, ``lsa describe FILE``,
-``lsa search FOLDER WORD``, ``lsa codebook FOLDER --out DIR``.
+``lsa search FOLDER WORD``, ``lsa codebook FOLDER --out DIR``, ``lsa convert SOURCE TARGET``.
 
 Exit codes: 0 success; 1 an analysis of a recipe failed or a published number was not
 reproduced (the report says which); 2 a user error: a wrong argument, a file that is missing or
@@ -99,6 +99,16 @@ def _codebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace) -> int:
+    from .io_parquet import to_parquet
+
+    cols = [c for part in args.columns or [] for c in part.split(",") if c.strip()] or None
+    out = to_parquet(args.source, args.target, [c.strip() for c in cols] if cols else None,
+                     chunksize=args.chunksize, n_jobs=args.n_jobs, progress=False if args.quiet else None)
+    print(f"parquet: {out}")
+    return 0
+
+
 def _describe(args: argparse.Namespace) -> int:
     from .io import describe
 
@@ -138,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["html", "markdown", "both"], default="both", help="default: both")
     c.add_argument("--title", default=None, help="heading of the codebook")
     c.set_defaults(func=_codebook)
+    v = sub.add_parser("convert", help="convert an SPSS/Stata/SAS file to Parquet, keeping labels and missing codes")
+    v.add_argument("source", help="a .sav, .zsav, .dta or .sas7bdat file")
+    v.add_argument("target", help="the .parquet file to write")
+    v.add_argument("--columns", nargs="+", default=None, help="only these columns (names, or comma-separated)")
+    v.add_argument("--chunksize", type=int, default=None, help="rows per chunk (default: about 64 MB)")
+    v.add_argument("--n-jobs", dest="n_jobs", type=int, default=1, help="processes reading each chunk")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+    v.set_defaults(func=_convert)
     return p
 
 
