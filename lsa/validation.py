@@ -239,3 +239,15 @@ def check_categories(series: pd.Series, column: str, argument: str = "variable",
         raise DesignError(f"{argument}: column {column!r} has {levels} distinct values; at most {limit} "
                           f"categories are tabulated.{hint}")
     return levels
+
+
+def check_n_jobs(n_jobs: Any, argument: str = "n_jobs") -> int | None:
+    """joblib's worker count: ``None`` (the enclosing ``joblib.parallel_config``'s, else 1), a
+    positive integer, or a negative one (all cores but ``|n_jobs| − 1``); 0 is refused."""
+    if n_jobs is None:
+        return None
+    check_number(n_jobs, argument, integer=True)
+    if n_jobs == 0:
+        raise LsaError(f"{argument} must be a positive number of workers (or negative, joblib's 'all cores but "
+                       f"|{argument}| − 1', or None for the enclosing joblib.parallel_config); got 0.")
+    return int(n_jobs)

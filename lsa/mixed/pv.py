@@ -61,7 +61,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
            df_method: DfRule | float = "barnard_rubin", se: Literal["sandwich", "replicate"] = "sandwich",
            legacy_alignment: bool = False, allow_single: bool = False,
            nonconverged: Literal["error", "warn", "drop"] = "error",
-           control: MixedControl | None = None, n_jobs: int = 1,
+           control: MixedControl | None = None, n_jobs: int | None = None,
            progress: bool | None = None, pool: Literal["flat", "nested"] = "flat",
            df: DfRule | float | None = None) -> MixPVResult:
     """Fit a weighted multilevel model once per plausible value and pool (Rubin's rules).
@@ -123,7 +123,8 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     nonconverged : a PV fit that does not converge raises (``"error"``), is pooled with a
         warning naming it (``"warn"``), or is left out with a warning (``"drop"``).
     control : :class:`lsa.mixed.MixedControl` for every fit.
-    n_jobs : joblib workers over PVs (results identical to ``n_jobs=1``).
+    n_jobs : joblib workers over PVs (results identical to ``n_jobs=1``); ``None``: the enclosing
+        ``joblib.parallel_config``'s (e.g. a Dask cluster, :mod:`lsa.parallel`), else 1.
     progress : stderr progress line; default: only for runs of more than 20 fits.
     pool : with completed data sets: ``"flat"`` pools all M·m fits as one set of draws (Huang &
         Keller 2025, spec §6.2; df as ``df_method`` says), ``"nested"`` applies Rubin's (2003) rules

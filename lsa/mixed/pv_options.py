@@ -11,6 +11,7 @@ from typing import Literal
 
 from lsa.errors import DesignError, LsaError
 from lsa.mixed.fit import MixedControl
+from lsa.validation import check_n_jobs
 
 __all__ = ["PVOptions", "DfRule", "check_df_rule"]
 
@@ -40,7 +41,7 @@ class PVOptions:
     allow_single: bool = False
     nonconverged: Literal["error", "warn", "drop"] = "error"
     control: MixedControl = field(default_factory=MixedControl)
-    n_jobs: int = 1
+    n_jobs: int | None = None
     progress: bool | None = None
     pool: Literal["flat", "nested"] = "flat"
 
@@ -52,6 +53,7 @@ class PVOptions:
         if self.nonconverged not in ("error", "warn", "drop"):
             raise LsaError(f"nonconverged must be 'error', 'warn' or 'drop'; got {self.nonconverged!r}")
         check_df_rule(self.df, "df_method")
+        check_n_jobs(self.n_jobs)
         if self.control is None:
             object.__setattr__(self, "control", MixedControl())
         if self.pool not in ("flat", "nested"):

@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from lsa.errors import ConvergenceWarning
+from lsa.errors import ConvergenceWarning, EstimationError
 from lsa.mixed.fit import MixedControl, optimize
 from lsa.mixed.pml import ThetaMap
 from lsa.weights import scale_within
@@ -115,13 +115,16 @@ def refit_replicates(fit, frame, w, stats, replicate_weights: np.ndarray, contro
     est = np.empty((replicate_weights.shape[1], len(fit.params) + len(fit.variance_components)))
     failed = []
     for r in range(replicate_weights.shape[1]):
-        w1_r, top_r, changed = replicate_level_weights(stats, w.unconditional[0], w1_unscaled,
-                                                       replicate_weights[:, r], top_codes, frame.codes[0],
-                                                       w.scaling)
-        st = stats_for_replicate(stats, w1_r, top_r, changed, top_of_cluster)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            o = optimize(st, tmap, False, control)
+        try:
+            w1_r, top_r, changed = replicate_level_weights(stats, w.unconditional[0], w1_unscaled,
+                                                           replicate_weights[:, r], top_codes, frame.codes[0],
+                                                           w.scaling)
+            st = stats_for_replicate(stats, w1_r, top_r, changed, top_of_cluster)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                o = optimize(st, tmap, False, control)
+        except Exception as exc:                 # name the replicate (lsa.parallel adds the PV)
+            raise EstimationError(f"replicate {r + 1}: {type(exc).__name__}: {exc}") from exc
         if not o.converged:
             failed.append(r)
         est[r] = np.r_[o.profile.beta, vc_vector(o.profile.theta, o.profile.sigma2, tmap)]
