@@ -1799,3 +1799,94 @@ def test_categorical_models_bad_input(case, call, exc, match):
     with pytest.raises(exc, match=match) as info:
         call()
     assert "\n" not in str(info.value), str(info.value)
+
+
+# --- issue 16 item 1: reading at scale (n_jobs=, to_parquet / read_parquet / lsa convert, memory) ---
+
+def _scale_stu():
+    from pathlib import Path as _P
+
+    return _P(__file__).resolve().parent / "data" / "STU_USA_2018.sav"
+
+
+def _scale_parquet(tmp_path):
+    from lsa.io import to_parquet
+
+    return to_parquet(_scale_stu(), tmp_path / "stu.parquet", progress=False)
+
+
+_SCALE_CASES = [
+    ("read_spss n_jobs 0", lambda t: lsa.io.read_spss(_scale_stu(), n_jobs=0), lsa.LsaError,
+     r"n_jobs must be a positive number of processes .*got 0"),
+    ("read_spss n_jobs text", lambda t: lsa.io.read_spss(_scale_stu(), n_jobs="two"), lsa.LsaError,
+     r"n_jobs must be an integer; got 'two'"),
+    ("read_study n_jobs 0", lambda t: lsa.io.read_study(t, "timss", 2019, grade=8, n_jobs=0), lsa.LsaError,
+     r"n_jobs must be a positive number of processes"),
+    ("to_parquet target not parquet", lambda t: lsa.io.to_parquet(_scale_stu(), t / "x.csv"), lsa.LsaError,
+     r"target must be a \.parquet file; got '.*x\.csv'"),
+    ("to_parquet target folder missing", lambda t: lsa.io.to_parquet(_scale_stu(), t / "no" / "x.parquet"),
+     lsa.errors.ReadError, r"no such folder \(the folder of target must exist\)"),
+    ("to_parquet chunksize 0", lambda t: lsa.io.to_parquet(_scale_stu(), t / "x.parquet", chunksize=0), lsa.LsaError,
+     r"chunksize must be >= 1; got 0"),
+    ("to_parquet progress text", lambda t: lsa.io.to_parquet(_scale_stu(), t / "x.parquet", progress="yes"),
+     lsa.LsaError, r"progress must be True, False or None; got 'yes'"),
+    ("to_parquet compression", lambda t: lsa.io.to_parquet(_scale_stu(), t / "x.parquet", compression="zip"),
+     lsa.LsaError, r"compression must be one of \['zstd', .*got 'zip'"),
+    ("to_parquet column not in the file", lambda t: lsa.io.to_parquet(_scale_stu(), t / "x.parquet",
+                                                                      columns=["TOTWGHT"]),
+     lsa.io.ColumnNotFoundError, r"STU_USA_2018.sav: columns not found: \['TOTWGHT'\]\. Nearest names in the file: "
+                                 r"TOTWGHT -> \['TOTWGT'"),
+    ("to_parquet source missing", lambda t: lsa.io.to_parquet(t / "nope.sav", t / "x.parquet"), lsa.errors.ReadError,
+     r"nope\.sav: no such file"),
+    ("read_parquet not parquet", lambda t: lsa.io.read_parquet(_scale_stu()), lsa.errors.ReadError,
+     r"STU_USA_2018\.sav is not a Parquet file: it starts with b'\$FL2'"),
+    ("read_parquet labels", lambda t: lsa.io.read_parquet(_scale_parquet(t), labels="names"), lsa.LsaError,
+     r"labels must be one of \('categorical', 'codes', 'strings'\); got 'names'"),
+    ("read_parquet user_missing text", lambda t: lsa.io.read_parquet(_scale_parquet(t), user_missing="yes"),
+     lsa.LsaError, r"user_missing must be True or False; got 'yes'"),
+    ("read_parquet column not in the file", lambda t: lsa.io.read_parquet(_scale_parquet(t), columns=["BSMMAT1"]),
+     lsa.io.ColumnNotFoundError, r"stu\.parquet: columns not found: \['BSMMAT1'\]\. Nearest names in the file: "
+                                 r"BSMMAT1 -> \['BSMMAT01'"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _SCALE_CASES, ids=[c[0] for c in _SCALE_CASES])
+def test_reading_at_scale_bad_input(tmp_path, case, call, exc, match):
+    import shutil as _sh
+
+    import lsa.io  # noqa: F401  (the cases call lsa.io.*)
+
+    _sh.copy(_scale_stu(), tmp_path / "bsgusam7.sav")
+    _sh.copy(_scale_stu().with_name("SCH_USA_2018.sav"), tmp_path / "bcgusam7.sav")
+    with pytest.raises(exc, match=match) as info:
+        call(tmp_path)
+    assert "\n" not in str(info.value), str(info.value)
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / "x.parquet").exists()
+
+
+def test_not_enough_memory_gives_the_estimate_before_reading(monkeypatch, tmp_path):
+    """7,986 rows x 31 float64 columns = 1,980,528 bytes; twice that at the peak of the read."""
+    import lsa.io  # noqa: F401
+    monkeypatch.setenv("LSA_AVAILABLE_MEMORY", "1M")
+    with pytest.raises(lsa.errors.NotEnoughMemoryError,
+                       match=r"reading 31 columns of STU_USA_2018\.sav: not enough memory\. The frame of 7,986 rows "
+                             r"x 31 columns takes about 1\.9 MB .* needs about 3\.8 MB at its peak; 1\.0 MB are "
+                             r"available\. Select fewer columns .* Parquet"):
+        lsa.io.read_spss(_scale_stu())
+    monkeypatch.delenv("LSA_AVAILABLE_MEMORY")
+    out = _scale_parquet(tmp_path)
+    monkeypatch.setenv("LSA_AVAILABLE_MEMORY", "1M")
+    with pytest.raises(lsa.errors.NotEnoughMemoryError, match=r"reading 31 columns of stu\.parquet"):
+        lsa.io.read_parquet(out)
+    assert lsa.io.read_parquet(out, columns=["BSMMAT01", "TOTWGT"]).shape == (7986, 2)   # fewer columns fit
+    monkeypatch.setenv("LSA_AVAILABLE_MEMORY", "lots")
+    with pytest.raises(lsa.LsaError, match=r"LSA_AVAILABLE_MEMORY must be a number of bytes.*got 'lots'"):
+        lsa.io.read_spss(_scale_stu())
+
+
+def test_cli_convert_bad_input_is_one_line(tmp_path, capsys):
+    from lsa.cli import main as _main
+
+    assert _main(["convert", str(_scale_stu()), str(tmp_path / "x.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lsa: error: target must be a .parquet file") and err.count("\n") == 1
