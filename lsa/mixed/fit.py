@@ -311,7 +311,8 @@ def optimize(stats: ClusterStats, tmap: ThetaMap, reml: bool = False,
 
 def mixed(formula: str, data, weights: Sequence[str] | None = None,
           conditional_weights: bool = False, scaling: Scaling = "none", reml: bool = False,
-          control: MixedControl | None = None):
+          control: MixedControl | None = None, family: str = "gaussian", link: str | None = None,
+          n_quad: int = 13):
     """Fit a (weighted) linear mixed model by multilevel pseudo-maximum likelihood.
 
     Parameters
@@ -334,6 +335,15 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
         cluster size) or ``"ecluster"`` (to the effective cluster size), spec §5.3.
     reml : REML instead of ML; unweighted fits only.
     control : :class:`MixedControl`.
+    family : ``"gaussian"`` (default: the linear model, this function's engine), or
+        ``"binomial"`` / ``"poisson"``: a two-level GLMM fitted by weighted pseudo-maximum
+        likelihood with adaptive Gauss–Hermite quadrature (WeMix's method, Rabe-Hesketh &
+        Skrondal 2006; :mod:`lsa.mixed.glmm_fit`), returning a
+        :class:`lsa.mixed.glmm_result.GLMMResult`. The response may be ``I(expr)``, e.g.
+        ``I(pv1math < 420.07)``.
+    link : the GLMM's link: ``"logit"`` (default) or ``"probit"`` for the binomial, ``"log"``
+        for the Poisson.
+    n_quad : quadrature points per random effect (n_quad^q per cluster); 1 = Laplace.
 
     Returns
     -------
@@ -353,6 +363,14 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     JRSS A 169(4), 805–827. Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting
     linear mixed-effects models using lme4. JSS 67(1).
     """
+    if family != "gaussian":
+        if reml:
+            raise DesignError(f"reml=True is only available for family='gaussian'; got family={family!r}")
+        from lsa.mixed.glmm_fit import glmm
+
+        return glmm(formula, data, weights, family, link, n_quad, conditional_weights, scaling, control)
+    if link is not None and link != "identity":
+        raise DesignError(f"family='gaussian' has the identity link; got link={link!r}")
     if scaling not in ("none", "cluster", "ecluster"):
         raise DesignError(f"scaling must be 'none', 'cluster' or 'ecluster'; got {scaling!r}")
     parsed = parse_formula(formula)
