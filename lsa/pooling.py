@@ -457,3 +457,24 @@ def _as_covariances(cov: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if c.shape == (m, k, k):
         return c
     raise LsaError(f"covariances must have shape ({m}, {k}) or ({m}, {k}, {k}); got {c.shape}.")
+
+
+def mean_over_draws(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pool a descriptive quantity without a sampling variance over M draws (PVs, imputations):
+    the mean over draws and the SD between them (divisor M − 1; NaN when M = 1). ``values``:
+    (M, k). NaN in a draw makes that entry NaN.
+
+    This is the rule for the R² of mixed models over PVs (:meth:`lsa.MixPVResult.r2`), as for
+    :func:`lsa.r_squared` (EdSurvey's ``lm.sdf``): a mean keeps the Rights & Sterba components
+    additive (the pooled f1 + f2 + v + m equals the pooled fvm; pooled within shares still sum to
+    the pooled fv). Harel (2009) instead averages Fisher's z of √R² and back-transforms, which
+    corrects the skew of one R²'s sampling distribution in small samples but is not additive; with
+    thousands of students and PVs whose R² differ by hundredths the two agree to about 1e-4.
+    Harel, O. (2009). The estimation of R² and adjusted R² in incomplete data sets using multiple
+    imputation. Journal of Applied Statistics 36(10), 1109–1118.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2 or v.shape[0] == 0:
+        raise LsaError(f"values must be an (M, k) array with M >= 1 draws; got shape {v.shape}.")
+    sd = v.std(axis=0, ddof=1) if v.shape[0] > 1 else np.full(v.shape[1], np.nan)
+    return v.mean(axis=0), sd

@@ -22,8 +22,9 @@ from lsa.mixed.formula import model_frame, parse_formula
 from lsa.mixed.pml import ThetaMap, profiled
 from lsa.mixed.results import MixedResult
 from lsa.mixed.stats import ClusterStats, cluster_stats
+from lsa.mixed.caterpillar import plot_caterpillar
 from lsa.mixed import covariance  # noqa: F401  (registers the with_vcov estimators)
 
 __all__ = ["mixed", "MixedControl", "MixedResult", "parse_formula", "model_frame",
            "level_weights", "build_stats", "optimize", "profiled", "ThetaMap", "ClusterStats",
-           "cluster_stats"]
+           "cluster_stats", "plot_caterpillar"]

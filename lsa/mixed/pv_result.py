@@ -136,6 +136,14 @@ class MixPVResult:
 
         return result_to_excel(self, path, sheet, title=f"Mixed model over {self.m} PVs: {self.formula}", note="")
 
+    def r2(self, measures=("rights_sterba", "nakagawa")) -> pd.DataFrame:
+        """R² of the model pooled over the PVs (:meth:`lsa.mixed.MixedResult.r2` per PV): ``estimate``
+        is the mean of the per-PV values, ``sd_between_pvs`` their SD (the rule and why:
+        :func:`lsa.pooling.mean_over_draws`)."""
+        tables = [f.r2(measures) for f in self.fits]
+        est, sd = pooling.mean_over_draws(np.array([t["estimate"].to_numpy() for t in tables]))
+        return tables[0].assign(estimate=est, sd_between_pvs=sd)
+
     def conf_int(self, alpha: float = 0.05) -> ConfInt:
         """Confidence intervals Q̄ ± t_{df, 1−α/2} · SE for all parameters (index: term); columns
         ``conf_low``, ``conf_high`` (``[0]``/``[1]`` still work, deprecated)."""

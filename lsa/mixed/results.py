@@ -221,6 +221,20 @@ class MixedResult:
     def loglik(self) -> float:
         return self.llf
 
+    def random_effects(self) -> pd.DataFrame:
+        """Random effects with conditional SEs (lme4's ``ranef(condVar=TRUE)``), one row per group and
+        term: ``group``, ``level``, ``term``, ``estimate``, ``std_error`` (:mod:`lsa.mixed.ranef`)."""
+        from lsa.mixed.ranef import random_effects
+
+        return random_effects(self)
+
+    def r2(self, measures=("rights_sterba", "nakagawa")) -> pd.DataFrame:
+        """R²: Rights & Sterba (2019) total/within/between and Nakagawa's marginal/conditional
+        (:mod:`lsa.mixed.r2`; weighted with the fit's weights)."""
+        from lsa.mixed.r2 import r2_table
+
+        return r2_table(self, measures)
+
     # -- tables ---------------------------------------------------------------------------
     def tidy(self, alpha: float = 0.05) -> pd.DataFrame:
         """One row per parameter: effect ('fixed' / 'ran_pars'), group, term, estimate,
