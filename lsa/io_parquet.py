@@ -43,15 +43,15 @@ import pandas as pd
 
 from .errors import LsaError, ReadError
 from .io_memory import check_memory, row_bytes
-from .io_readers import (check_data_file, check_n_jobs, finish_frame, header_memory, read_chunks, read_metadata,
-                         resolve_columns)
+from .io_readers import (check_data_file, check_n_jobs, finish_frame, header_memory, in_daemon, read_chunks,
+                         read_metadata, resolve_columns)
 
 __all__ = ["to_parquet", "read_parquet", "parquet_header", "is_parquet", "PARQUET_KEY"]
 
 #: the schema metadata key of lsa's JSON
 PARQUET_KEY = b"lsa"
 _FORMAT = 1
-_CHUNK_BYTES = 64 * 1024 ** 2
+CHUNK_BYTES = 64 * 1024 ** 2
 _LABEL_MODES = ("categorical", "codes", "strings")
 
 
@@ -97,7 +97,7 @@ def _check_target(source: Path, target) -> Path:
 
 def _chunk_rows(chunksize: Any, per_row: int) -> int:
     if chunksize is None:
-        return max(1_000, _CHUNK_BYTES // max(per_row, 1))
+        return max(1_000, CHUNK_BYTES // max(per_row, 1))
     from .validation import check_number
 
     return int(check_number(chunksize, "chunksize", integer=True, low=1))
@@ -179,7 +179,7 @@ def to_parquet(source, target, columns: Sequence[str] | None = None, *, chunksiz
 
 def _chunks(kind: str, path: Path, rows: int, usecols, procs: int):
     kw: dict[str, Any] = {"usecols": usecols, "user_missing": True}
-    if procs > 1:
+    if procs > 1 and not in_daemon():
         kw.update(multiprocess=True, num_processes=procs)
     for df, _ in read_chunks(kind, path, rows, **kw):
         yield df

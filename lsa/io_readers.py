@@ -49,7 +49,7 @@ from .errors import LsaError, ReadError
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_any", "restore_missing", "ColumnNotFoundError",
            "SharedMapping", "resolve_columns", "FILE_TYPES", "check_data_file", "read_metadata", "check_complete",
-           "finish_frame", "read_chunks", "check_n_jobs", "header_memory", "nearest_names"]
+           "finish_frame", "read_chunks", "check_n_jobs", "header_memory", "nearest_names", "in_daemon"]
 
 _LABEL_MODES = ("categorical", "codes", "strings")
 
@@ -269,6 +269,13 @@ def check_n_jobs(n_jobs: Any) -> int:
     return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
 
 
+def in_daemon() -> bool:
+    """A daemonic process (a multiprocessing pool's worker) cannot start processes: read serially."""
+    import multiprocessing
+
+    return bool(multiprocessing.current_process().daemon)
+
+
 def header_memory(path: Path, meta, usecols: Sequence[str] | None, peak: float = 2.0) -> int:
     """Check that the columns ``usecols`` (None: all) of a file whose header is ``meta`` fit in
     memory (:func:`lsa.io_memory.check_memory`); returns the bytes the read needs."""
@@ -293,7 +300,7 @@ def _read(kind: str, path, columns, labels, user_missing, n_jobs: Any = 1, **kw)
     header_memory(path, meta0, usecols)
     # SPSS: always read the codes, then decide; SAS/Stata special missings have no numeric code
     kw.update(usecols=usecols, user_missing=True if kind == "spss" else bool(user_missing))
-    if procs > 1 and (getattr(meta0, "number_rows", None) or 0) > 1:
+    if procs > 1 and (getattr(meta0, "number_rows", None) or 0) > 1 and not in_daemon():
         kw.update(num_processes=procs, num_rows=meta0.number_rows)
     try:
         df, meta = _call(kind, path, "the data", **kw)
