@@ -1890,3 +1890,94 @@ def test_cli_convert_bad_input_is_one_line(tmp_path, capsys):
     assert _main(["convert", str(_scale_stu()), str(tmp_path / "x.txt")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lsa: error: target must be a .parquet file") and err.count("\n") == 1
+
+
+# --- issue 14 items 3-5: centering helpers, multilevel R², random effects and caterpillar plots ----
+
+def _mh_frame():
+    rng = np.random.default_rng(14)
+    sch = np.repeat(np.arange(12), 8)
+    return pd.DataFrame({"sch": sch, "x": rng.normal(size=96), "y": rng.normal(size=96) + sch / 4,
+                         "w": 1.0 + rng.random(96), "txt": ["a"] * 96, "wneg": -np.ones(96)})
+
+
+def _mh_fit():
+    return lsa.mixed("y ~ x + (1 | sch)", _mh_frame())
+
+
+def _mh_plot(*args, **kw):
+    from lsa.mixed import plot_caterpillar     # lsa.mixed is the function; the module holds the plot
+
+    return plot_caterpillar(*args, **kw)
+
+
+def _mh_table():
+    return pd.DataFrame({"group": ["g"] * 3, "level": [1, 2, 3], "term": ["(Intercept)"] * 3,
+                         "estimate": [0.1, -0.2, 0.0], "std_error": [0.1, 0.1, 0.2]})
+
+
+_MIXED_HELPER_CASES = [
+    ("center kind unknown", lambda: lsa.center(_mh_frame(), "x", by="sch", kind="cluster"), lsa.LsaError,
+     r"kind must be one of \['group', 'grand'\]; got 'cluster'"),
+    ("center group without by", lambda: lsa.center(_mh_frame(), "x"), lsa.LsaError, r"center needs by="),
+    ("center grand with by", lambda: lsa.center(_mh_frame(), "x", by="sch", kind="grand"), lsa.LsaError,
+     r"by='sch' with kind='grand'"),
+    ("center column missing", lambda: lsa.center(_mh_frame(), "zz", by="sch"), lsa.DesignError,
+     r"columns: 'zz' is not a column of the data"),
+    ("center columns not names", lambda: lsa.center(_mh_frame(), 3, by="sch"), lsa.LsaError,
+     r"columns must be a column name or a list of column names; got 3"),
+    ("center text column", lambda: lsa.center(_mh_frame(), "txt", by="sch"), lsa.LsaError, r"txt"),
+    ("center by missing", lambda: lsa.center(_mh_frame(), "x", by="school"), lsa.DesignError,
+     r"by: 'school' is not a column of the data"),
+    ("center weights missing", lambda: lsa.center(_mh_frame(), "x", by="sch", weights="ww"), lsa.DesignError,
+     r"weights: column 'ww' is not in the data"),
+    ("center weights negative", lambda: lsa.center(_mh_frame(), "x", by="sch", weights="wneg"), lsa.DesignError,
+     r"weights: column 'wneg' has 96 missing or negative value"),
+    ("center suffix empty", lambda: lsa.center(_mh_frame(), "x", by="sch", suffix=""), lsa.LsaError,
+     r"suffix must be a non-empty string"),
+    ("center suffix not text", lambda: lsa.center(_mh_frame(), "x", by="sch", suffix=2), lsa.LsaError,
+     r"suffix must be one column or plausible-value set name"),
+    ("center name clash", lambda: lsa.center(_mh_frame().assign(x_cwc=0.0), "x", by="sch"), lsa.DesignError,
+     r"the new name\(s\) \['x_cwc'\] already exist"),
+    ("cluster_means by None", lambda: lsa.cluster_means(_mh_frame(), "x", by=None), lsa.LsaError,
+     r"cluster_means needs by="),
+    ("cluster_means data not a frame", lambda: lsa.cluster_means([1, 2], "x", by="sch"), lsa.LsaError, r"data"),
+    ("r2 measures unknown", lambda: _mh_fit().r2("adjusted"), lsa.LsaError,
+     r"measures must be one of \['rights_sterba', 'nakagawa'\]; got 'adjusted'"),
+    ("r2 measures empty", lambda: _mh_fit().r2([]), lsa.LsaError, r"measures must name at least one"),
+    ("caterpillar alpha", lambda: _mh_plot(_mh_table(), alpha=1.5), lsa.LsaError,
+     r"alpha must be > 0 and < 1; got 1.5"),
+    ("caterpillar sort", lambda: _mh_plot(_mh_table(), sort="yes"), lsa.LsaError,
+     r"sort must be True or False; got 'yes'"),
+    ("caterpillar not a table", lambda: _mh_plot([1, 2]), lsa.LsaError,
+     r"plot_caterpillar needs a random-effects table"),
+    ("caterpillar columns", lambda: _mh_plot(_mh_table().drop(columns="std_error")),
+     lsa.LsaError, r"the table lacks the column\(s\) \['std_error'\]"),
+    ("caterpillar term unknown", lambda: _mh_plot(_mh_table(), term="escs"), lsa.LsaError,
+     r"term=\['escs'\] not in the table"),
+    ("caterpillar group unknown", lambda: _mh_plot(_mh_table(), group="school"), lsa.LsaError,
+     r"group=\['school'\] not in the table"),
+    ("pooling mean_over_draws shape", lambda: lsa.pooling.mean_over_draws(np.ones(3)), lsa.LsaError,
+     r"values must be an \(M, k\) array"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _MIXED_HELPER_CASES, ids=[c[0] for c in _MIXED_HELPER_CASES])
+def test_mixed_helpers_bad_input(case, call, exc, match):
+    with pytest.raises(exc, match=match) as info:
+        call()
+    assert "\n" not in str(info.value), str(info.value)
+
+
+def test_caterpillar_ax_with_several_panels():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tab = pd.concat([_mh_table(), _mh_table().assign(term="x")], ignore_index=True)
+    fig, ax = plt.subplots()
+    with pytest.raises(lsa.LsaError, match=r"plot_caterpillar\(ax=...\) draws one panel; the selection has 2"):
+        _mh_plot(tab, ax=ax)
+    plt.close(fig)

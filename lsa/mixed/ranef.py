@@ -20,8 +20,12 @@ groups, one pass per level).
 Weighted fits: S_ZZ, S_ZR are the weighted cross-products of the pseudo-likelihood (level-1
 conditional weights, group weights at the level above), so the posterior is the one of the
 weighted pseudo-likelihood: the random effects' prior times each cluster's pseudo-likelihood.
-Its variances describe the uncertainty of a school's effect given the model, as in WeMix's
-``ranefMat``-style predictions; they are not design-based. A group outside a domain (no row of
+Its variances describe the uncertainty of a school's effect given the model; they are not
+design-based. They depend on the scale of the level-1 weights: conditional weights that sum to
+the school's population size (PISA's w_fstuwt/w_fschwt unscaled) make the posterior as precise
+as if every student of the school had been tested (PISA 2012 extract: median SD 5.5 against
+14.6 unweighted). Fit with ``scaling="cluster"`` (weights summing to the cluster's sample size;
+median SD 14.4) for SEs on the information of the sample. A group outside a domain (no row of
 positive weight) gets its prior: estimate 0, variance Σ_l.
 
 Reference: Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting linear
