@@ -19,11 +19,11 @@ its inputs (its optimiser start is fixed before the loop), and results are put b
 order.
 
 **How data reach the workers.** :func:`run` passes the data that all tasks share (the
-replicate weight matrix, a frame) as separate arguments, the *same* object for every task.
-joblib's Dask backend scatters each such argument to the cluster once per loop (it keys the
-scattered futures by the object) and sends the workers references; the loky backend memory-maps
-arrays over 1 MB once. Only the per-task part (a PV's outcome, its sufficient statistics) is
-pickled per task.
+replicate weight matrix, a frame) as separate arguments, the *same* object for every task, each
+in a :class:`Shared` box that reports its arrays' bytes. joblib's Dask backend scatters an
+argument over 1 kB to the cluster once per loop (it keys the scattered futures by the object)
+and sends the workers references; the loky backend memory-maps arrays over 1 MB once. Only the
+per-task part (a PV's outcome, a seed) is pickled per task.
 
 **Errors name the task.** An exception inside a task is re-raised with the task's label (e.g.
 ``"country DEU, PV 3"`` or ``"PV 2, replicate 17"``) in front of its message: an lsa error keeps
@@ -39,11 +39,42 @@ from typing import Any, Callable, Iterator, Sequence
 from lsa.errors import EstimationError, LsaError
 from lsa.validation import check_n_jobs
 
-__all__ = ["run", "call_task", "TaskError", "dask_backend", "effective_jobs"]
+__all__ = ["run", "call_task", "Shared", "TaskError", "dask_backend", "effective_jobs", "nbytes"]
 
 
 class TaskError(EstimationError):
     """A task of a parallel (or serial) lsa loop failed; the message names the task."""
+
+
+def nbytes(obj: Any, depth: int = 3) -> int:
+    """Bytes of the arrays and frames in ``obj`` (through containers and attributes, ``depth``
+    levels): the size Dask reads (``sys.getsizeof``) to decide to scatter an argument."""
+    size = getattr(obj, "nbytes", None)
+    if isinstance(size, int):
+        return size
+    if hasattr(obj, "memory_usage") and hasattr(obj, "columns"):
+        return int(obj.memory_usage(index=True, deep=False).sum())
+    if depth <= 0:
+        return 0
+    if isinstance(obj, dict):
+        return sum(nbytes(v, depth - 1) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(nbytes(v, depth - 1) for v in obj)
+    fields = getattr(obj, "__dict__", None)
+    return sum(nbytes(v, depth - 1) for v in fields.values()) if isinstance(fields, dict) else 0
+
+
+class Shared:
+    """A box for data that all tasks of a loop share: one object, passed to every task, whose
+    ``__sizeof__`` is its arrays' bytes, so that joblib's Dask backend scatters it once (it
+    scatters an argument over 1 kB, once per object and loop) instead of pickling it per task."""
+
+    def __init__(self, value: Any):
+        self.value = value
+        self.size = nbytes(value) + 64
+
+    def __sizeof__(self) -> int:
+        return self.size
 
 
 def effective_jobs(n_jobs: int | None, n_tasks: int) -> int:
@@ -59,7 +90,7 @@ def call_task(fn: Callable, label: str, index: int, task: Any, *shared: Any) -> 
     """``(index, fn(task, *shared))``; an exception is re-raised with ``label`` in front of its
     message (the same class for an :class:`~lsa.errors.LsaError`, else a :class:`TaskError`)."""
     try:
-        return index, fn(task, *shared)
+        return index, fn(task, *(s.value if isinstance(s, Shared) else s for s in shared))
     except TaskError:
         raise
     except LsaError as exc:
@@ -77,7 +108,8 @@ def run(fn: Callable, tasks: Sequence[Any], labels: Sequence[str], *, n_jobs: in
     """Yield ``(k, fn(tasks[k], *shared))`` for every task: in task order (``ordered``) or as
     they finish; serially when joblib would use one worker, else through
     ``joblib.Parallel(n_jobs)`` under the active backend. ``shared`` objects are passed as
-    separate arguments, the same objects for all tasks (scattered once by Dask)."""
+    separate arguments, the same objects for all tasks (each in a :class:`Shared` box: scattered
+    once by Dask)."""
     check_n_jobs(n_jobs)
     n = len(tasks)
     if effective_jobs(n_jobs, n) == 1:
@@ -86,9 +118,10 @@ def run(fn: Callable, tasks: Sequence[Any], labels: Sequence[str], *, n_jobs: in
         return
     from joblib import Parallel, delayed
     par = Parallel(n_jobs=n_jobs, return_as="generator" if ordered else "generator_unordered")
+    boxes = [Shared(s) for s in shared]
     pending = set(range(n))
     try:
-        for k, res in par(delayed(call_task)(fn, labels[k], k, tasks[k], *shared) for k in range(n)):
+        for k, res in par(delayed(call_task)(fn, labels[k], k, tasks[k], *boxes) for k in range(n)):
             pending.discard(k)
             yield k, res
     except LsaError:

@@ -23,7 +23,7 @@ import pandas as pd
 from .. import pooling
 from ..results import NOT_GIVEN, ConfInt, conf_int_frame
 from ..errors import LsaError, MissingDataWarning, warn
-from ..validation import check_columns_exist, check_number
+from ..validation import check_columns_exist, check_n_jobs, check_number
 from .completed import Imputed
 from .spec import check_flag, check_name_list
 
@@ -52,7 +52,7 @@ def _formula_columns(formula: str) -> set[str]:
 
 
 def analyze(imputed: Imputed | Sequence[pd.DataFrame], fit: Callable[[pd.DataFrame], Any] | str, *,
-            weights: Sequence[str] | None = None, n_jobs: int = 1, progress: bool = False,
+            weights: Sequence[str] | None = None, n_jobs: int | None = None, progress: bool = False,
             **fit_kwargs: Any) -> Analyses:
     """Fit every completed data set.
 
@@ -63,16 +63,15 @@ def analyze(imputed: Imputed | Sequence[pd.DataFrame], fit: Callable[[pd.DataFra
     fit : a function ``df -> result`` (result with ``params`` and ``cov_params()``), or an
         ``lsa.mixed`` formula string, fitted as ``lsa.mixed(fit, df, weights=weights, **fit_kwargs)``.
     weights : weight columns for the formula form (level 1 first, e.g. ``["w_fstuwt", "w_schgrnrabwt"]``).
-    n_jobs : joblib workers (loky processes); results do not depend on it.
+    n_jobs : joblib workers under the active backend (``None``: the enclosing
+        ``joblib.parallel_config``'s, else 1; :mod:`lsa.parallel`); results do not depend on it.
     progress : print "analysed k/K" on stderr.
 
     Returns
     -------
     :class:`Analyses` — the results in the order of ``imputed``.
     """
-    check_number(n_jobs, "n_jobs", integer=True)
-    if n_jobs == 0:
-        raise LsaError("n_jobs must be a positive number of workers (or negative, as joblib); got 0.")
+    check_n_jobs(n_jobs)
     check_flag(progress, "progress")
     if not isinstance(imputed, Imputed):
         if isinstance(imputed, pd.DataFrame):
@@ -98,13 +97,12 @@ def analyze(imputed: Imputed | Sequence[pd.DataFrame], fit: Callable[[pd.DataFra
     from ..progress import progress_bar
 
     bar = progress_bar(len(imputed), progress, "analysed", unit="data set")
-    if n_jobs == 1:
-        done = (fn(df) for df in imputed)
-    else:
-        from joblib import Parallel, delayed
-        done = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(df) for df in imputed)
+    from ..parallel import run
+
+    frames = list(imputed)
+    labels = [f"data set {k + 1}" for k in range(len(frames))]
     results = []
-    for r in done:
+    for _, r in run(fn, frames, labels, n_jobs=n_jobs):
         results.append(r)
         bar.update(1)
     bar.close()

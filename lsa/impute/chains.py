@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..parallel import run
 from ..progress import progress_bar
 from .kernel import TableKernel, quiet
 from .norm import norm_variables
@@ -98,8 +99,12 @@ def _iterate(t: Tables, k1: TableKernel | None, k2: TableKernel | None, iteratio
     return out, trace
 
 
-def _chain_task(t: Tables, iterations, seed_state, lgb1, lgb2, mmc, bootstrap, numeric, pv_no, imp_no):
-    out, trace = run_chain(t, iterations, seed_state, lgb1, lgb2, mmc, bootstrap, numeric)
+def chain_task(task: tuple, tables: Sequence[Tables], settings: tuple):
+    """One chain: ``task`` = (PV number, imputation number, seed state); ``tables`` and
+    ``settings`` (iterations, lgb1, lgb2, mmc, bootstrap, numeric) are shared by all chains
+    (:func:`lsa.parallel.run` sends them once)."""
+    pv_no, imp_no, seed_state = task
+    out, trace = run_chain(tables[pv_no], settings[0], seed_state, *settings[1:])
     return pv_no, imp_no, out, trace
 
 
@@ -107,7 +112,8 @@ def run_chains(tables: Sequence[Tables], m: int, *, seed: int | None, iterations
                mean_match_candidates: int, bootstrap: bool, numeric: str, n_jobs: int, progress: bool,
                with_pvs: bool) -> tuple[list[tuple[int, int]], list[Chain], int | None]:
     """Run the M·m chains (``tables`` holds one entry per PV, m chains each), in parallel over
-    ``n_jobs`` joblib workers, with a progress line on stderr.
+    ``n_jobs`` joblib workers under the active joblib backend (:mod:`lsa.parallel`), with a
+    progress line on stderr.
 
     Returns the (PV, imputation) numbers (0-based, PV-major), the chains' results in that order
     and the entropy of the seed sequence (to reproduce a run without a seed)."""
@@ -125,15 +131,11 @@ def run_chains(tables: Sequence[Tables], m: int, *, seed: int | None, iterations
                             refresh=False)
         bar.update(1)
 
-    args = [(tables[p], iterations, children[p * m + i].generate_state(2), lgb1, lgb2, mean_match_candidates,
-             bootstrap, numeric, p, i)
-            for p, i in tasks]
-    if n_jobs == 1 or len(tasks) == 1:
-        done = (_chain_task(*a) for a in args)
-    else:
-        from joblib import Parallel, delayed
-        done = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(_chain_task)(*a) for a in args)
-    for p, i, out, tr in done:
+    args = [(p, i, children[p * m + i].generate_state(2)) for p, i in tasks]
+    labels = [(f"PV {p + 1}, " if with_pvs else "") + f"imputation {i + 1}" for p, i in tasks]
+    settings = (iterations, lgb1, lgb2, mean_match_candidates, bootstrap, numeric)
+    done = run(chain_task, args, labels, n_jobs=n_jobs, shared=(tuple(tables), settings), ordered=False)
+    for _, (p, i, out, tr) in done:
         results[(p, i)] = (out, tr)
         report((p, i))
     bar.close()

@@ -137,7 +137,7 @@ _norm_draw = norm_draw
 def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[str] | None = None,
            pvs: Sequence[str] | str | None = None, weight: str | None = None,
            variables: Sequence[str] | None = None, seed: int | None = None, iterations: int = 20,
-           n_jobs: int = 1, progress: bool = True, pv_column: str | None = None,
+           n_jobs: int | None = None, progress: bool = True, pv_column: str | None = None,
            lgb_params: dict | None = None, lgb_params_level2: dict | None = None,
            mean_match_candidates: int = 5, bootstrap: bool = True, numeric: str = "norm") -> Imputed:
     """Multiply impute clustered LSA data, separately for every plausible value.
@@ -159,7 +159,8 @@ def impute(data, m: int = 20, *, cluster: str | None = None, level2: Sequence[st
     seed : None or a non-negative integer; the same seed gives identical completed data, whatever
         ``n_jobs``.
     iterations : chained-equation iterations per chain (each: level-2 step, then level-1 step).
-    n_jobs : joblib workers over the M·m chains.
+    n_jobs : joblib workers over the M·m chains under the active backend (``None``: the enclosing
+        ``joblib.parallel_config``'s, else 1; :mod:`lsa.parallel`).
     progress : a progress line on stderr ("PV 3/10, imputation 7/20").
     pv_column : name of the column holding the PV a data set was imputed with (default: the
         PV-set name or the common stem, e.g. ``"math"`` for ``pv1math..pv10math``).

@@ -18,7 +18,7 @@ checks of :mod:`lsa.validation`). The rules:
   than n/10, is an error naming it (almost always an id or a number stored as text: imputing it
   would fit a model with one class per level);
 * a variable with every value missing is an error;
-* ``m``, ``iterations`` are positive integers, ``n_jobs`` a non-zero integer (joblib), ``seed``
+* ``m``, ``iterations`` are positive integers, ``n_jobs`` a non-zero integer or None (joblib), ``seed``
   None or a non-negative integer, ``mean_match_candidates`` a non-negative integer, ``progress`` and
   ``bootstrap`` booleans, ``numeric`` ``"norm"`` or ``"pmm"``, the LightGBM parameters dicts with
   string keys.
@@ -37,7 +37,8 @@ import pandas as pd
 from ..design import SurveyDesign
 from ..errors import DesignError, LsaError
 from ..validation import (MAX_FACTOR_LEVELS, check_columns_exist, check_finite, check_frame, check_name,
-                          check_names, check_number, factor_level_limit, holds_numbers_as_text, numeric_column)
+                          check_n_jobs, check_names, check_number, factor_level_limit, holds_numbers_as_text,
+                          numeric_column)
 from .kernel import lgb_parameter_names
 
 __all__ = ["Spec", "check_arguments", "check_flag", "check_name_list", "resolve"]
@@ -118,10 +119,7 @@ def check_arguments(*, m: Any, iterations: Any, seed: Any, n_jobs: Any, progress
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise LsaError(f"seed must be None or a non-negative integer; got {seed!r} ({type(seed).__name__}).")
-    check_number(n_jobs, "n_jobs", integer=True)
-    if n_jobs == 0:
-        raise LsaError("n_jobs must be a positive number of workers (or negative, joblib's 'all cores but "
-                       "|n_jobs| − 1'); got 0.")
+    check_n_jobs(n_jobs)
     check_number(mean_match_candidates, "mean_match_candidates", low=0, integer=True)
     check_flag(progress, "progress")
     check_flag(bootstrap, "bootstrap")
