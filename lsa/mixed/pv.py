@@ -63,7 +63,8 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
            nonconverged: Literal["error", "warn", "drop"] = "error",
            control: MixedControl | None = None, n_jobs: int | None = None,
            progress: bool | None = None, pool: Literal["flat", "nested"] = "flat",
-           df: DfRule | float | None = None) -> MixPVResult:
+           df: DfRule | float | None = None, family: str = "gaussian", link: str | None = None,
+           n_quad: int = 13) -> MixPVResult:
     """Fit a weighted multilevel model once per plausible value and pool (Rubin's rules).
 
     Parameters
@@ -123,6 +124,12 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     nonconverged : a PV fit that does not converge raises (``"error"``), is pooled with a
         warning naming it (``"warn"``), or is left out with a warning (``"drop"``).
     control : :class:`lsa.mixed.MixedControl` for every fit.
+    family, link, n_quad : a GLMM per PV (``family="binomial"`` or ``"poisson"``; see
+        :func:`lsa.mixed.mixed`), e.g. ``"I(MATH < 420.07) ~ ESCS + (1|school)"``: a response
+        ``I(expr)`` using a PV-set name is evaluated within each PV data set. Fixed effects and
+        variance components (with their sandwich or replicate SEs) are pooled as for linear
+        models; with ``se="replicate"`` every PV's GLMM is refitted per replicate weight set
+        (:func:`lsa.mixed.glmm_fit.refit_replicates`).
     n_jobs : joblib workers over PVs (results identical to ``n_jobs=1``); ``None``: the enclosing
         ``joblib.parallel_config``'s (e.g. a Dask cluster, :mod:`lsa.parallel`), else 1.
     progress : stderr progress line; default: only for runs of more than 20 fits.
@@ -159,7 +166,8 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     df_method = renamed_option("mix_pv", "df", "df_method", df, df_method, "barnard_rubin")
     opts = PVOptions(conditional_weights=conditional_weights, scaling=scaling, df=df_method, se=se,
                      legacy_alignment=legacy_alignment, allow_single=allow_single, nonconverged=nonconverged,
-                     control=control or MixedControl(), n_jobs=n_jobs, progress=progress, pool=pool)
+                     control=control or MixedControl(), n_jobs=n_jobs, progress=progress, pool=pool,
+                     family=family, link=link, n_quad=n_quad)
     plan = plan_draws(formula, data, weights, opts)
     tasks, dropped = prepare_tasks(plan, opts)
     fits = run_tasks(tasks, opts)

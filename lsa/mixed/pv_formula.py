@@ -20,6 +20,7 @@ import pandas as pd
 from lsa.design import SurveyDesign
 from lsa.errors import DesignError, EstimationError, FormulaError, LsaError
 from lsa.mixed.formula import model_frame, parse_formula, split_top
+from lsa.mixed.glmm_family import with_response
 from lsa.mixed.pv_options import PVOptions
 from lsa.model_inputs import ModelInputs, formula_groups, model_inputs
 
@@ -55,7 +56,10 @@ def expand_formula(formula: str, df: pd.DataFrame, pvs: dict[str, tuple[str, ...
     if not lhs:
         raise FormulaError(f"formula {formula!r} has no response on the left of '~'")
     lhs_terms = [t for t in split_top(lhs, "+") if t]
-    used_sets = [s for s in pvs if has_ident(rhs, s)]
+    # a response expression I(...) (e.g. I(MATH < 420.07)) may use PV sets too
+    expr_lhs = (len(lhs_terms) == 1 and lhs_terms[0] not in pvs and lhs_terms[0] not in df.columns
+                and lhs_terms[0].startswith("I("))
+    used_sets = [s for s in pvs if has_ident(rhs, s) or (expr_lhs and has_ident(lhs, s))]
     # a PV set together with one of its own PVs is ambiguous
     for s in set(used_sets) | {t for t in lhs_terms if t in pvs}:
         own = [c for c in pvs[s] if has_ident(formula, c)]
@@ -76,7 +80,7 @@ def expand_formula(formula: str, df: pd.DataFrame, pvs: dict[str, tuple[str, ...
         responses = list(pvs[lhs_terms[0]])
         response_alias = lhs_terms[0]
     else:
-        if lhs_terms[0] not in df.columns:
+        if lhs_terms[0] not in df.columns and not expr_lhs:
             raise FormulaError(f"response {lhs_terms[0]!r} is neither a column of the data nor a "
                                f"plausible-value set" + (f" (sets: {list(pvs)})" if pvs else ""))
         responses = [lhs_terms[0]]
@@ -169,6 +173,7 @@ def draw_frame(draw: Draw, df: pd.DataFrame, weights, domain: np.ndarray | None 
     dm = df.assign(**{a: df[c] for a, c in draw.alias}) if draw.alias else df
     f, names = r_scale(draw.formula)
     parsed = parse_formula(f)
+    dm = with_response(dm, parsed.response)                        # a response I(expr), per PV
     frame = model_frame(parsed, dm, tuple(weights or ()))
     if names and domain is not None:
         frame = scaled_in_domain(frame, parsed, dm, tuple(weights or ()), domain)

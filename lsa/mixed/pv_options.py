@@ -44,8 +44,19 @@ class PVOptions:
     n_jobs: int | None = None
     progress: bool | None = None
     pool: Literal["flat", "nested"] = "flat"
+    family: str = "gaussian"
+    link: str | None = None
+    n_quad: int = 13
 
     def __post_init__(self) -> None:
+        if self.family != "gaussian":
+            from lsa.mixed.glmm_family import get_family
+
+            get_family(self.family, self.link)          # checks family and link names
+            if not isinstance(self.n_quad, int) or isinstance(self.n_quad, bool) or self.n_quad < 1:
+                raise LsaError(f"n_quad must be a positive integer (1 = Laplace); got {self.n_quad!r}")
+        elif self.link not in (None, "identity"):
+            raise LsaError(f"family='gaussian' has the identity link; got link={self.link!r}")
         if self.scaling not in ("none", "cluster", "ecluster"):
             raise DesignError(f"scaling must be 'none', 'cluster' or 'ecluster'; got {self.scaling!r}")
         if self.se not in ("sandwich", "replicate"):

@@ -50,6 +50,7 @@ class FitTask:
     start: tuple | None
     control: MixedControl
     replicates: np.ndarray | None       # replicate weights (n, R) in frame order, or None
+    glmm: tuple | None = None           # (family, link, n_quad) of a GLMM, None for the linear model
     y: np.ndarray | None = None         # the outcome, when frame and stats are the shared ones
 
 
@@ -111,6 +112,7 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
     if only_y and len(draws) > 1:
         only_y = not inp.df[pv_cols].isna().to_numpy().any()
     tasks, dropped, base, reps, order = [], [], None, None, None
+    glmm = None if opts.family == "gaussian" else (opts.family, opts.link, opts.n_quad)
     for k, d in enumerate(draws):
         if base is None or not only_y:
             parsed, frame, dm = draw_frame(d, plan.frame_data(k), inp.weights, domain)
@@ -128,12 +130,12 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
                 raise FormulaError(f"plausible value {pv_cols[k]!r} must be numeric and finite")
             parsed = dataclasses.replace(parse_formula(d.formula), formula=d.formula)
             dropped.append(frame0.n_dropped)                # frame, w, stats: the shared first PV's
-            tasks.append(FitTask(k, d, parsed, None, None, None, None, opts.control, None, y))
+            tasks.append(FitTask(k, d, parsed, None, None, None, None, opts.control, None, glmm, y))
             continue
         dropped.append(frame.n_dropped)
         if plan.replicate_weights is not None and (order is None or not np.array_equal(frame.order, order)):
             order, reps = frame.order, plan.replicate_weights[frame.order]     # one copy per row order
-        tasks.append(FitTask(k, d, parsed, frame, w, stats, None, opts.control, reps))
+        tasks.append(FitTask(k, d, parsed, frame, w, stats, None, opts.control, reps, glmm))
     if any(dropped):
         if len(set(dropped)) == 1:
             msg = f"{dropped[0]} row(s) with missing values in model variables or weights were removed"
@@ -152,6 +154,16 @@ def fit_task(task: FitTask, shared: SharedData | None = None) -> PVFit:
     if shared is not None:
         task = shared.complete(task)
     ctrl = task.control if task.start is None else dataclasses.replace(task.control, start=tuple(task.start))
+    if task.glmm is not None:                       # (family, link, n_quad): a GLMM per PV
+        from lsa.mixed.glmm_family import get_family
+        from lsa.mixed.glmm_fit import fit_glmm_prepared, refit_replicates as refit_glmm
+
+        fit = fit_glmm_prepared(task.parsed, task.frame, task.w, get_family(*task.glmm[:2]), task.glmm[2],
+                                ctrl, warn_convergence=False)
+        if task.replicates is None:
+            return PVFit(task.index, fit, None, ())
+        est, failed = refit_glmm(fit, task.replicates, task.control)
+        return PVFit(task.index, fit, est, failed)
     fit = fit_prepared(task.parsed, task.frame, task.w, task.stats, False, ctrl, warn_convergence=False)
     if task.replicates is None:
         return PVFit(task.index, fit, None, ())
