@@ -1981,3 +1981,86 @@ def test_caterpillar_ax_with_several_panels():
     with pytest.raises(lsa.LsaError, match=r"plot_caterpillar\(ax=...\) draws one panel; the selection has 2"):
         _mh_plot(tab, ax=ax)
     plt.close(fig)
+
+
+# -- issue 14 items 1-2: GLMMs (lsa.mixed(family=), mix_pv(family=)) ------------------------------
+
+def _glmm_pisa():
+    from pathlib import Path
+
+    d = pd.read_csv(Path(__file__).parent / "reference" / "data" / "pisa2012.csv", dtype={"schoolid": str})
+    d["likemath"] = d.st29q03.isin(["Strongly agree", "Agree"]).astype(float)
+    return d
+
+
+_GLMM_F = "likemath ~ escs + (1 | schoolid)"
+_GLMM_CASES = [
+    ("binomial non-binary response", lambda: lsa.mixed("pv1math ~ escs + (1 | schoolid)", _glmm_pisa(),
+                                                       family="binomial"),
+     lsa.FormulaError, r"response 'pv1math' must be 0 or 1 .* for family='binomial'; it has 3136 other value"),
+    ("poisson negative response", lambda: lsa.mixed("escs ~ 1 + (1 | schoolid)", _glmm_pisa(), family="poisson"),
+     lsa.FormulaError, r"response 'escs' must be non-negative integers \(counts\) for family='poisson'"),
+    ("family unknown", lambda: lsa.mixed(_GLMM_F, _glmm_pisa(), family="gamma"), lsa.LsaError,
+     r"family must be 'gaussian', 'binomial' or 'poisson'; got 'gamma'"),
+    ("link unknown", lambda: lsa.mixed(_GLMM_F, _glmm_pisa(), family="poisson", link="logit"), lsa.LsaError,
+     r"link 'logit' is not available for family='poisson'; allowed: \['log'\]"),
+    ("gaussian with a link", lambda: lsa.mixed(_GLMM_F, _glmm_pisa(), link="logit"), lsa.DesignError,
+     r"family='gaussian' has the identity link; got link='logit'"),
+    ("n_quad zero", lambda: lsa.mixed(_GLMM_F, _glmm_pisa(), family="binomial", n_quad=0), lsa.LsaError,
+     r"n_quad must be a positive integer \(1 = Laplace\); got 0"),
+    ("n_quad too many points", lambda: lsa.mixed("likemath ~ escs + (1 + escs + pv1math | schoolid)", _glmm_pisa(),
+                                                 family="binomial", n_quad=40), lsa.LsaError,
+     r"n_quad=40 with 3 random effects gives 64000 quadrature points"),
+    ("reml with a family", lambda: lsa.mixed(_GLMM_F, _glmm_pisa(), family="binomial", reml=True), lsa.DesignError,
+     r"reml=True is only available for family='gaussian'"),
+    ("three-level glmm", lambda: lsa.mixed("likemath ~ escs + (1 | schoolid/st04q01)", _glmm_pisa(),
+                                           family="binomial"), lsa.DesignError, r"GLMMs are two-level models"),
+    ("response expression unknown", lambda: lsa.mixed("log(pv1math) ~ escs + (1 | schoolid)", _glmm_pisa(),
+                                                      family="poisson"), lsa.FormulaError,
+     r"response 'log\(pv1math\)' is not a column of the data \(an expression must be written I\(...\)"),
+    ("mix_pv family unknown", lambda: lsa.mix_pv("pv1math + pv2math ~ escs + (1 | schoolid)", _glmm_pisa(),
+                                                 weights=["w_fstuwt", "w_fschwt"], family="gamma"),
+     lsa.LsaError, r"family must be 'gaussian', 'binomial' or 'poisson'; got 'gamma'"),
+    ("mix_pv n_quad", lambda: lsa.mix_pv("pv1math + pv2math ~ escs + (1 | schoolid)", _glmm_pisa(),
+                                         weights=["w_fstuwt", "w_fschwt"], family="binomial", n_quad=1.5),
+     lsa.LsaError, r"n_quad must be a positive integer \(1 = Laplace\); got 1.5"),
+]
+
+
+@pytest.mark.parametrize("case, call, exc, match", _GLMM_CASES, ids=[c[0] for c in _GLMM_CASES])
+def test_glmm_bad_input(case, call, exc, match):
+    with pytest.raises(exc, match=match) as info:
+        call()
+    assert "\n" not in str(info.value), str(info.value)
+
+
+def test_glmm_separation_within_every_cluster_is_named():
+    """Complete separation within all clusters (the response constant in each school): a
+    SeparationWarning naming the response, the grouping factor and the counts, and the flag
+    ``separation`` (the fit is kept, as lsa's logistic fits do)."""
+    d = _glmm_pisa()
+    d["y"] = (d.groupby("schoolid").escs.transform("mean") > d.escs.mean()).astype(float)
+    with pytest.warns(lsa.errors.SeparationWarning, match=r"complete separation within every cluster of "
+                      r"'schoolid': the response 'y' is constant within each of the 157 clusters \(\d+ all 0, "
+                      r"\d+ all 1\)"):
+        fit = lsa.mixed("y ~ escs + (1 | schoolid)", d, family="binomial", n_quad=1)
+    assert fit.separation
+
+
+def test_glmm_nonconvergence_warns_with_gradient_norm():
+    with pytest.warns(lsa.errors.ConvergenceWarning, match=r"the GLMM optimiser did not converge: max \|gradient "
+                      r"of l/N\| = [0-9.e+-]+ \(tolerance 1e-07\) after 1 iterations"):
+        fit = lsa.mixed(_GLMM_F, _glmm_pisa(), family="binomial", control=lsa.MixedControl(maxiter=1, newton=0))
+    assert not fit.converged and fit.grad_norm > 1e-7
+
+
+def test_glmm_huge_weight_stays_finite():
+    """A cluster whose weighted log-likelihood is of order −1e12 (conditional level-1 weights of
+    1e12): the log-sum-exp keeps ℓ, the estimates and the SEs finite (never inf or NaN)."""
+    d = _glmm_pisa()
+    first = d.schoolid == d.schoolid.iloc[0]
+    d["c1"] = np.where(first, 1e12, 1.0)
+    d["c2"] = 1.0
+    fit = lsa.mixed(_GLMM_F, d, weights=["c1", "c2"], conditional_weights=True, family="binomial")
+    assert np.isfinite(fit.llf) and fit.llf < -1e10
+    assert np.all(np.isfinite(fit.params)) and np.all(np.isfinite(fit.bse_model))
