@@ -5,12 +5,19 @@ Synthetic data: 50 small SPSS files in the TIMSS 2019 grade 4 naming scheme
 ``GEN\\HOW OFTEN\\MADE FUN OF ME``, value labels and a user-missing code) and 20 rows; one
 variable per file carries the word searched for (``STUDENT BULLYING/SCL``). Baseline, timed in
 the same run: reading the 50 headers with ``pyreadstat.read_sav(metadataonly=True)`` and nothing
-else. Timed against it: ``lsa.io.search(folder, "bully")`` and the command ``lsa search`` run
-in-process through ``lsa.cli.main`` (the wall time of the installed script adds the interpreter's
-start and ``import lsa``, printed separately). Issue 15 asks for under 1 s for 50 files; the full
-run prints whether that was met and asserts the ratio: ``lsa search`` is faster than reading the
-headers with pyreadstat (it reads SPSS dictionaries itself, :mod:`lsa.io_savheader`). Every run
-checks that each file's variable is found once.
+else. Timed against it: ``lsa.io.search(folder, "bully")``, the command ``lsa search`` run
+in-process through ``lsa.cli.main``, and the shell command end to end: ``lsa search FOLDER bully``
+in a new interpreter (the installed script, or ``python -m lsa.cli``), which adds the interpreter's
+start and the imports (``import lsa`` is lazy, :mod:`lsa`; the command loads pandas and the readers,
+not the estimators). Issue 15 asks for under 1 s for 50 files: the full run prints whether the
+shell command met it (best of 5 wall times, and the CPU time of that process, which a busy machine
+inflates less) and asserts the ratio: ``lsa search`` is faster than reading the headers with
+pyreadstat (it reads SPSS dictionaries itself, :mod:`lsa.io_savheader`). Every run checks that
+each file's variable is found once.
+
+Measured on the shared 2-core machine under a load average of 5-7 (other jobs running):
+``python -m lsa.cli search`` 50 files x 400 variables, CPU 0.68 s (wall times meaningless at that
+load); before the lazy ``import lsa``, ``import lsa`` alone took 1.3-1.4 s.
 
     python benchmarks/bench_search.py [--quick]
 
@@ -21,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,6 +74,19 @@ def cli_search(folder: Path) -> str:
     return buf.getvalue()
 
 
+def shell_search(folder: Path) -> tuple[float, float, str]:
+    """Wall and CPU seconds of ``lsa search FOLDER bully`` in a new process, and its output."""
+    script = shutil.which("lsa")
+    cmd = [script] if script else [sys.executable, "-m", "lsa.cli"]
+    before = os.times()
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd + ["search", str(folder), "bully"], check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu, out.stdout
+
+
 def main(quick: bool = False) -> None:
     n_files, n_vars, repeat = (10, 60, 1) if quick else (50, 400, 5)
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,21 +96,22 @@ def main(quick: bool = False) -> None:
         t_base, n_seen = best_of(lambda: headers_only(folder), repeat)
         t_search, hits = best_of(lambda: lsa.io.search(folder, "bully"), repeat)
         t_cli, text = best_of(lambda: cli_search(folder), repeat)
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lsa.cli", "search", str(folder), "bully"], check=True,
-                       capture_output=True)
-        t_script = time.perf_counter() - t0
+        shell = [shell_search(folder) for _ in range(repeat)]
+        t_script, cpu_script, shell_text = min(shell)
     assert n_seen == n_files * n_vars, n_seen
     assert len(hits) == n_files and set(hits["variable"]) == {"ASBGSB"}, hits
     assert (hits["matched"] == "label").all() and hits["file"].is_unique
     assert f"{n_files} variable(s) in {n_files} file(s)" in text, text
+    assert shell_text == text, (shell_text, text)
     print(f"{n_files} files x {n_vars} variables{' (quick mode: the times mean nothing)' if quick else ''}")
     print(f"headers only (pyreadstat, baseline): {t_base:.3f} s")
     print(f"lsa.io.search:                      {t_search:.3f} s  ({t_search / t_base:.2f} x baseline)")
     print(f"lsa search (cli.main, in-process):  {t_cli:.3f} s  ({t_cli / t_base:.2f} x baseline)")
-    print(f"python -m lsa.cli search (new interpreter, import lsa included): {t_script:.3f} s")
+    print(f"lsa search as a shell command (new interpreter, imports included): {t_script:.3f} s wall, "
+          f"{cpu_script:.3f} s CPU")
     if not quick:   # the claim is a ratio (the machine may be shared); the 1 s of issue 15 is printed
-        print(f"issue 15 target: under 1 s for 50 files -> {'met' if t_cli < 1.0 else 'NOT met'} on this run")
+        print(f"issue 15 target: the shell command under 1 s for 50 files -> "
+              f"{'met' if t_script < 1.0 else 'NOT met'} on this run (wall {t_script:.2f} s, CPU {cpu_script:.2f} s)")
         assert t_cli < t_base, f"lsa search ({t_cli:.2f} s) is slower than reading the headers ({t_base:.2f} s)"
 
 

@@ -4,6 +4,10 @@ Oracle: the rules of AGENTS.md and issue 11 item 7, checked on every module of `
 
 * the graph of lsa-internal imports (module-level and function-level, relative and absolute)
   has no cycle;
+* the module-level imports, each with the ``__init__`` of every package above the imported module
+  that Python runs first (``from lsa.robust.blocks import X`` runs ``lsa/robust/__init__.py``),
+  have no cycle either: such a cycle breaks ``import`` in one order and not the other (``lsa`` itself
+  is left out: it runs before any of its modules, and loads its names lazily);
 * no name starting with ``_`` (dunders such as ``__version__`` excepted) is imported from
   another lsa module, and no private module (``_core``) is imported from outside its package;
 * no file is over 500 lines and no function body over 80 lines (its docstring not counted).
@@ -57,6 +61,33 @@ def imports_of(source: str, importer: str, is_package: bool, modules: set[str]):
                     yield sub, None, node.lineno
                 else:
                     yield target, a.name, node.lineno
+
+
+def module_level(source: str) -> str:
+    """The import statements of ``source`` run when the module is imported (not those in functions)."""
+    out, stack = [], [ast.parse(source)]
+    while stack:
+        for child in ast.iter_child_nodes(stack.pop()):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                out.append(child)
+            stack.append(child)
+    return ast.unparse(ast.Module(body=sorted(out, key=lambda n: n.lineno), type_ignores=[]))
+
+
+def with_package_inits(graph: dict[str, set[str]], packages: set[str]) -> dict[str, set[str]]:
+    """``graph`` plus an edge from each importer to every package (below ``lsa``) above the module it
+    imports, unless the importer is inside that package (then its ``__init__`` is already running)."""
+    out = {m: set(v) for m, v in graph.items()}
+    for m, targets in graph.items():
+        for target in targets:
+            parts = target.split(".")
+            for i in range(2, len(parts)):
+                package = ".".join(parts[:i])
+                if package in packages and not (m == package or m.startswith(package + ".")):
+                    out[m].add(package)
+    return out
 
 
 def is_private(name: str) -> bool:
@@ -155,13 +186,14 @@ def _package():
     return files, modules
 
 
-def _graph_and_private():
+def _graph_and_private(select=lambda source: source):
     files, modules = _package()
     names = set(modules)
     graph: dict[str, set[str]] = {m: set() for m in names}
     private = []
     for m, p in modules.items():
-        for target, name, line in imports_of(p.read_text(encoding="utf-8"), m, p.name == "__init__.py", names):
+        source = select(p.read_text(encoding="utf-8"))
+        for target, name, line in imports_of(source, m, p.name == "__init__.py", names):
             while target and target not in names:       # ``lsa.x.y`` where y is a name of lsa.x
                 target = target.rsplit(".", 1)[0] if "." in target else ""
             if not target:
@@ -188,6 +220,12 @@ def test_helpers_find_what_they_should():
     assert private_module_violation("lsa.estimators.lm", "lsa.estimators._core") is None
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert find_cycles({"a": {"b"}, "b": set()}) == []
+    lazy = "import lsa.a\ndef f():\n    from lsa.b import c\nclass K:\n    from lsa.d import e\n"
+    assert module_level(lazy) == "import lsa.a\nfrom lsa.d import e"
+    inits = with_package_inits({"lsa.p.m": {"lsa.q.r.s"}, "lsa.q": {"lsa.q.r.s"}}, {"lsa.q", "lsa.q.r"})
+    assert inits == {"lsa.p.m": {"lsa.q.r.s", "lsa.q", "lsa.q.r"}, "lsa.q": {"lsa.q.r.s", "lsa.q.r"}}
+    assert find_cycles(with_package_inits({"lsa.a.x": {"lsa.b.y"}, "lsa.b": {"lsa.b.z"}, "lsa.b.z": {"lsa.a.x"}},
+                                          {"lsa.a", "lsa.b"})) == [["lsa.a.x", "lsa.b", "lsa.b.z", "lsa.a.x"]]
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_BODY_LINES + 1))
     doc = '    """' + "\n" * 30 + '    """\n'
     assert long_functions(f"def f():\n{doc}{body}\n") == [("f", 1, MAX_BODY_LINES + 1)]
@@ -202,6 +240,13 @@ def test_no_import_cycles():
     graph, _ = _graph_and_private()
     cycles = find_cycles(graph)
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_import_cycles_through_package_inits():
+    graph, _ = _graph_and_private(module_level)
+    packages = {m for m, p in _package()[1].items() if p.name == "__init__.py"}
+    cycles = find_cycles(with_package_inits(graph, packages))
+    assert not cycles, "import cycles through package __init__s:\n" + "\n".join(" -> ".join(c) for c in cycles)
 
 
 def test_no_private_names_imported_across_modules():

@@ -20,19 +20,34 @@ from .effective import (FewClustersWarning, check_effective_clusters, effective_
                         effective_clusters_simple)
 from .gee import gee
 from .diagnostics import HTestResult, NcvResult, h_test, ncv_mlm
-from .mixed import random_slope_diagnostic, robust_mixed, robust_mixed_components, se_ratio
 from .cr import COVARIANCE_TYPES, CovarianceType, SingularAdjustmentWarning, get_covariance_type
 from .satterthwaite import DF_METHODS, get_df_method
 from ..results import WaldTest
 from ..errors import warn as _warn
 
 
+# loaded on first use: lsa.robust.mixed needs lsa.mixed, whose modules import lsa.robust.blocks /
+# .satterthwaite / .cr (which run this __init__); importing it here would make ``import lsa.mixed``
+# (before lsa.robust) a cycle through this package's __init__
+_FROM_MIXED = ("random_slope_diagnostic", "robust_mixed", "robust_mixed_components", "se_ratio")
+
+
 def __getattr__(name: str):
+    if name in _FROM_MIXED:
+        from . import mixed
+
+        value = getattr(mixed, name)
+        globals()[name] = value
+        return value
     if name == "WaldTestResult":                     # the old name of lsa.results.WaldTest
         _warn("lsa.robust.WaldTestResult is deprecated; use lsa.results.WaldTest (the one test result).",
               DeprecationWarning)
         return WaldTest
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [
