@@ -91,9 +91,9 @@ def call_task(fn: Callable, label: str, index: int, task: Any, *shared: Any) -> 
     message (the same class for an :class:`~lsa.errors.LsaError`, else a :class:`TaskError`)."""
     try:
         return index, fn(task, *(s.value if isinstance(s, Shared) else s for s in shared))
-    except TaskError:
-        raise
     except LsaError as exc:
+        if isinstance(exc, TaskError) or str(exc).startswith(f"{label}:"):
+            raise
         try:
             new = type(exc)(f"{label}: {exc}")
         except Exception:                      # a subclass with another constructor

@@ -23,6 +23,7 @@ from lsa.mixed.formula import ModelFrame, ParsedFormula, model_frame, parse_form
 from lsa.model_inputs import ModelInputs, model_inputs
 from lsa.mixed.pml import Profile, ThetaMap, profiled
 from lsa.mixed.stats import ClusterStats, Hierarchy, cluster_stats, positive_groups
+from lsa.threads import single_blas_thread
 from lsa.weights import check_constant_within, scale_within
 
 __all__ = ["MixedControl", "LevelWeights", "level_weights", "build_stats", "optimize",
@@ -264,6 +265,7 @@ def _theta_scale(stats: ClusterStats, tmap: ThetaMap) -> np.ndarray:
     return np.where(tmap.diagonal, 1 / np.sqrt(np.maximum(ms, 1e-300)), 1.0)
 
 
+@single_blas_thread
 def optimize(stats: ClusterStats, tmap: ThetaMap, reml: bool = False,
              control: MixedControl | None = None) -> OptimResult:
     """Maximise the profiled ℓ(θ) by L-BFGS-B on −ℓ/N with the analytic gradient, then
@@ -405,6 +407,7 @@ def domain_frame(frame: ModelFrame, inputs: ModelInputs) -> ModelFrame:
     return replace(frame, n_dropped=inputs.n_domain - used)
 
 
+@single_blas_thread
 def fit_prepared(parsed: ParsedFormula, frame: ModelFrame, w: LevelWeights, stats: ClusterStats,
                  reml: bool = False, control: MixedControl | None = None, *,
                  warn_convergence: bool = True):

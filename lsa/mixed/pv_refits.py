@@ -167,7 +167,10 @@ def fit_task(task: FitTask, shared: SharedData | None = None) -> PVFit:
     fit = fit_prepared(task.parsed, task.frame, task.w, task.stats, False, ctrl, warn_convergence=False)
     if task.replicates is None:
         return PVFit(task.index, fit, None, ())
-    est, failed = refit_replicates(fit, task.frame, task.w, task.stats, task.replicates, task.control)
+    try:
+        est, failed = refit_replicates(fit, task.frame, task.w, task.stats, task.replicates, task.control)
+    except EstimationError as exc:                       # "replicate r: ..." gets its PV
+        raise EstimationError(f"{task.draw.label}: {exc}") from exc
     return PVFit(task.index, fit, est, failed)
 
 
@@ -180,7 +183,7 @@ def run_tasks(tasks: list[FitTask], opts: PVOptions) -> list[PVFit]:
     first = tasks[0]
     shared = SharedData(first.frame, first.w, first.stats, first.replicates)
     labels = [t.draw.label for t in tasks]
-    out[0] = next(run(fit_task, [first], labels[:1], n_jobs=1))[1]
+    out[0] = fit_task(first)          # unlabelled: an error of the model reads as lsa.mixed's
     bar.update(1 + n_rep)
     start = tuple(out[0].fit.theta.to_numpy())
     rest = [dataclasses.replace(t, start=start, replicates=None if t.replicates is shared.replicates else t.replicates)

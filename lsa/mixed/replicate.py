@@ -20,6 +20,7 @@ import numpy as np
 from lsa.errors import ConvergenceWarning, EstimationError
 from lsa.mixed.fit import MixedControl, optimize
 from lsa.mixed.pml import ThetaMap
+from lsa.threads import single_blas_thread
 from lsa.weights import scale_within
 
 __all__ = ["vc_vector", "replicate_level_weights", "stats_for_replicate", "refit_replicates"]
@@ -94,6 +95,7 @@ def stats_for_replicate(stats, w1_r, top_r, changed_top, top_of_cluster):
     return dataclasses.replace(stats, S=S, nstar=nstar, w1=w1_r, weights=weights)
 
 
+@single_blas_thread
 def refit_replicates(fit, frame, w, stats, replicate_weights: np.ndarray, control=None
                      ) -> tuple[np.ndarray, tuple[int, ...]]:
     """Refit a fitted model once per replicate weight set.

@@ -19,6 +19,7 @@ import scipy.stats
 from lsa.formula import constraint_matrix
 from lsa.errors import LsaError, warn
 from lsa.results import ConfInt, WaldTest, conf_int_frame
+from lsa.threads import single_blas_thread
 from lsa.validation import check_number
 from lsa.mixed.pml import ThetaMap
 from lsa.mixed.stats import positive_groups
@@ -175,6 +176,7 @@ class MixedResult:
                      scipy.stats.t.ppf(1 - alpha / 2, np.where(np.isinf(dfv), 1.0, dfv)))
         return conf_int_frame(self.params - q * self.bse, self.params + q * self.bse, index=self.params.index)
 
+    @single_blas_thread
     def with_vcov(self, type: str, **options) -> "MixedResult":
         """The same fit reporting another covariance of the fixed effects, chosen by name from
         the registry :data:`lsa.mixed.covariance.VCOV_ESTIMATORS` (formulas there):

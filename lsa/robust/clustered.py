@@ -24,6 +24,7 @@ from .cr import CovarianceType, get_covariance_type
 from ..formula import r_name
 from ..design import SurveyDesign
 from ..model_inputs import model_inputs
+from ..threads import single_blas_thread
 from ..validation import check_frame
 from .formula import build_design
 from .gstar import effective_clusters_from_blocks
@@ -227,6 +228,7 @@ def finish_result(blocks, beta, terms, type, df_method, se_model, n_dropped, fam
 # ---------------------------------------------------------------------------------------------
 
 
+@single_blas_thread
 def clustered(
     formula,
     data: pd.DataFrame | None = None,

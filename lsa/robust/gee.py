@@ -37,6 +37,7 @@ from ..design import SurveyDesign
 from ..model_inputs import model_inputs
 from ..separation import fitted_at_bounds, max_step, report, steps_diverge
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
+from ..threads import single_blas_thread
 from ..validation import check_choice, check_frame, check_number
 from .checks import check_response, column_or_values
 from .clustered import finish_result, glm_family
@@ -46,6 +47,7 @@ from .irls import family_kind, irls, irls_check
 from .formula import build_design
 
 
+@single_blas_thread
 def gee(
     formula: str,
     data: pd.DataFrame,

@@ -52,6 +52,7 @@ from scipy import stats
 
 from ..mixed.cluster_blocks import TARGETS, mixed_blocks, mixed_df_method
 from ..mixed.vcov import get_vcov_estimator
+from ..threads import single_blas_thread
 from ..validation import check_choice, check_frame, check_number
 from .checks import check_alpha, check_mixed_fit, check_result
 from .clustered import ClusteredResult
@@ -63,6 +64,7 @@ __all__ = ["mixed_blocks", "robust_mixed", "robust_mixed_components", "se_ratio"
            "random_slope_diagnostic"]
 
 
+@single_blas_thread
 def robust_mixed_components(y, X, terms, Zs, codes, T, sigma2, type="CR2", df_method="satterthwaite",
                             labels=None, w1=None, group_weights=None, target="model",
                             cluster=None, *, df=None) -> ClusteredResult:
@@ -77,6 +79,7 @@ def robust_mixed_components(y, X, terms, Zs, codes, T, sigma2, type="CR2", df_me
                    "robust_mixed", extra)
 
 
+@single_blas_thread
 def robust_mixed(fit, data: pd.DataFrame | None = None, type: str = "CR2",
                  df_method: str = "satterthwaite", cluster=None, target: str = "model", *,
                  df: str | None = None) -> ClusteredResult:
