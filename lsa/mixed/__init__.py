@@ -24,6 +24,7 @@ from lsa.mixed.results import MixedResult
 from lsa.mixed.stats import ClusterStats, cluster_stats
 from lsa.mixed.caterpillar import plot_caterpillar
 from lsa.mixed import covariance  # noqa: F401  (registers the with_vcov estimators)
+from lsa.mixed import glmm_fit  # noqa: F401  (registers the GLMM engine of mixed(family=))
 
 __all__ = ["mixed", "MixedControl", "MixedResult", "parse_formula", "model_frame",
            "level_weights", "build_stats", "optimize", "profiled", "ThetaMap", "ClusterStats",

@@ -28,9 +28,13 @@ from lsa.weights import check_constant_within, scale_within
 
 __all__ = ["MixedControl", "LevelWeights", "level_weights", "build_stats", "optimize",
            "mixed", "OptimResult", "check_identifiable", "fit_prepared", "positive_groups",
-           "check_weighted_terms", "domain_frame", "weighted_rows"]
+           "check_weighted_terms", "domain_frame", "weighted_rows", "FAMILY_ENGINES"]
 
 Scaling = Literal["none", "cluster", "ecluster"]
+
+#: the engine of ``family != "gaussian"`` (``"glmm"``: :func:`lsa.mixed.glmm_fit.glmm`), registered by
+#: that module (imported by ``lsa.mixed``), so that this module does not import it (no cycle)
+FAMILY_ENGINES: dict = {}
 
 
 @dataclass(frozen=True)
@@ -368,8 +372,7 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     if family != "gaussian":
         if reml:
             raise DesignError(f"reml=True is only available for family='gaussian'; got family={family!r}")
-        from lsa.mixed.glmm_fit import glmm
-
+        glmm = FAMILY_ENGINES["glmm"]          # lsa.mixed.glmm_fit.glmm, registered when lsa.mixed is imported
         return glmm(formula, data, weights, family, link, n_quad, conditional_weights, scaling, control)
     if link is not None and link != "identity":
         raise DesignError(f"family='gaussian' has the identity link; got link={link!r}")

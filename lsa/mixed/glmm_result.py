@@ -136,7 +136,7 @@ class GLMMResult:
         """The same fit reporting another covariance of the fixed effects: ``"model"``,
         ``"sandwich"`` or ``"replicate"`` (option ``design=``, the :class:`lsa.SurveyDesign`
         with replicate weights the model was fitted to: V = c Σ_r (β̂_r − β̂)(β̂_r − β̂)' over
-        refits with every replicate weight set, :func:`lsa.mixed.glmm_fit.refit_replicates`;
+        refits with every replicate weight set, :func:`lsa.mixed.glmm_optimize.refit_replicates`;
         design df)."""
         if type in ("model", "sandwich"):
             if options:
@@ -144,7 +144,7 @@ class GLMMResult:
             return dataclasses.replace(self, vcov_type=type, vcov_estimate=None)
         if type != "replicate":
             raise LsaError(f"with_vcov: a GLMM fit offers 'model', 'sandwich' or 'replicate'; got {type!r}")
-        from lsa.mixed.glmm_fit import replicate_vcov
+        from lsa.mixed.glmm_optimize import replicate_vcov
 
         unknown = sorted(set(options) - {"design", "control"})
         if unknown:

@@ -129,7 +129,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
         ``I(expr)`` using a PV-set name is evaluated within each PV data set. Fixed effects and
         variance components (with their sandwich or replicate SEs) are pooled as for linear
         models; with ``se="replicate"`` every PV's GLMM is refitted per replicate weight set
-        (:func:`lsa.mixed.glmm_fit.refit_replicates`).
+        (:func:`lsa.mixed.glmm_optimize.refit_replicates`).
     n_jobs : joblib workers over PVs (results identical to ``n_jobs=1``); ``None``: the enclosing
         ``joblib.parallel_config``'s (e.g. a Dask cluster, :mod:`lsa.parallel`), else 1.
     progress : stderr progress line; default: only for runs of more than 20 fits.

@@ -156,7 +156,8 @@ def fit_task(task: FitTask, shared: SharedData | None = None) -> PVFit:
     ctrl = task.control if task.start is None else dataclasses.replace(task.control, start=tuple(task.start))
     if task.glmm is not None:                       # (family, link, n_quad): a GLMM per PV
         from lsa.mixed.glmm_family import get_family
-        from lsa.mixed.glmm_fit import fit_glmm_prepared, refit_replicates as refit_glmm
+        from lsa.mixed.glmm_fit import fit_glmm_prepared
+        from lsa.mixed.glmm_optimize import refit_replicates as refit_glmm
 
         fit = fit_glmm_prepared(task.parsed, task.frame, task.w, get_family(*task.glmm[:2]), task.glmm[2],
                                 ctrl, warn_convergence=False)
