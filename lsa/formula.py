@@ -324,6 +324,38 @@ def _build(formula: Formula, data: pd.DataFrame, rhs: str, what: str):
         raise FormulaError(f"cannot evaluate the {what} {rhs!r}: {_first_line(exc)}") from None
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@functools.lru_cache(maxsize=512)
+def plain_terms(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
+    """``(intercept, names)`` when ``rhs`` is only ``+``-joined plain column names and ``1`` /
+    ``0`` (with an optional trailing ``- 1``), else ``None``. Such a right-hand side needs no
+    formula machinery: its model matrix is the intercept (if any) and the columns as written,
+    duplicates dropped (R's order: every term is of degree 1)."""
+    text = rhs.strip()
+    intercept = True
+    if re.search(r"-\s*1\s*$", text):
+        text, intercept = re.sub(r"-\s*1\s*$", "", text).strip(), False
+    names: list[str] = []
+    for token in (t.strip() for t in text.split("+")):
+        if token == "1":
+            continue
+        if token == "0":
+            intercept = False
+        elif _PLAIN_NAME.fullmatch(token) and token not in ("C", "I", "Q", "np"):
+            if token not in names:
+                names.append(token)
+        else:
+            return None
+    return intercept, tuple(names)
+
+
+def _plain_numeric(s: pd.Series) -> bool:
+    return (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+            and not isinstance(s.dtype, pd.CategoricalDtype))
+
+
 def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors",
                  function: str = "this estimator") -> tuple[np.ndarray, tuple[str, ...]]:
     """The model matrix of the right-hand side ``rhs`` on ``frame`` (complete rows), in R's
@@ -334,6 +366,18 @@ def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors",
     if hasattr(formula, "lhs"):
         raise FormulaError(f"{what}: {rhs!r} must be one side of a formula, without '~'.")
     check_known_names(rhs, frame.columns, what)
+    plain = plain_terms(rhs)
+    if plain is not None and (plain[0] or plain[1]) and all(_plain_numeric(frame[c]) for c in plain[1]):
+        # numeric columns only (the common case): the matrix without formulaic (same values and names)
+        intercept, names = plain
+        x = np.empty((len(frame), intercept + len(names)))
+        if intercept:
+            x[:, 0] = 1.0
+        for j, c in enumerate(names, start=int(intercept)):
+            x[:, j] = frame[c].to_numpy(dtype=float, na_value=np.nan)
+        names = (("(Intercept)",) if intercept else ()) + names
+        check_values(x, names, frame.index, what)
+        return x, names
     data = as_factors(frame)
     terms = list(formula)
     _check_levels(terms, data, what)
