@@ -21,6 +21,7 @@ Designs are immutable: :meth:`subset` returns a new design.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
@@ -209,7 +210,7 @@ class SurveyDesign:
 
     @property
     def n_replicates(self) -> int:
-        return 0 if self._replicates is None else self._replicates.n_replicates(self._data)
+        return 0 if self._replicates is None else self._cache("n_replicates", lambda: self._replicates.n_replicates(self._data))
 
     @property
     def df(self) -> float:
@@ -297,7 +298,30 @@ class SurveyDesign:
         """The replicates per country (one block when not nested): rows, weights, factors, df."""
         if self._replicates is None:
             raise DesignError("this design has no replicate weights.")
-        return self._cache("replicate_blocks", lambda: self._replicates.blocks(self._data, self.full_weight()))
+        return self._cache("replicate_blocks", self._build_blocks)
+
+    def _build_blocks(self) -> list[ReplicateBlock]:
+        """Each block's weights are the columns 1.. of its (rows × (1 + R_c)) matrix of full then
+        replicate weights (:meth:`block_matrices`), so the two share memory (one copy of the
+        replicate weights, converted to float one country at a time)."""
+        blocks = self._replicates.blocks(self._data, self.full_weight())
+        full = self.full_weight()
+        mats = []
+        for i, b in enumerate(blocks):
+            m = np.empty((b.weights.shape[0], 1 + b.weights.shape[1]))
+            m[:, 0] = full if b.rows is None else full[b.rows]
+            m[:, 1:] = b.weights
+            blocks[i] = replace(b, weights=m[:, 1:])      # drops the block's own copy
+            mats.append(m)
+        self._cache("block_matrices", lambda: mats)
+        return blocks
+
+    def block_matrices(self) -> list[np.ndarray]:
+        """Per replicate block (:meth:`replicate_blocks`): its rows × (1 + R_c) matrix, the full
+        weight then the block's replicate weights (domain not applied). Not nested: the n × (1 + R)
+        weight matrix."""
+        self.replicate_blocks()
+        return self._cache("block_matrices", lambda: None)
 
     def replicate_factors(self) -> np.ndarray:
         """(R,) variance factor c_r of each replicate (V = Σ_r c_r (θ_r − θ)²); all equal to
@@ -317,7 +341,17 @@ class SurveyDesign:
         w = self.full_weight()[:, None]
         if self._replicates is None:
             return w
+        if not self._replicates.nested:
+            return self.block_matrices()[0]               # shared with the replicate block
         return np.concatenate([w, self.replicate_weights()], axis=1)
+
+    def weight_rows(self, rows: slice | np.ndarray) -> np.ndarray:
+        """Rows of the n × (1 + R) weight matrix, domain not applied (a view for a slice); for a
+        design without replicates or with a single replicate block only (not nested)."""
+        if self._replicates is not None and self._replicates.nested:
+            raise DesignError("weight_rows: replicates nested within country have one matrix per country "
+                              "(block_matrices).")
+        return self._cache("weight_matrix", self._build_weight_matrix)[rows]
 
     # -- domains ------------------------------------------------------------------------
     def subset(self, where: np.ndarray | pd.Series | str) -> "SurveyDesign":

@@ -28,7 +28,7 @@ from .errors import DesignError
 from .replicates import assemble
 from .validation import check_columns_exist, check_name
 
-__all__ = ["GroupWeights", "group_weights", "check_constant_within_zones"]
+__all__ = ["GroupRows", "GroupWeights", "RowWeights", "as_slice", "group_weights", "check_constant_within_zones"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,6 +63,89 @@ def group_weights(design: SurveyDesign, mask: np.ndarray | None = None) -> Group
     w *= keep[:, None]
     factors = np.concatenate([b.factors for b in blocks]) if blocks else np.empty(0)
     return GroupWeights(w, factors, float(sum(b.df for b in blocks if keep[b.rows].any())))
+
+
+@dataclass(frozen=True, eq=False)
+class GroupRows:
+    """The weights of one analysis group, restricted to the group's rows.
+
+    rows : positions of the group's rows (in the domain), a slice when they are contiguous.
+    matrix : (rows, 1 + R_g) full then replicate weights: with replicates nested within country,
+        only the R_g replicates of the group's countries (a view of the design's per-country
+        matrix when the group is a whole country); otherwise every replicate.
+    columns : (R_g,) positions of those replicates among the analysis's R replicate columns
+        (None: all R). On the group's rows every other replicate equals the full weight, so its
+        θ_r equals θ exactly and it adds nothing to V (module docstring).
+    df : design df of the group.
+    """
+
+    rows: slice | np.ndarray
+    matrix: np.ndarray
+    columns: np.ndarray | None
+    df: float
+
+
+class RowWeights:
+    """The replicate columns of one analysis (those of the countries in the domain, nested; every
+    one, not nested) with their ``factors`` (R,), and :meth:`group` for the rows of one group.
+
+    The cost of a group is its rows × (1 + its countries' replicates): a ``by="CNT"`` analysis of
+    C countries reads each country's block once, instead of C masked n × (1 + Σ R_c) matrices.
+    """
+
+    def __init__(self, design: SurveyDesign) -> None:
+        rep = design.replicates
+        self.design = design
+        self.nested = rep is not None and rep.nested
+        if not self.nested:
+            self.factors = design.replicate_factors()
+            self.offsets: dict[int, int] = {}
+            return
+        blocks = design.replicate_blocks()
+        dom = design.domain
+        active = [i for i, b in enumerate(blocks) if dom[b.rows].any()]
+        sizes = [blocks[i].weights.shape[1] for i in active]
+        self.offsets = dict(zip(active, np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)))
+        self.factors = np.concatenate([blocks[i].factors for i in active]) if active else np.empty(0)
+        self.block_of_row = np.zeros(design.n, dtype=np.intp)
+        for i, b in enumerate(blocks):
+            self.block_of_row[b.rows] = i
+
+    @property
+    def n_replicates(self) -> int:
+        return len(self.factors)
+
+    def group(self, rows: np.ndarray) -> GroupRows:
+        """Weights of the rows ``rows`` (sorted positions, all in the domain)."""
+        d = self.design
+        idx = as_slice(rows)
+        if not self.nested:
+            return GroupRows(idx, d.weight_rows(idx), None, d.df)
+        blocks, mats = d.replicate_blocks(), d.block_matrices()
+        which = self.block_of_row[idx]
+        present = [int(which[0])] if (which == which[0]).all() else np.unique(which).tolist()
+        cols = [np.arange(self.offsets[b], self.offsets[b] + blocks[b].weights.shape[1]) for b in present]
+        df = float(sum(blocks[b].df for b in present))
+        if len(present) == 1:
+            b = present[0]
+            if len(rows) == len(blocks[b].rows):                       # the whole country
+                return GroupRows(idx, mats[b], cols[0], df)
+            return GroupRows(idx, mats[b][as_slice(np.searchsorted(blocks[b].rows, rows))], cols[0], df)
+        full = d.full_weight()[rows]
+        out = np.repeat(full[:, None], 1 + sum(len(c) for c in cols), axis=1)
+        j = 1
+        for b, c in zip(present, cols):
+            sel = which == b
+            out[sel, j:j + len(c)] = blocks[b].weights[np.searchsorted(blocks[b].rows, rows[sel])]
+            j += len(c)
+        return GroupRows(idx, out, np.concatenate(cols), df)
+
+
+def as_slice(rows: np.ndarray) -> slice | np.ndarray:
+    """Sorted positions as a slice when they are contiguous (indexing then gives views)."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def check_constant_within_zones(design: SurveyDesign, column: str, argument: str = "over") -> None:

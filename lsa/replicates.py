@@ -253,7 +253,7 @@ class Replicates:
             return [ReplicateBlock(None, None, w, self._factor_vector(w.shape[1]), self._plain_df(data))]
         out = []
         for value, rows, sch in self.country_schemes(data):
-            sub = data.iloc[rows]
+            sub = _take(data, rows, sch.needed_columns)
             w = sch._plain_weights(sub, full_weight[rows])
             out.append(ReplicateBlock(value, rows, w, sch._factor_vector(w.shape[1]), sch._plain_df(sub)))
         return out
@@ -266,12 +266,13 @@ class Replicates:
         """(R,) variance factor of each replicate (all equal to :attr:`factor` unless by_country)."""
         if self.country is None:
             return self._factor_vector(self.n_replicates(data))
-        return np.concatenate([sch._factor_vector(sch.n_replicates(data.iloc[rows]))
+        return np.concatenate([sch._factor_vector(sch.n_replicates(_zones_of(data, rows, sch)))
                                for _, rows, sch in self.country_schemes(data)])
 
     def n_replicates(self, data: pd.DataFrame) -> int:
         if self.country is not None:
-            return sum(sch.n_replicates(data.iloc[rows]) for _, rows, sch in self.country_schemes(data))
+            return sum(sch.n_replicates(_zones_of(data, rows, sch))
+                       for _, rows, sch in self.country_schemes(data))
         if self.columns:
             return len(self.columns)
         return len(_zones(data, self.zone)) * (2 if self.both_halves else 1)
@@ -281,7 +282,8 @@ class Replicates:
         Σ over countries."""
         if self.country is None:
             return self._plain_df(data)
-        return float(sum(sch._plain_df(data.iloc[rows]) for _, rows, sch in self.country_schemes(data)))
+        return float(sum(sch._plain_df(_zones_of(data, rows, sch))
+                         for _, rows, sch in self.country_schemes(data)))
 
     def _plain_weights(self, data: pd.DataFrame, full_weight: np.ndarray) -> np.ndarray:
         if self.columns:
@@ -349,6 +351,17 @@ def assemble(blocks: Sequence[ReplicateBlock], full_weight: np.ndarray) -> np.nd
 
 
 # -- helpers ------------------------------------------------------------------------------
+def _zones_of(data: pd.DataFrame, rows: np.ndarray, sch: "Replicates") -> pd.DataFrame:
+    """What a country's count of replicates and df read: its zones (JK2 from zones), else nothing."""
+    return _take(data, rows, (sch.zone, sch.rep)) if sch.zone else data.iloc[:0, :0]
+
+
+def _take(data: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows and columns a country's scheme reads (not a copy of every column of a wide file)."""
+    cols = [c for c in dict.fromkeys(columns) if c is not None]
+    return data.iloc[rows, data.columns.get_indexer(cols)]
+
+
 def _columns(columns: Sequence[str], method: str) -> tuple[str, ...]:
     where = f"Replicates.{method}: columns"
     if isinstance(columns, str):

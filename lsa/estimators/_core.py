@@ -8,8 +8,10 @@ sample weight, r = 1..R the replicates), a vector of k statistics: an array θ o
     pooled:  Rubin's rules over m, with Ū the mean of U_m (``pv_variance="all"``) or U_1
              (``"first"``), T = Ū + (1 + 1/M) B                          (lsa.pooling)
 
-and handles ``by=`` groups as extra zero-weight masks on the same weight matrix, so a group
-never drops rows from the design.
+and handles ``by=`` groups (:mod:`lsa.estimators.groups`): as zero-weight masks on the n-row
+weight matrix, so a group never drops rows from the design, or — for estimators that take the
+rows (``run_by_groups(..., rows=True)``) — as the group's rows and its countries' replicates
+only, so that ``by="CNT"`` over a pooled file costs one pass over each country's block.
 """
 
 from __future__ import annotations
@@ -24,14 +26,16 @@ from scipy import stats
 
 from ..design import SurveyDesign
 from ..errors import DesignError, LsaWarning, MissingDataWarning, warn
-from ..multicountry import group_weights
-from ..pooling import DF_METHODS, Pooled, nested, replicate_df, rubin, t_table
+from ..multicountry import RowWeights, group_weights
+from ..pooling import DF_METHODS, Pooled, nested, replicate_df, rubin
 from ..replicates import replicate_variance
 from ..report.rules import NO_RULES, ReportingRules, cell_flags, count_schools, rules_for_design, school_codes
 from ..results import ConfInt, WaldTest, conf_int_frame
-from ..validation import check_columns_exist, check_names, check_number
+from ..validation import check_number
 from . import influence
 from .combinations import combine_groups, wald_group
+from .groups import by_groups, group_positions
+from .tables import group_tables
 
 DfMethod = Literal["barnard_rubin", "rubin", "johnson_rust", "welch_satterthwaite"]
 
@@ -88,8 +92,6 @@ def pool_draws(draws: Draws, design: SurveyDesign, df_method: DfMethod,
 
 def with_df(draws: Draws, df_complete: float) -> Draws:
     """The same draws with another complete-data df."""
-    from dataclasses import replace
-
     return replace(draws, df_complete=df_complete)
 
 
@@ -119,32 +121,17 @@ def numeric_matrix(design: SurveyDesign, columns: Sequence[str], argument: str =
     return out
 
 
-def by_groups(design: SurveyDesign, by: str | Sequence[str] | None) -> list[tuple[dict, np.ndarray]]:
-    """(labels, mask) for each group of the ``by`` columns present in the domain; rows with a
-    missing ``by`` value belong to no group (counted in a warning)."""
-    if by is None:
-        return [({}, np.ones(design.n, dtype=bool))]
-    cols = check_names(by, "by")
-    check_columns_exist(design.data, cols, "by")
-    frame = design.data[cols]
-    na = frame.isna().any(axis=1).to_numpy()
-    n_na = int((na & design.domain).sum())
-    if n_na:
-        warn(f"{n_na} rows in the domain have a missing value in {cols} and belong to no group.",
-             MissingDataWarning)
-    cats = [pd.Categorical(frame[c]) for c in cols]            # a Categorical keeps its level order
-    codes = np.column_stack([cat.codes for cat in cats])
-    present = design.domain & ~na
-    groups = []
-    for combo in np.unique(codes[present], axis=0):            # sorted by level order, column by column
-        labels = {c: cat.categories[k] for c, cat, k in zip(cols, cats, combo)}
-        groups.append((labels, (codes == combo).all(axis=1)))
-    return groups
-
-
 def weighted_means(y: np.ndarray, valid: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Σ w y / Σ w over valid rows, for every PV column of y (n, M) and weight column of w
     (n, 1 + R): returns (M, 1 + R). Groups with zero weight give NaN."""
+    if valid.all():                                 # no missing values: one product [y, 1]' W
+        m = y.shape[1]
+        ext = np.empty((y.shape[0], m + 1))
+        ext[:, :m] = y
+        ext[:, m] = 1.0
+        prod = ext.T @ w
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return prod[:m] / prod[m]
     num = np.where(valid, y, 0.0).T @ w
     den = valid.T.astype(float) @ w
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -183,23 +170,28 @@ class GroupDraws:
 def run_by_groups(
     design: SurveyDesign,
     by: str | Sequence[str] | None,
-    compute: Callable[[np.ndarray], Draws],
+    compute: Callable[..., Draws],
     *,
     statistic: str,
     df_method: DfMethod = "barnard_rubin",
+    rows: bool = False,
 ) -> "DesignResult":
     """Run ``compute(W)`` for every group (W: n × (1 + R) weights zero outside domain and group),
-    pool each and assemble a :class:`DesignResult`."""
+    pool each and assemble a :class:`DesignResult`.
+
+    ``rows=True``: ``compute(W, rows)`` takes the weights of the group's rows only (``rows``: their
+    positions, a slice when contiguous; W: those rows × (1 + the replicates of the group's
+    countries), :class:`lsa.multicountry.RowWeights`), so a group costs its rows, not n. The
+    replicate estimates of the other countries' replicates equal the full-sample estimate on
+    those rows and are filled in as such (the same draws as the masked n-row computation).
+    Taylor-linearisation designs use the n-row path (their influence values are n long)."""
     if df_method not in DF_METHODS:
         raise DesignError(f"df_method must be 'barnard_rubin' or 'rubin' (the multiple-imputation df), or "
                           f"'johnson_rust' or 'welch_satterthwaite' (the replicate df); got {df_method!r}.")
+    if rows and not influence.wanted(design):
+        return _run_by_rows(design, by, compute, statistic, df_method)
     groups_of_by = by_groups(design, by)                   # checks by= before any work
-    if design.variance_method == "taylor":
-        design.warn_once(f"the design has no replicate weights: standard errors by "
-                         f"{design.taylor().describe()}.", LsaWarning)
-    elif design.replicates is None:
-        design.warn_once("the design has no replicate weights: standard errors are not available (NaN).",
-                         MissingDataWarning)
+    _warn_variance(design)
     groups, pooled = [], []
     schools = school_codes(design)
     for labels, mask in groups_of_by:
@@ -208,16 +200,60 @@ def run_by_groups(
         draws = compute(weights)
         if gw.df != design.df:                # the df of the group's countries
             draws = with_df(draws, draws.df_complete + gw.df - design.df)
-        if np.isnan(draws.theta[:, 0, :]).any():
-            bad = [t for t, b in zip(draws.terms, np.isnan(draws.theta[:, 0, :]).any(axis=0)) if b]
-            where = f" in group {labels}" if labels else ""
-            warn(f"{statistic} of {bad} is undefined{where} (no observations with data); "
-                 f"reported as NaN.", MissingDataWarning)
+        _warn_undefined(draws, labels, statistic)
         result, cov = pool_draws(draws, design, df_method, gw.factors)
         pooled.append(result)
         groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
                                  draws.n_obs, draws.n_missing, count_schools(schools, weights[:, 0]),
                                  theta=draws.theta, pooled=result, influence=draws.influence))
+    return _finish(design, statistic, groups, pooled, df_method)
+
+
+def _run_by_rows(design: SurveyDesign, by, compute: Callable[..., Draws], statistic: str,
+                 df_method: DfMethod) -> "DesignResult":
+    """:func:`run_by_groups` with ``rows=True``: each group's rows and its countries' replicates."""
+    groups_of_by = group_positions(design, by)
+    _warn_variance(design)
+    plan = RowWeights(design)
+    n_rep = plan.n_replicates
+    groups, pooled = [], []
+    schools = school_codes(design)
+    for labels, positions in groups_of_by:
+        gw = plan.group(positions)
+        draws = compute(gw.matrix, gw.rows)
+        if gw.columns is not None and len(gw.columns) < n_rep:      # other countries' replicates: θ_r = θ
+            theta = np.repeat(draws.theta[:, :1, :], 1 + n_rep, axis=1)
+            theta[:, 1 + gw.columns, :] = draws.theta[:, 1:, :]
+            draws = replace(draws, theta=theta)
+        if gw.df != design.df:
+            draws = with_df(draws, draws.df_complete + gw.df - design.df)
+        _warn_undefined(draws, labels, statistic)
+        result, cov = pool_draws(draws, design, df_method, plan.factors)
+        pooled.append(result)
+        n_schools = count_schools(None if schools is None else schools[gw.rows], gw.matrix[:, 0])
+        groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,
+                                 draws.n_obs, draws.n_missing, n_schools, theta=draws.theta, pooled=result))
+    return _finish(design, statistic, groups, pooled, df_method)
+
+
+def _warn_variance(design: SurveyDesign) -> None:
+    if design.variance_method == "taylor":
+        design.warn_once(f"the design has no replicate weights: standard errors by "
+                         f"{design.taylor().describe()}.", LsaWarning)
+    elif design.replicates is None:
+        design.warn_once("the design has no replicate weights: standard errors are not available (NaN).",
+                         MissingDataWarning)
+
+
+def _warn_undefined(draws: Draws, labels: dict, statistic: str) -> None:
+    if np.isnan(draws.theta[:, 0, :]).any():
+        bad = [t for t, b in zip(draws.terms, np.isnan(draws.theta[:, 0, :]).any(axis=0)) if b]
+        where = f" in group {labels}" if labels else ""
+        warn(f"{statistic} of {bad} is undefined{where} (no observations with data); "
+             f"reported as NaN.", MissingDataWarning)
+
+
+def _finish(design: SurveyDesign, statistic: str, groups: list, pooled: list, df_method: DfMethod) -> "DesignResult":
     out = _assemble(statistic, groups, pooled, _design_note(design, df_method, groups[0].estimates.shape[0]),
                     rules_for_design(design))
     n_missing = int(out.table["n_missing"].max()) if len(out.table) else 0
@@ -227,31 +263,17 @@ def run_by_groups(
     return out
 
 
-def _columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {c: table[c].to_numpy() for c in table.columns}
-
-
 def _assemble(statistic: str, groups: list[GroupDraws], pooled: list[Pooled], note: str,
               rules: ReportingRules = NO_RULES) -> "DesignResult":
-    """The result table: per group and term the pooled t-table, ``n_obs``, ``n_missing``,
-    ``n_schools`` (schools with a row of positive weight in the group), the estimator's extras
-    and the reporting ``flag`` (:func:`lsa.report.rules.cell_flags` under ``rules``)."""
-    rows, per_pv, covs, sampling_se = [], [], {}, []
-    for g, p in zip(groups, pooled):
-        sampling_se.append(np.sqrt(np.abs(np.diag(p.within))))
-        rows.append(pd.DataFrame({**g.labels, "term": g.terms, **_columns(t_table(p)),
-                                  "n_obs": g.n_obs, "n_missing": g.n_missing, "n_schools": g.n_schools,
-                                  **g.extra}))
-        for i in range(g.estimates.shape[0]):
-            per_pv.append(pd.DataFrame({**g.labels, "pv": i + 1, "term": g.terms, "estimate": g.estimates[i],
-                                        "sampling_se": np.sqrt(np.diag(g.covariances[i]))}))
-        covs[tuple(g.labels.values())] = pd.DataFrame(p.total, index=g.terms, columns=g.terms)
-    table = pd.concat(rows, ignore_index=True)
+    """The result: per group and term the pooled t-table, ``n_obs``, ``n_missing``, ``n_schools``
+    (schools with a row of positive weight in the group), the estimator's extras
+    (:func:`lsa.estimators.tables.group_tables`) and the reporting ``flag``
+    (:func:`lsa.report.rules.cell_flags` under ``rules``)."""
+    table, per_pv, covs, sampling_se = group_tables(groups, pooled)
     if table["n_schools"].notna().all():
         table["n_schools"] = table["n_schools"].astype(int)
-    table["flag"] = cell_flags(table, rules, np.concatenate(sampling_se))
-    return DesignResult(statistic, table, pd.concat(per_pv, ignore_index=True), covs,
-                        groups[0].estimates.shape[0], note, tuple(groups), rules)
+    table["flag"] = cell_flags(table, rules, sampling_se)
+    return DesignResult(statistic, table, per_pv, covs, groups[0].estimates.shape[0], note, tuple(groups), rules)
 
 
 def combine(results: Sequence["DesignResult"], pool: str = "flat", shape: tuple[int, int] | None = None,

@@ -53,16 +53,17 @@ def mean(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
     """
     names, m, data = _variables(design, variables)
 
-    def compute(w: np.ndarray) -> Draws:
-        theta = np.stack([weighted_means(data[n], ~np.isnan(data[n]), w) for n in names], axis=-1)
-        n_obs, n_miss = _count_all([data[n] for n in names], w[:, 0])
+    def compute(w: np.ndarray, rows=slice(None)) -> Draws:
+        ys = [data[n][rows] for n in names]
+        theta = np.stack([weighted_means(y, ~np.isnan(y), w) for y in ys], axis=-1)
+        n_obs, n_miss = _count_all(ys, w[:, 0])
         infl = None
         if influence.wanted(design):
             infl = np.stack([influence.ratio(data[n], ~np.isnan(data[n]), w[:, 0], theta[:, 0, j])
                              for j, n in enumerate(names)], axis=-1)
         return Draws(theta, names, n_obs, n_miss, design.df, {"variable": names}, infl)
 
-    return run_by_groups(design, by, compute, statistic="Mean", df_method=df_method)
+    return run_by_groups(design, by, compute, statistic="Mean", df_method=df_method, rows=True)
 
 
 @over_completed
@@ -79,9 +80,9 @@ def sd(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
         m2 = weighted_means(yc**2, valid, w)
         return np.sqrt(np.maximum(m2 - mu**2, 0.0))
 
-    def compute(w: np.ndarray) -> Draws:
-        theta = np.stack([one(data[n], w) for n in names], axis=-1)
-        n_obs, n_miss = _count_all([data[n] for n in names], w[:, 0])
+    def compute(w: np.ndarray, rows=slice(None)) -> Draws:
+        theta = np.stack([one(data[n][rows], w) for n in names], axis=-1)
+        n_obs, n_miss = _count_all([data[n][rows] for n in names], w[:, 0])
         infl = None
         if influence.wanted(design):
             infl = np.stack([influence.sd(data[n], ~np.isnan(data[n]), w[:, 0],
@@ -89,7 +90,7 @@ def sd(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
                                           theta[:, 0, j]) for j, n in enumerate(names)], axis=-1)
         return Draws(theta, names, n_obs, n_miss, design.df, {"variable": names}, infl)
 
-    return run_by_groups(design, by, compute, statistic="Standard deviation", df_method=df_method)
+    return run_by_groups(design, by, compute, statistic="Standard deviation", df_method=df_method, rows=True)
 
 
 def _categories(values: list[pd.Series]) -> list:

@@ -228,22 +228,38 @@ def _regression(design, formula, by, df_method, binary: bool, statistic: str) ->
     p = len(md.terms)
     checks = []                                          # logistic: one per group, in group order
 
-    def compute(w: np.ndarray) -> Draws:
-        wr = w[md.rows]
+    position = np.cumsum(md.rows) - 1                    # row → its row of md.y / md.x
+
+    def compute(w: np.ndarray, rows=None) -> Draws:
+        sub, wr = (md, w[md.rows]) if rows is None else _group_model(md, position, rows, w)
         extra = {}
         if binary:
-            theta, check = _logit_draws(md, wr)
+            theta, check = _logit_draws(sub, wr)
             checks.append(check)
             extra = flags(check)
         else:
-            theta = _wls_draws(md, wr)
+            theta = _wls_draws(sub, wr)
         used = int((wr[:, 0] > 0).sum())
         missing = int((w[:, 0] > 0).sum()) - used
         infl = _influence(md, wr[:, 0], theta[:, 0, :], binary, design.n) if influence.wanted(design) else None
         return Draws(theta, md.terms, np.full(p, used), np.full(p, missing), design.df - p + 1, extra, infl)
 
-    result = run_by_groups(design, by, compute, statistic=f"{statistic}: {formula}", df_method=df_method)
+    result = run_by_groups(design, by, compute, statistic=f"{statistic}: {formula}", df_method=df_method, rows=True)
     return report_fits(result, checks, f"lsa.logit({formula!r})") if binary else result
+
+
+def _group_model(md: ModelData, position: np.ndarray, rows, w: np.ndarray) -> tuple[ModelData, np.ndarray]:
+    """The model data and weights of one group's rows (``rows``: positions, or a slice; ``w``
+    their weights): complete rows only, views when the group's rows are contiguous and complete."""
+    ok = md.rows[rows]
+    if isinstance(rows, slice) and ok.all():
+        take = slice(int(position[rows.start]), int(position[rows.start]) + len(ok))
+        wr = w
+    else:
+        take = position[rows][ok]
+        wr = w[ok]
+    xs = [md.x[0][take]] * len(md.x) if all(x is md.x[0] for x in md.x) else [x[take] for x in md.x]
+    return ModelData(md.y[take], xs, ok, md.terms), wr
 
 
 def _influence(md: ModelData, w: np.ndarray, beta: np.ndarray, binary: bool, n: int) -> np.ndarray:

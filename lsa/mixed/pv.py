@@ -64,7 +64,7 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
            control: MixedControl | None = None, n_jobs: int | None = None,
            progress: bool | None = None, pool: Literal["flat", "nested"] = "flat",
            df: DfRule | float | None = None, family: str = "gaussian", link: str | None = None,
-           n_quad: int = 13) -> MixPVResult:
+           n_quad: int = 13, by: str | Sequence[str] | None = None) -> MixPVResult:
     """Fit a weighted multilevel model once per plausible value and pool (Rubin's rules).
 
     Parameters
@@ -137,6 +137,10 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
         Keller 2025, spec §6.2; df as ``df_method`` says), ``"nested"`` applies Rubin's (2003) rules
         for PVs (between) and imputations within PV (needs an ``Imputed`` with ``pv_index``
         and ``imp_index``; ``miceadds::NMIcombine``; its own df).
+    by : a column (or columns) whose groups are fitted separately — ``by="CNT"``: every country
+        of an international file, each on its own rows, in parallel over countries with
+        ``n_jobs`` (:func:`lsa.mixed.pv_by.mix_pv_by`); returns a
+        :class:`lsa.mixed.pv_by.MixPVByResult` whose ``tidy()`` has the ``by`` columns first.
 
     Returns
     -------
@@ -160,6 +164,12 @@ def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
     replicated in the way the design was. Replicate refits estimate only (β, θ, σ²); they
     reuse the PV's sufficient statistics and start at the PV's θ̂.
     """
+    if by is not None:
+        from lsa.mixed.pv_by import mix_pv_by
+        return mix_pv_by(mix_pv, formula, data, by, weights, n_jobs=n_jobs, conditional_weights=conditional_weights,
+                         scaling=scaling, df_method=df_method, se=se, legacy_alignment=legacy_alignment,
+                         allow_single=allow_single, nonconverged=nonconverged, control=control,
+                         progress=progress, pool=pool, df=df, family=family, link=link, n_quad=n_quad)
     t0 = time.perf_counter()
     if df is not None:
         check_df_rule(df, "df")
