@@ -162,10 +162,14 @@ def _fit(yb, Xb, y, X, beta, fam, corstr, tol, maxit, terms, start):
     if start.complete:
         free[:] = False
     eta = X @ beta
+    sizes = np.array([len(b) for b in yb])
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
     steps, step, converged, it = [], np.zeros_like(beta), False, 0
     for it in range(1, (maxit if free.any() else 0) + 1):
-        phi, alpha = _scale_alpha(yb, Xb, beta, fam, corstr)
-        step, _, _ = _score_step(yb, Xb, beta, fam, phi, alpha, free)
+        phi, alpha = scale_alpha(y, X, starts, sizes, beta, fam, corstr)
+        step = score_step(y, X, starts, sizes, beta, fam, phi, alpha, free)
+        if step is None:                            # a singular working correlation: cluster by cluster
+            step, _, _ = _score_step(yb, Xb, beta, fam, phi, alpha, free)
         beta = beta + step
         eta_new = X @ beta
         steps.append(float(max_step(eta_new, eta, used)))
@@ -176,7 +180,7 @@ def _fit(yb, Xb, y, X, beta, fam, corstr, tol, maxit, terms, start):
         if kind is not None and steps_diverge(np.array(steps[-3:])) and \
                 fitted_at_bounds(fam.link.inverse(eta), kind, used).any():
             break
-    phi, alpha = _scale_alpha(yb, Xb, beta, fam, corstr)
+    phi, alpha = scale_alpha(y, X, starts, sizes, beta, fam, corstr)
     if not np.isfinite(alpha):
         alpha = 0.0
     if start.separation:
@@ -198,23 +202,45 @@ def type_name(o):
     return o.__class__.__name__
 
 
-def _scale_alpha(yb, Xb, beta, fam, corstr):
-    num = 0.0
-    pairs = 0.0
-    ss = 0.0
-    N = 0
-    for y, X in zip(yb, Xb):
-        mu = fam.link.inverse(X @ beta)
-        r = (y - mu) / np.sqrt(fam.variance(mu))
-        ss += r @ r
-        N += len(r)
-        s = r.sum()
-        num += (s * s - r @ r) / 2.0
-        pairs += len(r) * (len(r) - 1) / 2.0
-    phi = ss / N
+def scale_alpha(y, X, starts, sizes, beta, fam, corstr):
+    """Moment estimates of the scale φ = Σ r²/N and the exchangeable correlation
+    α = Σ_i Σ_{j<k} r_ij r_ik / (φ Σ_i n_i(n_i − 1)/2) from the Pearson residuals r (Liang &
+    Zeger 1986), for all clusters at once (rows sorted by cluster, ``starts`` and ``sizes``);
+    Σ_{j<k} r_j r_k = ((Σ r)² − Σ r²)/2 per cluster."""
+    mu = fam.link.inverse(X @ beta)
+    r = (y - mu) / np.sqrt(fam.variance(mu))
+    ss = float(r @ r)
+    phi = ss / len(r)
+    pairs = float(np.sum(sizes * (sizes - 1) / 2.0))
     if corstr == "independence" or pairs == 0:
         return phi, 0.0
-    return phi, num / pairs / phi
+    s = np.add.reduceat(r, starts)
+    return phi, (float(s @ s) - ss) / 2.0 / pairs / phi
+
+
+def score_step(y, X, starts, sizes, beta, fam, phi, alpha, free=None):
+    """The Fisher-scoring step of :func:`_score_step` for all clusters at once, through the
+    closed-form inverse of the exchangeable correlation R_i = (1 − α) I + α 11':
+    R_i⁻¹ = (I − c_i 11') / (1 − α), c_i = α / (1 + (n_i − 1) α). With D̃ = A^{-1/2} D and
+    ẽ = A^{-1/2} e (A the variances), D'V⁻¹D = (D̃'D̃ − Σ_i c_i (1'D̃_i)'(1'D̃_i)) / (φ(1 − α))
+    and D'V⁻¹e likewise. ``None`` when some R_i is (numerically) singular."""
+    denom = 1.0 + (sizes - 1) * alpha
+    if abs(1.0 - alpha) < 1e-10 or np.any(np.abs(denom) < 1e-10):
+        return None
+    mu = fam.link.inverse(X @ beta)
+    sd = np.sqrt(fam.variance(mu))
+    Dt = (1.0 / fam.link.deriv(mu) / sd)[:, None] * X
+    et = (y - mu) / sd
+    c = alpha / denom
+    sD = np.add.reduceat(Dt, starts, axis=0)
+    k = 1.0 / (phi * (1.0 - alpha))
+    info = k * (Dt.T @ Dt - (sD * c[:, None]).T @ sD)
+    score = k * (Dt.T @ et - (sD * c[:, None]).T @ np.add.reduceat(et, starts))
+    if free is None or free.all():
+        return _inv(info) @ score
+    step = np.zeros(len(beta))
+    step[free] = _inv(info[np.ix_(free, free)]) @ score[free]
+    return step
 
 
 def _score_step(yb, Xb, beta, fam, phi, alpha, free=None):
