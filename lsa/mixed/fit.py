@@ -22,7 +22,7 @@ from lsa.errors import ConvergenceWarning, DesignError, EstimationError, Missing
 from lsa.mixed.formula import ModelFrame, ParsedFormula, model_frame, parse_formula
 from lsa.model_inputs import ModelInputs, model_inputs
 from lsa.mixed.pml import Profile, ThetaMap, profiled
-from lsa.mixed.stats import ClusterStats, Hierarchy, cluster_stats, positive_groups
+from lsa.mixed.stats import ClusterStats, build_stats, positive_groups
 from lsa.threads import single_blas_thread
 from lsa.weights import check_constant_within, scale_within
 
@@ -120,13 +120,6 @@ def level_weights(frame: ModelFrame, data: pd.DataFrame, weights: Sequence[str] 
     groups = tuple(cond[k + 1][firsts[k]] for k in range(nl - 1))
     unc = (total[0],) + tuple(total[k + 1][firsts[k]] for k in range(nl - 1))
     return LevelWeights(w1, groups, unc, tuple(weights), scaling, bool(conditional_weights))
-
-
-def build_stats(frame: ModelFrame, w: LevelWeights) -> ClusterStats:
-    """Per-cluster sufficient statistics of [Z_2..Z_L, X, y] with the conditional weights."""
-    V = np.column_stack(list(frame.Z) + [frame.X, frame.y])
-    q = tuple(z.shape[1] for z in frame.Z)
-    return cluster_stats(V, w.w1, w.groups, q, frame.X.shape[1], Hierarchy.from_codes(frame.codes))
 
 
 def check_identifiable(frame: ModelFrame, stats: ClusterStats) -> None:

@@ -37,9 +37,8 @@ import numpy as np
 import pandas as pd
 
 from lsa.errors import LsaError
-from lsa.mixed.fit import build_stats
 from lsa.mixed.pml import forward
-from lsa.mixed.stats import parent_index
+from lsa.mixed.stats import build_stats, parent_index
 
 __all__ = ["RANEF_COLUMNS", "posterior", "conditional_covariances", "random_effects"]
 

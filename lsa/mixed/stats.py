@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Hierarchy", "ClusterStats", "cluster_stats", "group_sum", "positive_groups"]
+__all__ = ["Hierarchy", "ClusterStats", "build_stats", "cluster_stats", "group_sum", "positive_groups"]
 
 
 def group_sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -164,3 +164,12 @@ def positive_groups(stats: ClusterStats) -> tuple[int, ...]:
         pos = group_sum(pos, h.starts[k])
         out.append(int(np.count_nonzero(pos)))
     return tuple(out)
+
+
+def build_stats(frame, w) -> ClusterStats:
+    """The :class:`ClusterStats` of a model frame (:func:`lsa.mixed.formula.model_frame`) with its
+    level weights (:class:`lsa.mixed.fit.LevelWeights`): per-cluster sufficient statistics of
+    [Z_2..Z_L, X, y] with the conditional weights."""
+    V = np.column_stack(list(frame.Z) + [frame.X, frame.y])
+    q = tuple(z.shape[1] for z in frame.Z)
+    return cluster_stats(V, w.w1, w.groups, q, frame.X.shape[1], Hierarchy.from_codes(frame.codes))
