@@ -130,7 +130,7 @@ class CR2(CovarianceType):
                 k = q @ p_
                 one_minus = 1.0 - lam
                 keep = one_minus > EIGEN_TOL
-                c = np.where(keep, np.abs(one_minus) ** -0.5 * keep, 0.0) - 1.0
+                c = np.where(keep, np.where(keep, one_minus, 1.0) ** -0.5, 0.0) - 1.0   # no 0 ** -0.5
                 xm = x @ M
                 out.append(xm + k @ (c[:, None] * (k.T @ xm)))
                 if (~keep).any():
