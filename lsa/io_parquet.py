@@ -282,7 +282,32 @@ def read_parquet(path, columns: Sequence[str] | None = None, labels: str = "cate
     path = Path(path)
     usecols = list(meta.column_names) if columns is None else resolve_columns(columns, meta.column_names, path)
     header_memory(path, meta, usecols)
-    df = pq.read_table(str(path), columns=usecols).to_pandas()
-    if list(df.columns) != usecols:
-        df = df[usecols]
+    df = _frame(pq, path, usecols)
     return finish_frame(df, _restrict(meta, usecols), labels, user_missing, str(path))
+
+
+def _frame(pq, path: Path, usecols: list[str]) -> pd.DataFrame:
+    """The columns as a frame, its float64 columns filled row group by row group into one
+    preallocated block (the frame's own memory: no Arrow table of the whole columns beside it),
+    the other columns (strings, dates) converted from Arrow and inserted in place."""
+    import numpy as np
+    import pyarrow as pa
+
+    pf = pq.ParquetFile(str(path))
+    schema = pf.schema_arrow
+    floats = [c for c in usecols if schema.field(c).type == pa.float64()]
+    others = [c for c in usecols if c not in set(floats)]
+    n = pf.metadata.num_rows
+    block = np.empty((n, len(floats)), order="F")      # column-major: each column is contiguous
+    pos = 0
+    for i in range(pf.num_row_groups if floats else 0):
+        part = pf.read_row_group(i, columns=floats, use_threads=False)
+        for j in range(len(floats)):
+            block[pos:pos + part.num_rows, j] = part.column(j).to_numpy()   # nulls -> NaN
+        pos += part.num_rows
+    df = pd.DataFrame(block, columns=floats, copy=False)
+    if others:
+        rest = pq.read_table(str(path), columns=others).to_pandas(split_blocks=True, self_destruct=True)
+        for c in others:                                 # in the requested order
+            df.insert(usecols.index(c), c, rest.pop(c))
+    return df

@@ -100,17 +100,26 @@ def test_stata_file_round_trips(tmp_path):
 def test_parquet_read_touches_only_the_requested_columns(tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    out = to_parquet(STU, tmp_path / "stu.parquet", progress=False)
+    src = _synthetic_sav(tmp_path / "syn.sav")
+    out = to_parquet(src, tmp_path / "syn.parquet", chunksize=700, progress=False)     # 4 row groups
     asked = []
-    real = pq.read_table
+    real_group, real_table = pq.ParquetFile.read_row_group, pq.read_table
 
-    def spy(source, columns=None, **kw):
-        asked.append(columns)
-        return real(source, columns=columns, **kw)
+    def spy_group(self, i, columns=None, **kw):
+        asked.append(tuple(columns))
+        return real_group(self, i, columns=columns, **kw)
 
-    monkeypatch.setattr(pq, "read_table", spy)
-    df = read_parquet(out, columns=["BSMMAT01", "ITSEX"])
-    assert asked == [["BSMMAT01", "ITSEX"]] and list(df.columns) == ["BSMMAT01", "ITSEX"]
+    def spy_table(source, columns=None, **kw):
+        asked.append(tuple(columns))
+        return real_table(source, columns=columns, **kw)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy_group)
+    monkeypatch.setattr(pq, "read_table", spy_table)
+    df = read_parquet(out, columns=["ANSWER", "SCORE", "Q1"])
+    assert sorted(set(asked)) == [("ANSWER",), ("SCORE", "Q1")] and asked.count(("SCORE", "Q1")) == 4
+    assert list(df.columns) == ["ANSWER", "SCORE", "Q1"]
+    monkeypatch.undo()
+    assert_same_read(read_spss(src, columns=["ANSWER", "SCORE", "Q1"]), df)
 
 
 def test_cli_convert_round_trips(tmp_path, capsys):
