@@ -237,13 +237,13 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
         columns missing, with a warning) instead of refusing them.
     n_jobs : processes reading each SPSS/Stata/SAS file in parallel (:func:`read_spss`).
 
-    Large files: name the ``columns`` an analysis needs (only these and the design columns are
-    read), and convert the files once with :func:`to_parquet` (``lsa convert``): ``.parquet``
-    copies named as the study's files are read like them (preferred to a ``.sav`` beside them).
-    The memory the selected columns need is checked before any file is read.
 
     Notes
     -----
+    Large files: name the ``columns`` needed (only these and the design columns are read); convert
+    the files once with :func:`to_parquet` (``lsa convert``): ``.parquet`` copies named as the
+    study's files are read like them (preferred to a ``.sav`` beside them); memory is checked first.
+
     Every student must find its school; otherwise :class:`~lsa.errors.StudyError` names the
     unmatched ids. ``df.attrs`` carries the metadata of both files (see :func:`read_spss`) plus
     ``study``, ``cycle`` and ``grade``.

@@ -319,6 +319,10 @@ def read_spss(path, columns: Sequence[str] | None = None, labels: str = "categor
               user_missing: bool = True, encoding: str | None = None, n_jobs: int = 1) -> pd.DataFrame:
     """Read an SPSS ``.sav``/``.zsav`` file (pyreadstat), keeping labels and missing-value codes.
 
+    Before reading, the memory the columns need is estimated from the header and checked against
+    the memory available (:mod:`lsa.io_memory`); a read that would not fit raises
+    :class:`~lsa.errors.NotEnoughMemoryError` with the estimate.
+
     Parameters
     ----------
     path : the file.
@@ -332,10 +336,6 @@ def read_spss(path, columns: Sequence[str] | None = None, labels: str = "categor
         each reads its own slice of rows; the result is the same as a serial read). -1: every core.
         Pays off for files of hundreds of MB and more; for small files starting the processes
         costs more than it saves.
-
-    Before reading, the memory the columns need is estimated from the header and checked against
-    the memory available (:mod:`lsa.io_memory`); a read that would not fit raises
-    :class:`~lsa.errors.NotEnoughMemoryError` with the estimate.
     """
     kw = {"encoding": encoding} if encoding else {}
     return _read("spss", path, columns, labels, user_missing, n_jobs, **kw)
