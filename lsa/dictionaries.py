@@ -53,7 +53,17 @@ from .validation import check_frame
 __all__ = ["studies", "study_info", "design_spec", "study_doc", "StudyInfo", "DesignSpec", "DictionaryError",
            "resolve_columns", "STUDIES"]
 # ``design_from_study`` lives in lsa.design (this module never imports it); lsa.design also sets
-# ``lsa.dictionaries.design_from_study`` so that the old import path keeps working.
+# ``lsa.dictionaries.design_from_study`` so that the old import path keeps working, and since
+# ``import lsa`` is lazy, asking for the name here loads lsa.design first (by name: no import edge).
+
+
+def __getattr__(name: str):
+    if name == "design_from_study":
+        from importlib import import_module
+
+        import_module("lsa.design")
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @functools.lru_cache(maxsize=None)

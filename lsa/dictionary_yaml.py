@@ -22,7 +22,7 @@ from .errors import StudyError
 __all__ = ["STUDIES", "normalize_study", "read_yaml", "deep_merge", "unwrap", "parse_document"]
 
 #: study keys, in display order (one YAML file each)
-STUDIES = ("pisa", "timss", "pirls", "piaac", "talis", "icils", "iccs", "timss_advanced")
+STUDIES = ("pisa", "timss", "pirls", "piaac", "talis", "icils", "iccs", "timss_advanced", "epirls")
 ALIASES = {"timssadvanced": "timss_advanced", "timss_adv": "timss_advanced", "timssadv": "timss_advanced"}
 
 

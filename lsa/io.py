@@ -20,7 +20,7 @@ import pandas as pd
 
 from .errors import LsaError, LsaWarning, ReadError, StudyError, warn
 from .io_files import (attach_files, check_files, check_one_cycle, combine_attrs, concat_frames, extra_roles,
-                       link_design, shift_codes, take_rows)
+                       link_design, shift_codes, subject_files, take_rows)
 from .io_fixed import find_syntax, fixed_width_file, read_fixed, syntax_columns
 from .io_memory import check_memory, row_bytes
 from .io_parquet import is_parquet, parquet_header, read_parquet, to_parquet
@@ -204,20 +204,20 @@ def _select(requested, design, info, available: list[str]) -> tuple[list[str], l
 def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None, grade=None,
                columns: Sequence[str] | None = None, school_columns: Sequence[str] | None = None,
                labels: str = "categorical", user_missing: bool = True, files: Sequence[str] | None = None,
-               allow_unmatched: bool = False, n_jobs: int = 1) -> pd.DataFrame:
+               allow_unmatched: bool = False, n_jobs: int = 1, subject: str | None = None) -> pd.DataFrame:
     """Read the official files of one study cycle from a folder and merge students with schools
     (and with home, achievement, student-teacher link and teacher files: ``files=``).
 
     Files are found by the dictionary's naming (case-insensitive, also in sub-folders): TIMSS
-    ``bsg<cnt>m7.sav`` + ``bcg<cnt>m7.sav`` (grade 8, 2019), PIRLS ``asg``/``acg``, ICILS ``bsg``/
+    ``bsg<cnt>m7.sav`` + ``bcg<cnt>m7.sav`` (grade 8, 2019), PIRLS and ePIRLS ``asg``/``acg``, ICILS ``bsg``/
     ``bcg``, ICCS ``isg``/``icg``, TALIS ``btg``/``bcg``, PIAAC ``prg<cnt>p1.sav``; PISA 2015+
     ``CY6_MS_CMB_STU_QQQ.sav`` + ``..._SCH_QQQ.sav`` (one file for all countries).
 
     Parameters
     ----------
     folder : the folder of the downloaded files.
-    study, cycle, grade : as in :func:`lsa.study_info` (grade 4 or 8 for TIMSS; inferred when
-        the folder holds one grade only).
+    study, cycle, grade, subject : as in :func:`lsa.study_info` (grade 4 or 8 for TIMSS; TIMSS Advanced
+        ``subject="math"`` (``msg`` files ...) or ``"physics"`` (``psg`` ...)); inferred when the folder holds one.
     countries : ISO alpha-3 codes (default: every country found).
     columns : student-file columns to read (default: all). The design columns the dictionary
         names (ids, weights, replicate/jackknife variables) are always added; a PV root such as
@@ -258,8 +258,7 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     if not isinstance(allow_unmatched, (bool, np.bool_)):
         raise LsaError(f"allow_unmatched must be True or False; got {allow_unmatched!r}.")
     info = study_info(study, cycle, grade)
-    if info.study == "timss_advanced":
-        raise StudyError("read_study does not handle TIMSS Advanced yet; read the msg/psg files with read_spss.")
+    info = subject_files(info, folder, subject)          # TIMSS Advanced: the roles of one subject's files
     roles = _file_roles(info)
     stu_role = info.observation_level                    # the file role of the rows: student, teacher, respondent
     pat_stu, pat_sch = roles.get(stu_role), roles.get("school")

@@ -49,9 +49,10 @@ import pandas as pd
 
 from .errors import LsaError, MissingDataWarning, StudyError, warn
 from .io_readers import SharedMapping, read_any, read_metadata
+from .validation import check_choice
 
 __all__ = ["TEACHER_ROLES", "STUDENT_ROLES", "check_files", "extra_roles", "attach_files", "link_design",
-           "check_one_cycle", "take_rows", "combine_attrs", "shift_codes", "concat_frames"]
+           "check_one_cycle", "subject_files", "take_rows", "combine_attrs", "shift_codes", "concat_frames"]
 
 #: file roles with one row per student, merged 1:1 on the student keys
 STUDENT_ROLES = ("home", "achievement")
@@ -103,6 +104,57 @@ def extra_roles(roles: Sequence[str]) -> list[str]:
     return out + (["teacher_link"] + teachers if teachers else [])
 
 
+def _name_regex(pat: str, letter: str | None) -> str:
+    """A dictionary file-name pattern as a regular expression: any country, any letter+digit cycle
+    suffix (group ``suffix``), any data-file extension."""
+    rx = pat.replace("{grade_letter}", letter or "[ab]").replace("{cnt}", "[a-z0-9]{3}")
+    rx = re.escape(rx).replace(re.escape("[a-z0-9]{3}"), "[a-z0-9]{3}").replace(re.escape("[ab]"), "[ab]")
+    rx = rx.replace(re.escape("{suffix}"), "(?P<suffix>[a-z]\\d)")
+    return re.sub(r"\\\.sav$", r"\\.(sav|zsav|dta|sas7bdat|parquet)", rx)
+
+
+def subject_files(info, folder: Path, subject: Any):
+    """The file set of one subject of a study whose files are split by subject (the dictionary's
+    ``files.subjects``; TIMSS Advanced: roles ``student_math`` ``msg...``, ``student_physics``
+    ``psg...``): ``info`` with the roles of ``subject`` under their plain names (``student``,
+    ``school``, ``achievement``, ``teacher_link``, ``teacher``; ``link_weights`` ``{"teacher":
+    "MATWGT"}``), the other subject's roles left out. ``subject=None`` is inferred when the folder
+    holds the student files of one subject only; with both, a :class:`StudyError` lists them (a
+    folder may hold both subjects: ``subject=`` picks one). Studies without subject file sets take
+    ``subject=None`` only.
+    """
+    from dataclasses import replace
+
+    subjects = list(info.files.get("subjects") or ())
+    if not subjects:
+        if subject is not None:
+            raise LsaError(f"subject applies to studies whose files are split by subject (TIMSS Advanced); "
+                           f"{info.name} has one file set, so leave subject=None; got {subject!r}.")
+        return info
+    aliases = {"mathematics": "math", "maths": "math"}
+    if subject is None:
+        names = sorted(p.name for p in folder.rglob("*") if p.is_file())
+        seen = {s: [n for n in names if re.fullmatch(_name_regex(info.files[f"student_{s}"], None), n, re.I)]
+                for s in subjects}
+        seen = {s: v for s, v in seen.items() if v}
+        if len(seen) != 1:
+            listed = "; ".join(f"{s} ({len(v)} student files, e.g. {v[0]})" for s, v in seen.items())
+            patterns = ", ".join(info.files[f"student_{s}"] for s in subjects)
+            raise StudyError(f"{info.name} {info.cycle}: give subject= ({', '.join(map(repr, subjects))}); the folder "
+                             f"{folder} holds " + (f"the files of {len(seen)} subjects: {listed}." if seen else
+                                                   f"no student file of any subject ({patterns})."))
+        subject = next(iter(seen))
+    key = aliases.get(subject.strip().lower(), subject.strip().lower()) if isinstance(subject, str) else subject
+    check_choice(key, subjects, f"subject (of {info.name})")
+    ends = tuple(f"_{s}" for s in subjects)
+
+    def of_subject(mapping):   # role_<key> -> role; the other subjects' roles left out
+        return {k.removesuffix(f"_{key}"): v for k, v in mapping.items() if not k.endswith(ends) or k.endswith(f"_{key}")}
+
+    files = of_subject(info.files) | {"link_weights": of_subject(info.files.get("link_weights") or {})}
+    return replace(info, files=files)
+
+
 def check_one_cycle(folder: Path, info, patterns: Sequence[str], letter: str | None) -> None:
     """Refuse a folder holding the files of two cycles of the study (e.g. ``bsgautm6`` and
     ``bsgautm7``): a :class:`StudyError` listing both cycles and a file of each."""
@@ -120,10 +172,7 @@ def check_one_cycle(folder: Path, info, patterns: Sequence[str], letter: str | N
     for pat in patterns:
         if "{suffix}" not in pat:
             continue
-        rx = pat.replace("{grade_letter}", letter or "[ab]").replace("{cnt}", "[a-z0-9]{3}")
-        rx = re.escape(rx).replace(re.escape("[a-z0-9]{3}"), "[a-z0-9]{3}").replace(re.escape("[ab]"), "[ab]")
-        rx = rx.replace(re.escape("{suffix}"), "(?P<suffix>[a-z]\\d)")
-        rx = re.sub(r"\\\.sav$", r"\\.(sav|zsav|dta|sas7bdat)", rx)
+        rx = _name_regex(pat, letter)
         for n in names:
             m = re.fullmatch(rx, n, re.IGNORECASE)
             if m and m.group("suffix").lower() in by_suffix:
