@@ -1,5 +1,7 @@
 """The file sets of TIMSS and PIRLS: home (parent), achievement, student–teacher link and teacher
 files merged onto the students of :func:`lsa.io.read_study`, and the design of the merged rows.
+ePIRLS has the PIRLS layout; TIMSS Advanced has one set per subject (:func:`subject_files`:
+``msg``/``mst``/``mtg`` mathematics with ``MATWGT``, ``psg``/``pst``/``ptg`` physics with ``PHYWGT``).
 
 **The student–teacher link.** IEA ships teacher questionnaires as their own files (TIMSS grade 4
 and PIRLS ``atg``, TIMSS grade 8 ``btm`` mathematics and ``bts`` science teachers) and a link
