@@ -221,14 +221,18 @@ def _run_by_rows(design: SurveyDesign, by, compute: Callable[..., Draws], statis
     for labels, positions in groups_of_by:
         gw = plan.group(positions)
         draws = compute(gw.matrix, gw.rows)
-        if gw.columns is not None and len(gw.columns) < n_rep:      # other countries' replicates: θ_r = θ
-            theta = np.repeat(draws.theta[:, :1, :], 1 + n_rep, axis=1)
-            theta[:, 1 + gw.columns, :] = draws.theta[:, 1:, :]
-            draws = replace(draws, theta=theta)
         if gw.df != design.df:
             draws = with_df(draws, draws.df_complete + gw.df - design.df)
         _warn_undefined(draws, labels, statistic)
-        result, cov = pool_draws(draws, design, df_method, plan.factors)
+        own = gw.columns is not None and len(gw.columns) < n_rep
+        if own and df_method in ("barnard_rubin", "rubin"):          # the other replicates add exactly 0
+            result, cov = pool_draws(draws, design, df_method, plan.factors[gw.columns])
+        if own:                                                      # other countries' replicates: θ_r = θ
+            theta = np.repeat(draws.theta[:, :1, :], 1 + n_rep, axis=1)
+            theta[:, 1 + gw.columns, :] = draws.theta[:, 1:, :]
+            draws = replace(draws, theta=theta)
+        if not own or df_method not in ("barnard_rubin", "rubin"):  # Johnson–Rust counts every replicate
+            result, cov = pool_draws(draws, design, df_method, plan.factors)
         pooled.append(result)
         n_schools = count_schools(None if schools is None else schools[gw.rows], gw.matrix[:, 0])
         groups.append(GroupDraws(labels, draws.terms, draws.extra, draws.theta[:, 0, :], cov, draws.df_complete,

@@ -5,7 +5,8 @@ countries of an international file, ``by="CNT"`` — and runs :func:`lsa.mix_pv`
 own rows, in parallel over groups with ``n_jobs`` (plain :class:`joblib.Parallel`, so it runs
 under whatever backend ``joblib.parallel_config`` sets: loky processes, threads, or a Dask
 cluster). Each task gets its group's rows and only the columns the design and the formula use,
-so the data sent to a worker are that country's block, not the pooled file. Within a task the
+so the data sent to a worker are that country's block, not the pooled file (without the
+replicate weights unless ``se="replicate"``: the sandwich does not read them). Within a task the
 country's PVs (and, with ``se="replicate"``, its replicates) are fitted serially: the grid of
 countries × PVs × replicates is spread over the workers by country.
 
@@ -71,23 +72,26 @@ class MixPVByResult:
 
 
 def group_designs(data: SurveyDesign | pd.DataFrame, by: str | Sequence[str], formula: str = "",
-                  extra: Sequence[str] = ()) -> list[tuple[tuple, Any]]:
-    """(labels, the group's own rows) per group of ``by`` present in the domain, in level order:
-    a :class:`SurveyDesign` of the group's rows (its domain, the columns the design and
-    ``formula`` use, and ``extra``) or the DataFrame's rows."""
+                  extra: Sequence[str] = (), replicates: bool = True) -> list[tuple[tuple, Callable[[], Any]]]:
+    """(labels, a function making the group's own rows) per group of ``by`` present in the domain,
+    in level order: a :class:`SurveyDesign` of the group's rows (its domain, the columns the design
+    and ``formula`` use, and ``extra``; without the replicate weights unless ``replicates``) or
+    the DataFrame's rows. Made on demand, so that only the groups being fitted are copied."""
     frame = data.data if isinstance(data, SurveyDesign) else check_frame(data)
     domain = data.domain if isinstance(data, SurveyDesign) else None
     positions = frame_positions(frame, by, domain)
-    keep = _columns(data, frame, formula, [*check_names(by, "by"), *extra])
-    out = []
-    for labels, rows in positions:
-        sub = frame.iloc[rows, frame.columns.get_indexer(keep)].reset_index(drop=True)
-        if isinstance(data, SurveyDesign):
-            sub = SurveyDesign(sub, data.ids, data.weights or None, data.pvs, data.replicates, data.strata,
-                               conditional_weights=data.conditional_weights, pv_variance=data.pv_variance,
-                               study=data.study, cycle=data.cycle, fpc=data.fpc, lonely_psu=data.lonely_psu)
-        out.append((tuple(labels.values()), sub))
-    return out
+    keep = _columns(data, frame, formula, [*check_names(by, "by"), *extra], replicates)
+    index = frame.columns.get_indexer(keep)
+
+    def make(rows):
+        sub = frame.iloc[rows, index].reset_index(drop=True)
+        if not isinstance(data, SurveyDesign):
+            return sub
+        return SurveyDesign(sub, data.ids, data.weights or None, data.pvs, data.replicates if replicates else None,
+                            data.strata, conditional_weights=data.conditional_weights, pv_variance=data.pv_variance,
+                            study=data.study, cycle=data.cycle, fpc=data.fpc, lonely_psu=data.lonely_psu)
+
+    return [(tuple(labels.values()), (lambda rows=rows: make(rows))) for labels, rows in positions]
 
 
 def mix_pv_by(fit: Callable[..., MixPVResult], formula: str, data: SurveyDesign | pd.DataFrame,
@@ -106,16 +110,15 @@ def mix_pv_by(fit: Callable[..., MixPVResult], formula: str, data: SurveyDesign 
         raise DesignError("mix_pv: give by= once.")
     cols = tuple(check_names(by, "by"))
     extra = list(weights or ())
-    groups = group_designs(data, cols, formula, extra)
-    if not groups:
+    tasks = group_designs(data, cols, formula, extra, replicates=options.get("se") == "replicate")
+    if not tasks:
         raise DesignError(f"mix_pv: by={list(cols)}: no row in the domain has a value of them.")
-    tasks = [(labels, sub) for labels, sub in groups]
     if n_jobs == 1 or len(tasks) == 1:
-        fits = [_fit(fit, cols, labels, formula, sub, weights, options) for labels, sub in tasks]
+        fits = [_fit(fit, cols, labels, formula, make(), weights, options) for labels, make in tasks]
     else:
         from joblib import Parallel, delayed
-        fits = Parallel(n_jobs=n_jobs)(delayed(_fit)(fit, cols, labels, formula, sub, weights, options)
-                                       for labels, sub in tasks)
+        fits = Parallel(n_jobs=n_jobs)(delayed(_fit)(fit, cols, labels, formula, make(), weights, options)
+                                       for labels, make in tasks)          # a generator: made as dispatched
     return MixPVByResult(cols, {labels: res for (labels, _), res in zip(tasks, fits)})
 
 
@@ -131,13 +134,14 @@ def _fit(fit, by: tuple, labels: tuple, formula: str, data, weights, options: di
         raise new from exc
 
 
-def _columns(data, frame: pd.DataFrame, formula: str, extra: Sequence[str]) -> list[str]:
-    """The columns a group's fit reads: the design's and the names the formula mentions."""
+def _columns(data, frame: pd.DataFrame, formula: str, extra: Sequence[str], replicates: bool) -> list[str]:
+    """The columns a group's fit reads: the design's (replicate weights only for ``replicates``)
+    and the names the formula mentions."""
     names = set(re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", formula)) | set(extra)
     if isinstance(data, SurveyDesign):
         names |= set(data.ids.values()) | set(data.weights.values())
         names |= {c for cols in data.pvs.values() for c in cols}
-        if data.replicates is not None:
+        if data.replicates is not None and replicates:
             names |= set(data.replicates.needed_columns)
         names |= {c for c in (data.strata, data.fpc) if c}
     return [c for c in frame.columns if c in names]
