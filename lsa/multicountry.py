@@ -25,6 +25,7 @@ import pandas as pd
 
 from .design import SurveyDesign
 from .errors import DesignError
+from .io_memory import check_memory
 from .replicates import assemble
 from .validation import check_columns_exist, check_name
 
@@ -58,6 +59,7 @@ def group_weights(design: SurveyDesign, mask: np.ndarray | None = None) -> Group
         return GroupWeights(design.weight_matrix(mask), design.replicate_factors(), design.df)
     keep = design.domain if mask is None else design.domain & np.asarray(mask, dtype=bool)
     blocks = [b for b in design.replicate_blocks() if design.domain[b.rows].any()]
+    _check_room(design.n, 1 + sum(b.weights.shape[1] for b in blocks), len(blocks), rep.country)
     full = design.full_weight()
     w = np.concatenate([full[:, None], assemble(blocks, full)], axis=1) if blocks else full[:, None].copy()
     w *= keep[:, None]
@@ -131,6 +133,7 @@ class RowWeights:
             if len(rows) == len(blocks[b].rows):                       # the whole country
                 return GroupRows(idx, mats[b], cols[0], df)
             return GroupRows(idx, mats[b][as_slice(np.searchsorted(blocks[b].rows, rows))], cols[0], df)
+        _check_room(len(rows), 1 + sum(len(c) for c in cols), len(present), d.replicates.country)
         full = d.full_weight()[rows]
         out = np.repeat(full[:, None], 1 + sum(len(c) for c in cols), axis=1)
         j = 1
@@ -139,6 +142,17 @@ class RowWeights:
             out[sel, j:j + len(c)] = blocks[b].weights[np.searchsorted(blocks[b].rows, rows[sel])]
             j += len(c)
         return GroupRows(idx, out, np.concatenate(cols), df)
+
+
+def _check_room(n_rows: int, n_columns: int, n_countries: int, country: str) -> None:
+    """Before building rows × (1 + Σ R_c) weights of a group spanning several countries: a
+    :class:`~lsa.errors.NotEnoughMemoryError` with the estimate when they would not fit."""
+    if n_countries > 1:
+        check_memory(n_rows, 8 * n_columns, f"weights of a group over {n_countries} countries (replicates "
+                     f"nested within {country!r}: {n_columns - 1:,} replicate columns)", n_columns=n_columns,
+                     peak=2.0, advice=f"Analyse by country (by={country!r}, or by=[{country!r}, ...]) and combine "
+                     f"the national results (lsa.average), or restrict the design to fewer countries "
+                     f"(design.subset(...)).")
 
 
 def as_slice(rows: np.ndarray) -> slice | np.ndarray:
