@@ -40,96 +40,20 @@ Bates, D. et al. (2015). lme4, JSS 67(1) (PIRLS, GHrule).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from lsa.mixed.glmm_family import Family
-from lsa.mixed.quadrature import Rule
+from lsa.mixed.glmm_data import Evaluation, GLMMData, cholesky_factor, seg, theta_pairs, variance_components_of
+from lsa.mixed.glmm_q1 import evaluate_q1
 
-__all__ = ["GLMMData", "Evaluation", "cholesky_factor", "cluster_modes", "evaluate",
+__all__ = ["GLMMData", "Evaluation", "cholesky_factor", "cluster_modes", "evaluate", "evaluate_general",
            "theta_pairs", "variance_components_of"]
 
 
-@dataclass(frozen=True)
-class GLMMData:
-    """What the objective depends on, rows sorted by cluster.
-
-    ``y`` (n,), ``X`` (n, p), ``Z`` (n, q), ``w`` (n,) conditional level-1 weights (0 outside a
-    domain), ``wtop`` (G,) level-2 weights, ``starts`` (G,) first row of every cluster,
-    ``codes`` (n,) cluster of every row, ``family``, ``rule`` (the tensor quadrature rule),
-    ``pairs`` ((row, col) of every free entry of L, lme4's order).
-    """
-
-    y: np.ndarray
-    X: np.ndarray
-    Z: np.ndarray
-    w: np.ndarray
-    wtop: np.ndarray
-    starts: np.ndarray
-    codes: np.ndarray
-    family: Family
-    rule: Rule
-    pairs: tuple[tuple[int, int], ...]
-
-    @property
-    def p(self) -> int:
-        return self.X.shape[1]
-
-    @property
-    def q(self) -> int:
-        return self.Z.shape[1]
-
-    @property
-    def n_params(self) -> int:
-        return self.p + len(self.pairs)
-
-    def with_weights(self, w: np.ndarray, wtop: np.ndarray) -> "GLMMData":
-        """The same data with other level weights (a replicate weight set)."""
-        from dataclasses import replace
-        return replace(self, w=w, wtop=wtop)
-
-
-def theta_pairs(blocks: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    """Free (row, col) entries of L for random-term blocks (``(1|g) + (0+x|g)``: two blocks, a
-    diagonal L), column by column within each block (lme4's θ order)."""
-    out, off = [], 0
-    for b in blocks:
-        for c in range(b):
-            out.extend((off + r, off + c) for r in range(c, b))
-        off += b
-    return tuple(out)
-
-
-def cholesky_factor(theta: np.ndarray, pairs, q: int) -> np.ndarray:
-    """L (q, q) from θ: exp on the diagonal entries, as given off the diagonal."""
-    L = np.zeros((q, q))
-    for t, (r, c) in zip(theta, pairs):
-        L[r, c] = np.exp(t) if r == c else t
-    return L
-
-
-def variance_components_of(theta: np.ndarray, pairs, q: int) -> tuple[np.ndarray, np.ndarray]:
-    """(Σ entries at ``pairs``: variances and covariances; their Jacobian ∂Σ/∂θ (k, k))."""
-    L = cholesky_factor(theta, pairs, q)
-    S = L @ L.T
-    vals = np.array([S[r, c] for r, c in pairs])
-    J = np.zeros((len(pairs), len(pairs)))
-    for m, (a, b) in enumerate(pairs):            # ∂L_ab/∂θ_m, chain rule for exp on the diagonal
-        dL = np.zeros((q, q))
-        dL[a, b] = L[a, b] if a == b else 1.0
-        dS = dL @ L.T + L @ dL.T
-        J[:, m] = [dS[r, c] for r, c in pairs]
-    return vals, J
-
-
-def _seg(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    return np.add.reduceat(values, starts, axis=0)
 
 
 def _h(data: GLMMData, off: np.ndarray, E: np.ndarray, u: np.ndarray) -> np.ndarray:
     eta = off + np.einsum("ia,ia->i", E, u[data.codes])
-    return _seg(data.w * data.family.loglik(data.y, eta), data.starts) - 0.5 * np.einsum("ja,ja->j", u, u)
+    return seg(data.w * data.family.loglik(data.y, eta), data.starts) - 0.5 * np.einsum("ja,ja->j", u, u)
 
 
 def cluster_modes(data: GLMMData, off: np.ndarray, E: np.ndarray, u0: np.ndarray | None = None,
@@ -143,11 +67,11 @@ def cluster_modes(data: GLMMData, off: np.ndarray, E: np.ndarray, u0: np.ndarray
     for _ in range(maxiter):
         eta = off + np.einsum("ia,ia->i", E, u[data.codes])
         d1, d2, _, _ = data.family.derivatives(data.y, eta)
-        grad = _seg((data.w * d1)[:, None] * E, data.starts) - u
-        Hobs = _seg((data.w * d2)[:, None, None] * E[:, :, None] * E[:, None, :], data.starts) + eye
+        grad = seg((data.w * d1)[:, None] * E, data.starts) - u
+        Hobs = seg((data.w * d2)[:, None, None] * E[:, :, None] * E[:, None, :], data.starts) + eye
         step = np.linalg.solve(Hobs, grad[:, :, None])[:, :, 0]
         if np.max(np.abs(step)) <= tol * (1.0 + np.max(np.abs(u))):
-            return u, True
+            return u + step, True                  # the negligible last step: error O(step²)
         t = np.ones(G)
         for _ in range(40):
             cand = u + t[:, None] * step
@@ -160,24 +84,19 @@ def cluster_modes(data: GLMMData, off: np.ndarray, E: np.ndarray, u0: np.ndarray
     return u, False
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """ℓ and its pieces at one parameter vector: ``loglik`` = Σ_j w_j A_j, ``per_cluster`` A_j
-    (G,), ``grad`` (P,) and ``scores`` (G, P) = w_j ∂A_j/∂ψ (None without gradient),
-    ``modes`` û (G, q) in the u scale, ``chol`` C_j (G, q, q), ``modes_converged``."""
-
-    loglik: float
-    per_cluster: np.ndarray
-    grad: np.ndarray | None
-    scores: np.ndarray | None
-    modes: np.ndarray
-    chol: np.ndarray
-    modes_converged: bool
-
-
 def evaluate(data: GLMMData, psi: np.ndarray, u0: np.ndarray | None = None,
              gradient: bool = True) -> Evaluation:
-    """The AGQ log pseudo-likelihood (and its exact gradient) at ψ = (β, θ)."""
+    """The AGQ log pseudo-likelihood (and its exact gradient) at ψ = (β, θ); ``u0`` starts the
+    modes (the previous evaluation's). One random effect (q = 1) goes to the faster
+    :func:`lsa.mixed.glmm_q1.evaluate_q1` (the same formulas)."""
+    if data.q == 1:
+        return evaluate_q1(data, psi, u0, gradient)
+    return evaluate_general(data, psi, u0, gradient)
+
+
+def evaluate_general(data: GLMMData, psi: np.ndarray, u0: np.ndarray | None = None,
+                     gradient: bool = True) -> Evaluation:
+    """:func:`evaluate` for any q (q × q linear algebra per cluster)."""
     p, q = data.p, data.q
     beta, theta = psi[:p], psi[p:]
     L = cholesky_factor(theta, data.pairs, q)
@@ -189,7 +108,7 @@ def evaluate(data: GLMMData, psi: np.ndarray, u0: np.ndarray | None = None,
     d1h, d2h, Wh, dWh = fam.derivatives(data.y, eta_hat)
     eye = np.eye(q)
     outer = E[:, :, None] * E[:, None, :]
-    H = _seg((w * Wh)[:, None, None] * outer, starts) + eye
+    H = seg((w * Wh)[:, None, None] * outer, starts) + eye
     C = np.sqrt(H) if q == 1 else np.linalg.cholesky(H)
     M = 1.0 / C if q == 1 else np.transpose(np.linalg.inv(C), (0, 2, 1))          # C^{-T}
     nodes, logw = data.rule.nodes, data.rule.log_weights
@@ -203,7 +122,7 @@ def evaluate(data: GLMMData, psi: np.ndarray, u0: np.ndarray | None = None,
         logf, d1 = fam.value_and_d1(data.y[:, None], eta)     # (n, K) each
     else:
         logf = fam.loglik(data.y[:, None], eta)
-    S = _seg(w[:, None] * logf, starts) - 0.5 * np.einsum("jka,jka->jk", U, U)
+    S = seg(w[:, None] * logf, starts) - 0.5 * np.einsum("jka,jka->jk", U, U)
     T = logw[None, :] + S
     tmax = T.max(axis=1, keepdims=True)
     ew = np.exp(T - tmax)
@@ -217,11 +136,11 @@ def evaluate(data: GLMMData, psi: np.ndarray, u0: np.ndarray | None = None,
     pd1 = pi[codes] * d1                                       # (n, K): π_{j(i)k} d1_ik
     # fixed-node part
     R = pd1.sum(axis=1)
-    g_beta = _seg((w * R)[:, None] * data.X, starts)
+    g_beta = seg((w * R)[:, None] * data.X, starts)
     Tn = np.einsum("ik,ikb->ib", pd1, Ur)
-    g_L = _seg(w[:, None, None] * data.Z[:, :, None] * Tn[:, None, :], starts)
-    wd1 = _seg(w[:, None] * d1 * E[:, :1], starts)[:, :, None] if q == 1 else \
-        _seg((w[:, None] * d1)[:, :, None] * E[:, None, :], starts)
+    g_L = seg(w[:, None, None] * data.Z[:, :, None] * Tn[:, None, :], starts)
+    wd1 = seg(w[:, None] * d1 * E[:, :1], starts)[:, :, None] if q == 1 else \
+        seg((w[:, None] * d1)[:, :, None] * E[:, None, :], starts)
     g = wd1 - U                                                # (G, K, q): ∇_u h at the nodes
     gam = np.einsum("jk,jka->ja", pi, g)
     Gam = np.einsum("jk,jka,kb->jab", pi, g, nodes)
@@ -238,15 +157,15 @@ def evaluate(data: GLMMData, psi: np.ndarray, u0: np.ndarray | None = None,
         Br = B[codes]
         BE = np.einsum("iab,ib->ia", Br, E)
         eBe = np.einsum("ia,ia->i", E, BE)
-    v = gam + _seg((w * dWh * eBe)[:, None] * E, starts)
-    Hobs = H if fam.link in ("logit", "log") else _seg((w * d2h)[:, None, None] * outer, starts) + eye
+    v = gam + seg((w * dWh * eBe)[:, None] * E, starts)
+    Hobs = H if fam.link in ("logit", "log") else seg((w * d2h)[:, None, None] * outer, starts) + eye
     r = v / Hobs[:, :, 0] if q == 1 else np.linalg.solve(Hobs, v[:, :, None])[:, :, 0]
     rr = r[codes]
     alpha = dWh * eBe - d2h * np.einsum("ia,ia->i", rr, E)
     bvec = 2.0 * Wh[:, None] * BE + d1h[:, None] * rr
-    g_beta = g_beta + _seg((w * alpha)[:, None] * data.X, starts)
+    g_beta = g_beta + seg((w * alpha)[:, None] * data.X, starts)
     inner = alpha[:, None] * u[codes] + bvec
-    g_L = g_L + _seg(w[:, None, None] * data.Z[:, :, None] * inner[:, None, :], starts)
+    g_L = g_L + seg(w[:, None, None] * data.Z[:, :, None] * inner[:, None, :], starts)
     rows = np.array([a for a, _ in data.pairs], int)
     cols = np.array([b for _, b in data.pairs], int)
     chain = np.where(rows == cols, L[rows, cols], 1.0)

@@ -1,8 +1,8 @@
 """The optimiser of the GLMM pseudo-likelihood and the replicate refits (:mod:`lsa.mixed.glmm_fit`).
 
 :func:`optimize_glmm`: L-BFGS-B on −ℓ/N with the exact gradient of :func:`lsa.mixed.glmm.evaluate`,
-then chord Newton steps with the Hessian H = ∂²ℓ/∂ψ∂ψ' from central differences of the gradient
-(:func:`hessian`). :func:`refit_replicates` / :func:`replicate_vcov`: the replicate-weight
+then Newton steps with L-BFGS-B's inverse-Hessian approximation, and the Hessian H = ∂²ℓ/∂ψ∂ψ'
+at ψ̂ from forward differences of the gradient (:func:`hessian`). :func:`refit_replicates` / :func:`replicate_vcov`: the replicate-weight
 covariance c Σ_r (β̂_r − β̂)(β̂_r − β̂)' (:func:`lsa.replicates.replicate_variance`), each refit
 with the level weights of :func:`lsa.mixed.replicate.replicate_level_weights`.
 """
@@ -20,44 +20,44 @@ from lsa.mixed.glmm import GLMMData, evaluate, variance_components_of
 __all__ = ["optimize_glmm", "hessian", "refit_replicates", "replicate_vcov"]
 
 
-def hessian(data: GLMMData, psi: np.ndarray, u0) -> np.ndarray:
-    """H = ∂²ℓ/∂ψ∂ψ' by central differences of the exact gradient (step 1e-5·max(1, |ψ_k|))."""
-    P = len(psi)
+def hessian(data: GLMMData, psi: np.ndarray, ev, step: float = 1e-7) -> np.ndarray:
+    """H = ∂²ℓ/∂ψ∂ψ' by differences of the exact gradient around ψ (``ev``: the evaluation at ψ).
+
+    With one random effect (q = 1) the columns of β are forward differences,
+    (∇ℓ(ψ + h e_k) − ∇ℓ(ψ)) / h with h = ``step``·max(1, |ψ_k|); all other columns are central
+    differences with h = 1e-5·max(1, |ψ_k|). The β–θ entries, where the third derivatives are
+    largest, are taken from the (central) θ columns; the β–β block is symmetrised. Error with
+    q = 1: about 1e-8 relative in H and 1e-9 in the SEs on pisa2012, at p + 2 evaluations
+    instead of 2(p + 1); for q > 1 (random slopes, where the β–β block's forward differences
+    would be off by 1e-6), central differences throughout."""
+    P, p = len(psi), data.p
     H = np.empty((P, P))
     for k in range(P):
-        h = 1e-5 * max(1.0, abs(psi[k]))
         e = np.zeros(P)
-        e[k] = h
-        H[:, k] = (evaluate(data, psi + e, u0).grad - evaluate(data, psi - e, u0).grad) / (2 * h)
-    return (H + H.T) / 2
+        if k < p and data.q == 1:
+            e[k] = step * max(1.0, abs(psi[k]))
+            H[:, k] = (evaluate(data, psi + e, ev.modes).grad - ev.grad) / e[k]
+        else:
+            e[k] = 1e-5 * max(1.0, abs(psi[k]))
+            H[:, k] = (evaluate(data, psi + e, ev.modes).grad - evaluate(data, psi - e, ev.modes).grad) / (2 * e[k])
+    H[:p, :p] = (H[:p, :p] + H[:p, :p].T) / 2
+    H[p:, p:] = (H[p:, p:] + H[p:, p:].T) / 2
+    H[p:, :p] = H[:p, p:].T
+    return H
 
 
-def optimize_glmm(data: GLMMData, control: MixedControl, start: np.ndarray | None = None):
-    """Maximise ℓ(ψ): L-BFGS-B on −ℓ/N (θ of the diagonal in [−15, 15]), then up to
-    ``control.newton`` Newton steps with the Hessian of :func:`hessian` at L-BFGS's solution. Returns (ψ̂, evaluation, H, converged,
-    iterations, max |∂ℓ/∂ψ|/N)."""
-    N = float(data.wtop @ np.add.reduceat(data.w, data.starts))
-    cache = {"u": None}
-
-    def fun(psi):
-        ev = evaluate(data, psi, cache["u"])
-        cache["u"] = ev.modes
-        return -ev.loglik / N, -ev.grad / N
-
-    diag = np.array([r == c for r, c in data.pairs])
-    bounds = [(None, None)] * data.p + [(-15.0, 15.0) if d else (None, None) for d in diag]
-    res = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                                  options={"maxiter": control.maxiter, "gtol": 1e-3 * control.gtol, "ftol": 1e-15})
-    psi = psi_bfgs = res.x
-    ev = evaluate(data, psi, cache["u"])
-    H = hessian(data, psi, ev.modes)
-    for _ in range(control.newton):          # chord Newton steps with this H (quadratic near ψ̂)
+def _newton(data: GLMMData, psi, ev, solve, steps: int):
+    """Up to ``steps`` Newton steps ψ ← ψ + solve(∇ℓ), each accepted when ℓ does not decrease
+    (else halved, 4 tries). Returns (ψ, evaluation, converged: the last step was negligible)."""
+    for _ in range(steps):
         try:
-            step = -np.linalg.solve(H, ev.grad)
+            step = solve(ev.grad)
         except np.linalg.LinAlgError:
-            break
+            return psi, ev, False
+        if not np.all(np.isfinite(step)):
+            return psi, ev, False
         if np.max(np.abs(step)) < 1e-12 * (1 + np.max(np.abs(psi))):
-            break
+            return psi, ev, True
         for t in (1.0, 0.5, 0.25, 0.1):
             cand = psi + t * step
             ec = evaluate(data, cand, ev.modes)
@@ -65,9 +65,35 @@ def optimize_glmm(data: GLMMData, control: MixedControl, start: np.ndarray | Non
                 psi, ev = cand, ec
                 break
         else:
-            break
-    if np.max(np.abs(psi - psi_bfgs)) > 1e-7 * (1 + np.max(np.abs(psi))):
-        H = hessian(data, psi, ev.modes)    # the covariances need H at ψ̂
+            return psi, ev, False
+    return psi, ev, False
+
+
+def optimize_glmm(data: GLMMData, control: MixedControl, start: np.ndarray | None = None):
+    """Maximise ℓ(ψ): L-BFGS-B on −ℓ/N (θ of the diagonal in [−15, 15]), then up to
+    ``control.newton`` Newton steps with L-BFGS-B's own inverse-Hessian approximation (no extra
+    evaluations; when they do not settle, with the Hessian of :func:`hessian`), then the Hessian
+    of :func:`hessian` at ψ̂ for the covariances. Returns (ψ̂, evaluation, H, converged,
+    iterations, max |∂ℓ/∂ψ|/N)."""
+    N = float(data.wtop @ np.add.reduceat(data.w, data.starts))
+    cache = {"u": None, "psi": None, "ev": None}
+
+    def fun(psi):
+        ev = evaluate(data, psi, cache["u"])
+        cache.update(u=ev.modes, psi=np.array(psi), ev=ev)
+        return -ev.loglik / N, -ev.grad / N
+
+    diag = np.array([r == c for r, c in data.pairs])
+    bounds = [(None, None)] * data.p + [(-15.0, 15.0) if d else (None, None) for d in diag]
+    res = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                                  options={"maxiter": control.maxiter, "gtol": 1e-3 * control.gtol, "ftol": 1e-15})
+    psi = res.x
+    ev = cache["ev"] if np.array_equal(cache["psi"], psi) else evaluate(data, psi, cache["u"])
+    psi, ev, done = _newton(data, psi, ev, lambda g: res.hess_inv.matvec(g / N), control.newton)
+    if not done and control.newton:                # chord Newton steps with the finite-difference H
+        H = hessian(data, psi, ev)
+        psi, ev, _ = _newton(data, psi, ev, lambda g: -np.linalg.solve(H, g), control.newton)
+    H = hessian(data, psi, ev)                      # the covariances need H at ψ̂
     gnorm = float(np.max(np.abs(ev.grad)) / N) if len(psi) else 0.0
     return psi, ev, H, bool(gnorm < control.gtol and ev.modes_converged), int(res.nit), gnorm
 
