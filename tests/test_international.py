@@ -3,9 +3,10 @@
 (:class:`lsa.multicountry.RowWeights`), and ``mix_pv(..., by="CNT")``.
 
 Oracles:
+- Closed form: each country's mean, SE and Barnard–Rubin df written out with numpy, 1e-10.
 - Closed form: a country's estimate, SE and df in ``by="CNT"`` over the pooled file (replicates
   nested within CNT, and one scheme over the pooled file) equal those of its single-country
-  design (mean, sd, lm), 1e-10 relative; a group spanning several countries (``by="FEMALE"``)
+  design (mean, sd, lm, percentages, quantiles), 1e-10 relative; a group spanning several countries (``by="FEMALE"``)
   equals the weighted mean, replicate variance Σ_c Σ_r c (θ_r − θ)² and Rubin's rules written
   out here with numpy from the n × (1 + Σ R_c) weight matrix, 1e-10 relative.
 - Simulation with known truth: every country's mean and regression coefficients lie within
@@ -39,7 +40,9 @@ def sim():
 
 
 def _country(sim, c):
-    return sim.design(data=sim.data[sim.data.CNT == c].reset_index(drop=True))
+    """Country c's own design: its rows, one Fay scheme (not nested: the n-row weight matrix
+    path, not the per-country blocks that by="CNT" on a nested design uses)."""
+    return sim.design(nested=False, data=sim.data[sim.data.CNT == c].reset_index(drop=True))
 
 
 def _rel(a, b):
@@ -89,17 +92,41 @@ def test_by_country_equals_single_country_designs(sim, nested):
     design = sim.design(nested=nested)
     tabs = {"mean": lsa.mean(design, "MATH", by="CNT").tidy(),
             "sd": lsa.sd(design, "MATH", by="CNT").tidy(),
-            "lm": lsa.lm(design, "MATH ~ ESCS + FEMALE", by="CNT").tidy()}
+            "lm": lsa.lm(design, "MATH ~ ESCS + FEMALE", by="CNT").tidy(),
+            "pct": lsa.percentages(design, "FEMALE", by="CNT").tidy(),
+            "q": lsa.quantiles(design, "MATH", probs=[0.1, 0.5], by="CNT").tidy()}
     for c in sim.truth["CNT"]:
         one = _country(sim, c)
         ref = {"mean": lsa.mean(one, "MATH").tidy(), "sd": lsa.sd(one, "MATH").tidy(),
-               "lm": lsa.lm(one, "MATH ~ ESCS + FEMALE").tidy()}
+               "lm": lsa.lm(one, "MATH ~ ESCS + FEMALE").tidy(), "pct": lsa.percentages(one, "FEMALE").tidy(),
+               "q": lsa.quantiles(one, "MATH", probs=[0.1, 0.5]).tidy()}
         for name, t in tabs.items():
             got = t[t.CNT == c]
             for col in ("estimate", "std_error", "df"):
                 assert _rel(got[col], ref[name][col]) < 1e-10, (name, c, col)      # closed-form identity
             assert (got["n_obs"].to_numpy() == ref[name]["n_obs"].to_numpy()).all()
             assert (got["n_schools"].to_numpy() == ref[name]["n_schools"].to_numpy()).all()
+
+
+def test_mean_by_country_against_numpy(sim):
+    """Each country's θ_{m,r} = Σ w_r y_m / Σ w_r over its own rows, V_m = (1/20) Σ_r (θ_{m,r} − θ_{m,0})²,
+    Rubin's rules and Barnard–Rubin df with ν_com = 79, written out here."""
+    got = lsa.mean(sim.design(), "MATH", by="CNT").tidy()
+    for c in sim.truth["CNT"]:
+        rows = sim.data[sim.data.CNT == c]
+        w = rows[["W_FSTUWT", *sim.replicate_columns]].to_numpy()
+        y = rows[list(sim.pv_columns)].to_numpy()
+        theta = (y.T @ w) / w.sum(axis=0)
+        u = ((theta[:, 1:] - theta[:, :1]) ** 2).sum(axis=1) / 20
+        m, b = y.shape[1], theta[:, 0].var(ddof=1)
+        t = u.mean() + (1 + 1 / m) * b
+        lam = (1 + 1 / m) * b / t
+        nu_obs = (79 + 1) / (79 + 3) * 79 * (1 - lam)
+        df = 1 / (1 / ((m - 1) / lam**2) + 1 / nu_obs)
+        row = got[got.CNT == c]
+        assert _rel(row["estimate"], theta[:, 0].mean()) < 1e-10
+        assert _rel(row["std_error"], np.sqrt(t)) < 1e-10
+        assert _rel(row["df"], df) < 1e-10
 
 
 def test_group_across_countries_against_numpy(sim):

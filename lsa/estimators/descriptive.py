@@ -130,21 +130,22 @@ def percentages(design: SurveyDesign, variable: str, by=None, *, max_levels: int
     codes = np.stack([_codes(s, cats) for s in series], axis=1)          # (n, M), −1 = missing
     terms = [str(c) for c in cats]
 
-    def compute(w: np.ndarray) -> Draws:
+    def compute(w: np.ndarray, rows=slice(None)) -> Draws:
+        cs = codes[rows]
         theta = np.empty((m, w.shape[1], len(cats)))
         infl = np.empty((m, design.n, len(cats))) if influence.wanted(design) else None
         for i in range(m):
-            onehot = (codes[:, i, None] == np.arange(len(cats))).astype(float)
+            onehot = (cs[:, i, None] == np.arange(len(cats))).astype(float)
             with np.errstate(invalid="ignore", divide="ignore"):
                 theta[i] = 100 * (onehot.T @ w).T / (onehot.sum(axis=1) @ w)[:, None]
             if infl is not None:
-                valid = np.repeat(codes[:, i, None] >= 0, len(cats), axis=1)
+                valid = np.repeat(cs[:, i, None] >= 0, len(cats), axis=1)
                 infl[i] = influence.ratio(onehot, valid, w[:, 0], theta[i, 0], 100.0).T
-        used, miss = counts(codes >= 0, w[:, 0])
+        used, miss = counts(cs >= 0, w[:, 0])
         k = len(cats)
         return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, {"variable": [variable] * k}, infl)
 
-    return run_by_groups(design, by, compute, statistic="Percentages", df_method=df_method)
+    return run_by_groups(design, by, compute, statistic="Percentages", df_method=df_method, rows=True)
 
 
 def _weighted_quantiles(y: np.ndarray, w: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -187,17 +188,18 @@ def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFA
     y = data[variable]
     terms = [f"p{100 * p:g}" for p in probs_arr]
 
-    def compute(w: np.ndarray) -> Draws:
+    def compute(w: np.ndarray, rows=slice(None)) -> Draws:
+        yg = y[rows]
         theta = np.empty((m, w.shape[1], len(probs_arr)))
         for i in range(m):
-            valid = ~np.isnan(y[:, i])
-            theta[i] = _weighted_quantiles(y[valid, i], w[valid], probs_arr)
-        used, miss = counts(~np.isnan(y), w[:, 0])
+            valid = ~np.isnan(yg[:, i])
+            theta[i] = _weighted_quantiles(yg[valid, i], w[valid], probs_arr)
+        used, miss = counts(~np.isnan(yg), w[:, 0])
         k = len(terms)
         return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df,
                      {"variable": [variable] * k, "probability": list(probs_arr)})
 
-    return run_by_groups(design, by, compute, statistic="Quantiles", df_method=df_method)
+    return run_by_groups(design, by, compute, statistic="Quantiles", df_method=df_method, rows=True)
 
 
 @over_completed
