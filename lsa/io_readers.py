@@ -139,6 +139,7 @@ def check_data_file(path, kind: str | None = None) -> tuple[Path, str]:
         kind = FILE_TYPES.get(path.suffix.lower())
         if kind is None:
             extra = {".csv": " (read CSV files with pandas.read_csv)",
+                     ".parquet": " (read Parquet copies with lsa.io.read_parquet)",
                      ".txt": " (convert fixed-width PISA text files to .sav with the OECD read-in syntax first)"}
             raise ReadError(f"{path}: lsa reads SPSS (.sav, .zsav), Stata (.dta) and SAS (.sas7bdat) files; "
                             f"got the extension {path.suffix or '(none)'!r}{extra.get(path.suffix.lower(), '')}.")
