@@ -19,7 +19,7 @@ import pytest
 
 from lsa.cli import main as cli_main
 from lsa.errors import NotEnoughMemoryError, ReadError
-from lsa.io import ColumnNotFoundError, read_spss, read_stata, read_study, to_parquet
+from lsa.io import ColumnNotFoundError, describe, read_spss, read_stata, read_study, to_parquet
 from lsa.io_memory import MEMORY_ENV, available_memory, row_bytes
 from lsa.io_parquet import parquet_header, read_parquet
 
@@ -246,4 +246,4 @@ def test_plain_parquet_files_are_read_without_labels(tmp_path):
     assert df["a"].tolist() == [1.0, 2.0] and df["b"].tolist() == ["x", "y"] and dict(df.attrs["labels"]) == {}
     with pytest.raises(ReadError, match=r"plain\.parquet: lsa reads SPSS .* \(read Parquet copies with "
                                         r"lsa\.io\.read_parquet\)"):
-        read_spss(path)
+        describe(path)
