@@ -1,8 +1,8 @@
 """The optimiser of the GLMM pseudo-likelihood and the replicate refits (:mod:`lsa.mixed.glmm_fit`).
 
 :func:`optimize_glmm`: L-BFGS-B on −ℓ/N with the exact gradient of :func:`lsa.mixed.glmm.evaluate`,
-then Newton steps with L-BFGS-B's inverse-Hessian approximation, and the Hessian H = ∂²ℓ/∂ψ∂ψ'
-at ψ̂ from forward differences of the gradient (:func:`hessian`). :func:`refit_replicates` / :func:`replicate_vcov`: the replicate-weight
+then chord Newton steps with the Hessian H = ∂²ℓ/∂ψ∂ψ' from differences of the gradient
+(:func:`hessian`), H again at ψ̂ for the covariances. :func:`refit_replicates` / :func:`replicate_vcov`: the replicate-weight
 covariance c Σ_r (β̂_r − β̂)(β̂_r − β̂)' (:func:`lsa.replicates.replicate_variance`), each refit
 with the level weights of :func:`lsa.mixed.replicate.replicate_level_weights`.
 """
@@ -71,10 +71,10 @@ def _newton(data: GLMMData, psi, ev, solve, steps: int):
 
 def optimize_glmm(data: GLMMData, control: MixedControl, start: np.ndarray | None = None):
     """Maximise ℓ(ψ): L-BFGS-B on −ℓ/N (θ of the diagonal in [−15, 15]), then up to
-    ``control.newton`` Newton steps with L-BFGS-B's own inverse-Hessian approximation (no extra
-    evaluations; when they do not settle, with the Hessian of :func:`hessian`), then the Hessian
-    of :func:`hessian` at ψ̂ for the covariances. Returns (ψ̂, evaluation, H, converged,
-    iterations, max |∂ℓ/∂ψ|/N)."""
+    ``control.newton`` chord Newton steps with the Hessian of :func:`hessian` at L-BFGS-B's
+    solution, and H again at ψ̂ when they moved ψ by more than 1e-9 (relative; a smaller move
+    changes H by less than its finite-difference error, so that equal fits get equal SEs).
+    Returns (ψ̂, evaluation, H, converged, iterations, max |∂ℓ/∂ψ|/N)."""
     N = float(data.wtop @ np.add.reduceat(data.w, data.starts))
     cache = {"u": None, "psi": None, "ev": None}
 
@@ -87,13 +87,13 @@ def optimize_glmm(data: GLMMData, control: MixedControl, start: np.ndarray | Non
     bounds = [(None, None)] * data.p + [(-15.0, 15.0) if d else (None, None) for d in diag]
     res = scipy.optimize.minimize(fun, start, jac=True, method="L-BFGS-B", bounds=bounds,
                                   options={"maxiter": control.maxiter, "gtol": 1e-3 * control.gtol, "ftol": 1e-15})
-    psi = res.x
+    psi = psi_bfgs = res.x
     ev = cache["ev"] if np.array_equal(cache["psi"], psi) else evaluate(data, psi, cache["u"])
-    psi, ev, done = _newton(data, psi, ev, lambda g: res.hess_inv.matvec(g / N), control.newton)
-    if not done and control.newton:                # chord Newton steps with the finite-difference H
-        H = hessian(data, psi, ev)
+    H = hessian(data, psi, ev)
+    if control.newton:                               # chord Newton steps with this H
         psi, ev, _ = _newton(data, psi, ev, lambda g: -np.linalg.solve(H, g), control.newton)
-    H = hessian(data, psi, ev)                      # the covariances need H at ψ̂
+    if np.max(np.abs(psi - psi_bfgs)) > 1e-9 * (1 + np.max(np.abs(psi))):
+        H = hessian(data, psi, ev)                  # the covariances need H at ψ̂ (H at ψ_bfgs is off by O(Δψ))
     gnorm = float(np.max(np.abs(ev.grad)) / N) if len(psi) else 0.0
     return psi, ev, H, bool(gnorm < control.gtol and ev.modes_converged), int(res.nit), gnorm
 

@@ -25,7 +25,8 @@ from lsa.errors import ConvergenceWarning, EstimationError, FormulaError, Missin
 from lsa.mixed.fit import (MixedControl, build_stats, check_weighted_terms, domain_frame, fit_prepared,
                            level_weights)
 from lsa.mixed.formula import parse_formula
-from lsa.mixed.pv_formula import Draw, PVPlan, draw_frame
+from lsa.mixed.glmm_family import with_response
+from lsa.mixed.pv_formula import Draw, PVPlan, draw_frame, has_ident
 from lsa.mixed.pv_options import PVOptions
 from lsa.mixed.replicate import refit_replicates
 from lsa.mixed.results import MixedResult
@@ -106,11 +107,11 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
     domain's."""
     draws, inp = plan.draws, plan.inputs
     domain = None if plan.datasets else inp.domain
-    only_y = not plan.datasets and all(len(d.alias) == (1 if d.alias and d.alias[0][0] == d.response else 0)
-                                       for d in draws)
+    only_y = not plan.datasets and all(_outcome_only(d) for d in draws)
     pv_cols = [dict(d.alias).get(d.response, d.response) for d in draws]
     if only_y and len(draws) > 1:
-        only_y = not inp.df[pv_cols].isna().to_numpy().any()
+        used = list(dict.fromkeys(c for d in draws for c in ([c for _, c in d.alias] or [d.response])))
+        only_y = not inp.df[used].isna().to_numpy().any()
     tasks, dropped, base, reps, order = [], [], None, None, None
     glmm = None if opts.family == "gaussian" else (opts.family, opts.link, opts.n_quad)
     for k, d in enumerate(draws):
@@ -125,7 +126,11 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
             base = (frame, w, stats)
         else:
             frame0, w, stats0 = base
-            y = numeric_column(inp.df, pv_cols[k], "response")[frame0.order]     # text and inf: errors
+            if pv_cols[k] in inp.df.columns:
+                y = numeric_column(inp.df, pv_cols[k], "response")[frame0.order]     # text and inf: errors
+            else:                                   # I(expr) of this draw's PVs
+                dm = inp.df.assign(**{a: inp.df[c] for a, c in d.alias})
+                y = with_response(dm, d.response)[d.response].to_numpy(dtype=float)[frame0.order]
             if not np.all(np.isfinite(y)):
                 raise FormulaError(f"plausible value {pv_cols[k]!r} must be numeric and finite")
             parsed = dataclasses.replace(parse_formula(d.formula), formula=d.formula)
@@ -145,6 +150,17 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
         used = int(np.count_nonzero(tasks[0].w.w1 > 0)) if domain is not None else len(tasks[0].frame.y)
         warn(msg + f" ({used} used in the first PV)", MissingDataWarning)
     return tasks, dropped
+
+
+def _outcome_only(d: Draw) -> bool:
+    """Only the outcome changes with the draw: a PV set (or the R form's column) as the response,
+    or a response ``I(expr)`` whose PV sets appear nowhere else in the formula (its rows missing
+    are then the same for every PV without missing values)."""
+    if len(d.alias) == (1 if d.alias and d.alias[0][0] == d.response else 0):
+        return True
+    rhs = d.formula.split("~", 1)[1]
+    return (d.response.startswith("I(") and "scale(" not in d.response
+            and not any(has_ident(rhs, a) for a, _ in d.alias))
 
 
 def fit_task(task: FitTask, shared: SharedData | None = None) -> PVFit:
