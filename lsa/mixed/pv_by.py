@@ -25,6 +25,7 @@ import pandas as pd
 from lsa.design import SurveyDesign
 from lsa.errors import DesignError, LsaError
 from lsa.mixed.pv_result import MixPVResult
+from lsa.progress import progress_bar, wants_progress
 from lsa.estimators.groups import frame_positions
 from lsa.validation import check_frame, check_names
 
@@ -101,7 +102,8 @@ def mix_pv_by(fit: Callable[..., MixPVResult], formula: str, data: SurveyDesign 
     parallel over groups (module docstring). ``options`` are :func:`lsa.mix_pv`'s keyword
     arguments (``se``, ``df_method``, ``control``, ...); ``n_jobs`` workers over groups
     (``None``: the enclosing ``joblib.parallel_config``'s), each group's PVs fitted in one task.
-    An error in a group names it (``CNT = 'C07': ...``).
+    An error in a group names it (``CNT = 'C07': ...``). ``progress`` (in ``options``): one bar over
+    the groups (default: shown for more than one group).
 
     >>> res = lsa.mix_pv("MATH ~ ESCS + (1|school)", design, by="CNT", n_jobs=2)   # doctest: +SKIP
     >>> res.tidy()                                                                  # doctest: +SKIP
@@ -113,12 +115,22 @@ def mix_pv_by(fit: Callable[..., MixPVResult], formula: str, data: SurveyDesign 
     tasks = group_designs(data, cols, formula, extra, replicates=options.get("se") == "replicate")
     if not tasks:
         raise DesignError(f"mix_pv: by={list(cols)}: no row in the domain has a value of them.")
-    if n_jobs == 1 or len(tasks) == 1:
-        fits = [_fit(fit, cols, labels, formula, make(), weights, options) for labels, make in tasks]
-    else:
-        from joblib import Parallel, delayed
-        fits = Parallel(n_jobs=n_jobs)(delayed(_fit)(fit, cols, labels, formula, make(), weights, options)
-                                       for labels, make in tasks)          # a generator: made as dispatched
+    show = wants_progress(options.get("progress"), len(tasks) > 1)
+    options = {**options, "progress": False}                        # one bar, over the groups
+    with progress_bar(len(tasks), show, f"mix_pv by {', '.join(cols)}", unit="group") as bar:
+        if n_jobs == 1 or len(tasks) == 1:
+            fits = []
+            for labels, make in tasks:
+                fits.append(_fit(fit, cols, labels, formula, make(), weights, options))
+                bar.update()
+        else:
+            from joblib import Parallel, delayed
+            run = Parallel(n_jobs=n_jobs, return_as="generator")      # results in order, as they come
+            fits = []
+            for res in run(delayed(_fit)(fit, cols, labels, formula, make(), weights, options)
+                           for labels, make in tasks):                # a generator: made as dispatched
+                fits.append(res)
+                bar.update()
     return MixPVByResult(cols, {labels: res for (labels, _), res in zip(tasks, fits)})
 
 
