@@ -28,9 +28,12 @@ per-task part (a PV's outcome, a seed) is pickled per task.
 **Errors name the task.** An exception inside a task is re-raised with the task's label (e.g.
 ``"country DEU, PV 3"`` or ``"PV 2, replicate 17"``) in front of its message: an lsa error keeps
 its class, any other exception becomes a :class:`TaskError` chained to it. A worker that dies
-(killed, out of memory) cannot report: the loop then raises a :class:`TaskError` listing the
-tasks that had not returned. With Dask, ``retries=`` (``joblib.parallel_config(backend="dask",
-retries=2)`` or :func:`dask_backend`) resubmits a task whose worker died, and the loop goes on.
+(killed, out of memory) cannot report: when the backend gives up (loky's
+``TerminatedWorkerError``, Dask's ``KilledWorker``) the loop raises a :class:`TaskError` listing
+the tasks that had not returned. Dask's scheduler reschedules the tasks of a dead worker
+(``distributed.scheduler.allowed-failures`` times), and ``retries=``
+(``joblib.parallel_config(backend="dask", retries=2)`` or :func:`dask_backend`) resubmits a task
+that raised.
 """
 from __future__ import annotations
 
@@ -128,11 +131,13 @@ def run(fn: Callable, tasks: Sequence[Any], labels: Sequence[str], *, n_jobs: in
         raise
     except Exception as exc:
         names = [labels[k] for k in sorted(pending)]
+        first = (str(exc).strip().splitlines() or [""])[0]
         more = f" and {len(names) - 10} more" if len(names) > 10 else ""
-        raise TaskError(f"a worker failed outside lsa's code ({type(exc).__name__}: {exc}) while running "
+        raise TaskError(f"a worker failed outside lsa's code ({type(exc).__name__}: {first}) while running "
                         f"{len(names)} unfinished task(s): {names[:10]}{more}. A worker that died (killed, "
-                        f"out of memory) cannot say which task it ran; with Dask, "
-                        f"joblib.parallel_config(backend='dask', retries=2) resubmits such tasks.") from exc
+                        f"out of memory) cannot say which task it ran; Dask reschedules the tasks of a dead "
+                        f"worker (distributed.scheduler.allowed-failures) and "
+                        f"joblib.parallel_config(backend='dask', retries=2) resubmits failed ones.") from exc
 
 
 def dask_backend(client=None, *, retries: int = 0, **kwargs):

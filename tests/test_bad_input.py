@@ -2064,3 +2064,75 @@ def test_glmm_huge_weight_stays_finite():
     fit = lsa.mixed(_GLMM_F, d, weights=["c1", "c2"], conditional_weights=True, family="binomial")
     assert np.isfinite(fit.llf) and fit.llf < -1e10
     assert np.all(np.isfinite(fit.params)) and np.all(np.isfinite(fit.bse_model))
+
+# --- issue 16 items 4-5: n_jobs under any joblib backend, the Dask backend, BLAS threads --------------
+
+def _die_once(task, marker_dir):
+    """Kill this Dask worker the first time task 1 runs (a marker file remembers it)."""
+    import os
+    from pathlib import Path
+    marker = Path(marker_dir) / f"died_{task}"
+    if task == 1 and not marker.exists():
+        marker.write_text("x")
+        os._exit(1)
+    return task * 2
+
+
+def _die_always(task, marker_dir):
+    import os
+    if task == 2:
+        os._exit(1)
+    return task
+
+
+_PARALLEL_CASES = [
+    ("mix_pv n_jobs text", lambda: lsa.mix_pv("MATH ~ escs + (1|school)", _small_sim_design(), n_jobs="2"),
+     lsa.LsaError, r"n_jobs must be an integer; got '2'"),
+    ("mix_pv n_jobs zero", lambda: lsa.mix_pv("MATH ~ escs + (1|school)", _small_sim_design(), n_jobs=0),
+     lsa.LsaError, r"n_jobs must be a positive number of workers .*or None .*got 0"),
+    ("dask_backend negative retries", lambda: lsa.parallel.dask_backend(retries=-1), lsa.LsaError,
+     r"retries must be a non-negative integer; got -1"),
+    ("set_blas_limit zero", lambda: lsa.threads.set_blas_limit(0), lsa.LsaError,
+     r"limit must be a positive integer or None; got 0"),
+    ("set_blas_limit text", lambda: lsa.threads.set_blas_limit("1"), lsa.LsaError,
+     r"limit must be a positive integer or None; got '1'"),
+]
+
+
+def _small_sim_design():
+    return lsa.datasets.simulate(n_schools=20, students_per_school=8, n_pvs=2, seed=1).design()
+
+
+@pytest.mark.parametrize("case, call, exc, match", _PARALLEL_CASES, ids=[c[0] for c in _PARALLEL_CASES])
+def test_parallel_bad_input(case, call, exc, match):
+    import lsa.parallel  # noqa: F401
+    import lsa.threads  # noqa: F401
+    with pytest.raises(exc, match=match) as info:
+        call()
+    assert "\n" not in str(info.value), str(info.value)
+
+
+def test_dask_worker_that_dies_is_retried(tmp_path):
+    """A Dask worker killed while running a task: the scheduler reschedules the task on another
+    worker (distributed.scheduler.allowed-failures), so a task that kills its worker once completes."""
+    distributed = pytest.importorskip("distributed")
+    import lsa.parallel as lp
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+        labels = [f"country C{k}, PV 1" for k in range(3)]
+        with lp.dask_backend(client):
+            out = dict(lp.run(_die_once, [0, 1, 2], labels, n_jobs=-1, shared=(str(tmp_path),)))
+    assert out == {0: 0, 1: 2, 2: 4}
+    assert (tmp_path / "died_1").exists()                     # the worker did die once
+
+
+def test_a_lost_worker_names_the_unfinished_tasks(tmp_path):
+    """A worker process that dies (loky: TerminatedWorkerError) cannot say which task it ran: the
+    loop raises a TaskError listing the tasks that had not returned, with the advice on retries."""
+    import joblib
+    import lsa.parallel as lp
+    labels = [f"country C{k}, PV 1" for k in range(3)]
+    with joblib.parallel_config(backend="loky"):
+        with pytest.raises(lp.TaskError, match=r"TerminatedWorkerError.*unfinished task\(s\): \[.*'country C2, PV 1'"
+                                               r".*retries=2"):
+            list(lp.run(_die_always, [0, 1, 2], labels, n_jobs=2, shared=(str(tmp_path),)))
