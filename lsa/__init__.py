@@ -93,5 +93,10 @@ class _Package(_ModuleType):
             return
         super().__setattr__(name, value)
 
+    def __reduce__(self):
+        # pickled by name, as cloudpickle pickles plain modules: a function that refers to ``lsa``
+        # can be sent to loky or Dask workers
+        return _import_module, (self.__name__,)
+
 
 _sys.modules[__name__].__class__ = _Package

@@ -126,3 +126,17 @@ def test_dask_task_error_names_the_task(dask_client):
     with lp.dask_backend(dask_client):
         with pytest.raises(lp.TaskError, match=r"^PV 4: ValueError: no convergence"):
             list(lp.run(_fail_on_three, list(range(4)), labels, n_jobs=-1))
+
+
+def test_a_function_that_refers_to_lsa_pickles_for_workers():
+    """loky and Dask pickle task functions with cloudpickle; ``lsa`` (a lazy package of its own
+    module type) must pickle by name, as a plain module does, and unpickle to the same module."""
+    import pickle
+
+    import lsa
+
+    cloudpickle = pytest.importorskip("cloudpickle")   # comes with distributed (the test extra)
+
+    task = lambda: lsa.mean          # noqa: E731  (a script's function, pickled by value)
+    assert pickle.loads(cloudpickle.dumps(task))() is lsa.mean
+    assert pickle.loads(pickle.dumps(lsa)) is lsa
