@@ -2065,6 +2065,7 @@ def test_glmm_huge_weight_stays_finite():
     assert np.isfinite(fit.llf) and fit.llf < -1e10
     assert np.all(np.isfinite(fit.params)) and np.all(np.isfinite(fit.bse_model))
 
+
 # --- issue 16 items 4-5: n_jobs under any joblib backend, the Dask backend, BLAS threads --------------
 
 def _die_once(task, marker_dir):

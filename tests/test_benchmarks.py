@@ -18,8 +18,10 @@ SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("bench_*.py"))
 
 
 def test_every_benchmark_is_listed():
-    assert SCRIPTS == ["bench_compare.py", "bench_estimators.py", "bench_impute.py", "bench_mix_pv.py",
-                       "bench_mixed.py", "bench_models.py", "bench_robust.py", "bench_search.py"]
+    assert SCRIPTS == ["bench_compare.py", "bench_dask.py", "bench_estimators.py", "bench_glmm.py", "bench_impute.py",
+                       "bench_international.py", "bench_mix_pv.py", "bench_mixed.py", "bench_models.py",
+                       "bench_reading.py", "bench_robust.py", "bench_search.py", "bench_small.py",
+                       "bench_teaching_simulation.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
