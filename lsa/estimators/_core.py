@@ -114,8 +114,9 @@ def pv_columns(design: SurveyDesign, names: Sequence[str], argument: str = "vari
 
 def numeric_matrix(design: SurveyDesign, columns: Sequence[str], argument: str = "variables") -> np.ndarray:
     """Columns as a float matrix (NaN = missing). Text, numbers stored as text and inf are errors
-    naming the column (:meth:`SurveyDesign.numeric`, checked once per design and column)."""
-    out = np.empty((design.n, len(columns)))
+    naming the column (:meth:`SurveyDesign.numeric`, checked once per design and column). Column-major,
+    so that each column is one contiguous copy."""
+    out = np.empty((design.n, len(columns)), order="F")
     for j, col in enumerate(columns):
         out[:, j] = design.numeric(col, argument)
     return out

@@ -11,6 +11,7 @@ those of a frame per group concatenated (the former implementation).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,7 +19,7 @@ import pandas as pd
 
 from ..pooling import Pooled, t_table
 
-__all__ = ["group_tables"]
+__all__ = ["Covariances", "group_tables"]
 
 _CHUNK = 2000            # rows per stacked t-table (its diagonal covariance is chunk × chunk)
 
@@ -49,9 +50,35 @@ def group_tables(groups: Sequence[Any], pooled: Sequence[Pooled]
     per["estimate"] = np.concatenate([np.ravel(g.estimates) for g in groups])
     per["sampling_se"] = np.concatenate([np.sqrt(np.diagonal(g.covariances, axis1=1, axis2=2)).ravel()
                                          for g in groups])
-    covs = {tuple(g.labels.values()): pd.DataFrame(p.total, index=g.terms, columns=g.terms)
-            for g, p in zip(groups, pooled)}
+    covs = Covariances({tuple(g.labels.values()): (p.total, g.terms) for g, p in zip(groups, pooled)})
     return table, pd.DataFrame(per), covs, sampling_se
+
+
+class Covariances(Mapping):
+    """Group labels → total covariance DataFrame (terms × terms), each made when first read (a
+    result over 80 countries then builds no frame that nobody looks at)."""
+
+    def __init__(self, raw: dict) -> None:
+        self._raw = raw
+        self._frames: dict = {}
+
+    def __getitem__(self, key) -> pd.DataFrame:
+        if key not in self._frames:
+            total, terms = self._raw[key]
+            self._frames[key] = pd.DataFrame(total, index=terms, columns=terms)
+        return self._frames[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self._raw
+
+    def __iter__(self):
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"Covariances({list(self._raw)})"
 
 
 def _stacked_t_table(pooled: Sequence[Pooled]) -> dict[str, np.ndarray]:
