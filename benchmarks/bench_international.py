@@ -133,21 +133,27 @@ def main(quick: bool = False) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = time.perf_counter()
-        lsa.mix_pv(formula, sub, by="CNT", n_jobs=1)
+        lsa.mix_pv(formula, sub, by="CNT", n_jobs=1, progress=False)
         t_serial = (time.perf_counter() - t) / sub_c * c
         t = time.perf_counter()
-        mx = lsa.mix_pv(formula, design, by="CNT", n_jobs=2)
+        mx = lsa.mix_pv(formula, design, by="CNT", n_jobs=2, progress=False)
         t_mx = time.perf_counter() - t
+        t = time.perf_counter()
+        again = lsa.mix_pv(formula, design, by="CNT", n_jobs=2, progress=False)
+        t_again = time.perf_counter() - t
     assert len(mx) == c
-    print(f"\n(c) mix_pv {formula!r}, {len(pvs)} PVs, sandwich SEs, {c} countries: n_jobs=2 {t_mx:.1f} s "
-          f"(target < 30 s); serial, from {sub_c} countries scaled: {t_serial:.1f} s")
+    pd_equal = mx.tidy().equals(again.tidy())
+    assert pd_equal
+    print(f"\n(c) mix_pv {formula!r}, {len(pvs)} PVs, sandwich SEs, {c} countries, n_jobs=2: {t_mx:.1f} s "
+          f"(starting the 2 workers), {t_again:.1f} s again (workers running) (target < 30 s); serial "
+          f"(n_jobs=1), from {sub_c} countries scaled: {t_serial:.1f} s")
 
     # (d) peak memory -----------------------------------------------------------------------------
     print("\n(d) peak memory (tracemalloc, fresh design, first call; parent process only for mix_pv)")
     base = ["CNT", "CNTSCHID", "W_FSTUWT"]
     steps = [("mean by CNT", lambda d: lsa.mean(d, "MATH", by="CNT"), base + rep + pvs),
              ("lm by CNT", lambda d: lsa.lm(d, "MATH ~ ESCS", by="CNT"), base + rep + pvs + ["ESCS"]),
-             ("mix_pv by CNT", lambda d: lsa.mix_pv(formula, d, by="CNT", n_jobs=2),
+             ("mix_pv by CNT", lambda d: lsa.mix_pv(formula, d, by="CNT", n_jobs=2, progress=False),
               base + ["W_SCHGRNRABWT", "ESCS"] + pvs)]
     for name, fn, cols in steps:
         with warnings.catch_warnings():
