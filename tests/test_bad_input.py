@@ -2137,3 +2137,58 @@ def test_a_lost_worker_names_the_unfinished_tasks(tmp_path):
         with pytest.raises(lp.TaskError, match=r"TerminatedWorkerError.*unfinished task\(s\): \[.*'country C2, PV 1'"
                                                r".*retries=2"):
             list(lp.run(_die_always, [0, 1, 2], labels, n_jobs=2, shared=(str(tmp_path),)))
+
+
+# --- issue 16 items 2-3: all countries at once (simulate_international, by= groups by rows, mix_pv by=) ---
+
+@pytest.fixture(scope="module")
+def intl():
+    return lsa.datasets.simulate_international(n_countries=3, n_students=3_000, n_schools=100, n_pvs=2,
+                                               n_background=2, seed=1)
+
+
+_INTL_SIZES = [
+    ("n_replicates without a Hadamard matrix", {"n_replicates": 10},
+     r"n_replicates must be a power of 2 or one more than a prime ≡ 3 \(mod 4\).*got 10"),
+    ("n_countries zero", {"n_countries": 0}, r"n_countries must be an integer >= 1; got 0"),
+    ("n_pvs a float", {"n_pvs": 2.5}, r"n_pvs must be an integer >= 1; got 2.5"),
+    ("too few schools per country", {"n_countries": 10, "n_schools": 40},
+     r"n_schools must be at least 8 per country \(80 for 10 countries\); got 40"),
+]
+
+
+@pytest.mark.parametrize("case, kwargs, match", _INTL_SIZES, ids=[c[0] for c in _INTL_SIZES])
+def test_simulate_international_bad_sizes(case, kwargs, match):
+    base = dict(n_countries=2, n_students=500, n_schools=40, n_background=1)
+    with pytest.raises(lsa.LsaError, match=match):
+        lsa.datasets.simulate_international(**{**base, **kwargs})
+
+
+def test_by_column_not_in_the_data_names_the_nearest(intl):
+    d = intl.design()
+    with pytest.raises(lsa.DesignError, match=r"by: column\(s\) \['CNTT'\] not in the data \('CNTT': did you mean "
+                                              r"\['CNT'"):
+        lsa.mean(d, "MATH", by="CNTT")
+    with pytest.raises(lsa.DesignError, match=r"by: column\(s\) \['ESC'\] not in the data \('ESC': did you mean "
+                                              r"\['ESCS'"):
+        lsa.lm(d, "MATH ~ FEMALE", by="ESC")
+    with pytest.raises(lsa.DesignError, match=r"by: column\(s\) \['CTN'\] not in the data \('CTN': did you mean "
+                                              r"\['CNT'"):
+        lsa.mix_pv("MATH ~ ESCS + (1|school)", d, by="CTN")
+
+
+def test_mix_pv_by_error_names_the_country(intl):
+    d = intl.design()
+    with pytest.raises(lsa.LsaError, match=r"CNT = 'C01': .*NOPE"):
+        lsa.mix_pv("MATH ~ NOPE + (1|school)", d, by="CNT", progress=False)
+
+
+def test_group_over_many_countries_checks_memory_first(intl, monkeypatch):
+    """No by= on a pooled file with replicates nested within CNT: rows x (1 + 3 x 80) weights."""
+    monkeypatch.setenv("LSA_AVAILABLE_MEMORY", "1M")
+    d = intl.design()
+    with pytest.raises(lsa.errors.NotEnoughMemoryError,
+                       match=r"weights of a group over 3 countries \(replicates nested within 'CNT': 240 replicate "
+                             r"columns\): not enough memory.*Analyse by country \(by='CNT'"):
+        lsa.mean(d, "MATH")
+    assert len(lsa.mean(d, "MATH", by="CNT").tidy()) == 3             # by country fits in the same memory
