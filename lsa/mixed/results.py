@@ -21,9 +21,9 @@ from lsa.errors import LsaError, warn
 from lsa.results import ConfInt, WaldTest, conf_int_frame
 from lsa.threads import single_blas_thread
 from lsa.validation import check_number
-from lsa.mixed.pml import ThetaMap
 from lsa.mixed.stats import positive_groups
-from lsa.mixed.vcov import VCOV_TYPES, fixed_scores, get_vcov_estimator, varcomp_cov
+from lsa.mixed.varcomp import LazyVarComp
+from lsa.mixed.vcov import VCOV_TYPES, fixed_scores, get_vcov_estimator
 
 __all__ = ["MixedResult", "make_result"]
 
@@ -67,8 +67,9 @@ class MixedResult:
     params: pd.Series
     vcov_type: str
     covs: dict = field(repr=False)
-    variance_components: pd.DataFrame = field(repr=False)
-    vc_cov: dict = field(repr=False)
+    #: ``variance_components``, ``vc_cov`` and ``notes``, computed when first read
+    #: (:class:`lsa.mixed.varcomp.LazyVarComp`)
+    varcomp: LazyVarComp = field(repr=False, compare=False)
     theta: pd.Series = field(repr=False)
     scale: float = 0.0
     llf: float = 0.0
@@ -91,13 +92,27 @@ class MixedResult:
     theta_map: object = field(default=None, repr=False, compare=False)
     #: per group, the q×q random-effect covariance Σ_l = σ²Λ_lΛ_l' (see random_covariances())
     random_cov: dict = field(default_factory=dict, repr=False, compare=False)
-    #: notes about the fit (boundary estimates, ...), also printed by summary()
-    notes: tuple = ()
     #: (G, p) fixed-effect scores s_g = ∂(w_g log L_g)/∂β per top-level group (code order)
     scores: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: the covariance in use when set by with_vcov (:class:`lsa.mixed.covariance.VcovEstimate`:
     #: its df, df_method and details); None = the fit's sandwich with normal reference
     vcov_estimate: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def variance_components(self) -> pd.DataFrame:
+        """One row per variance and covariance (and the Residual) with sandwich SEs."""
+        return self.varcomp.get()[0]
+
+    @property
+    def vc_cov(self) -> dict:
+        """Per grouping factor, ``{"sandwich": DataFrame, "model": DataFrame}``: covariance of
+        its variance components."""
+        return self.varcomp.get()[1]
+
+    @property
+    def notes(self) -> tuple:
+        """Notes about the fit (boundary estimates, ...), also printed by summary()."""
+        return self.varcomp.get()[2]
 
     # -- model frame ----------------------------------------------------------------------
     def random_covariances(self) -> dict:
@@ -384,57 +399,6 @@ def _r_round2(v: float) -> str:
 
 # -- packaging --------------------------------------------------------------------------
 
-def _vc_table(frame, tmap: ThetaMap, vcs, sigma2: float, ngroups) -> tuple[pd.DataFrame, dict]:
-    rows, covs = [], {}
-    lowest = None
-    for v in vcs:
-        g = frame.group_names[v.level]
-        zn = frame.znames[v.level]
-        se = np.sqrt(np.clip(np.diag(v.sandwich), 0, None))
-        names = []
-        for (r, c), est, s in zip(v.pairs, v.estimate, se):
-            names.append(f"{g}.{zn[r]}" if r == c else f"{g}.{zn[c]}.{zn[r]}")
-        order = sorted(range(len(v.pairs)), key=lambda i: v.pairs[i][0] != v.pairs[i][1])
-        for i in order:
-            r, c = v.pairs[i]
-            rows.append({"level": v.level + 2, "group": g, "term1": zn[c],
-                         "term2": None if r == c else zn[r], "estimate": v.estimate[i],
-                         "std_error": se[i], "ngroups": ngroups[g]})
-        covs[g] = {"sandwich": pd.DataFrame(v.sandwich, names, names),
-                   "model": pd.DataFrame(v.model, names, names)}
-        lowest = v if lowest is None else lowest
-    rows.append({"level": 1, "group": "Residual", "term1": None, "term2": None,
-                 "estimate": sigma2, "std_error": lowest.se_sigma2, "ngroups": len(frame.y)})
-    return pd.DataFrame(rows), covs
-
-
-def _boundary(vc: pd.DataFrame, frame, tmap: ThetaMap, theta: np.ndarray, vcs):
-    """Notes for estimates on the boundary of the parameter space; SEs of zero variances
-    (and of covariances with them) are NaN, as WeMix reports NA for them."""
-    notes = []
-    vc = vc.copy()
-    for l, g in enumerate(frame.group_names):
-        lam = tmap.lambdas(theta)[l]
-        zn = frame.znames[l]
-        var = np.diag(lam @ lam.T)
-        zero = [zn[k] for k in range(len(zn)) if var[k] <= 1e-14 * max(var.max(), 1.0)]
-        diag0 = [k for k in np.flatnonzero((tmap.level == l) & tmap.diagonal)
-                 if theta[k] == 0.0]
-        if zero:
-            notes.append(f"the variance of {', '.join(zero)} | {g} is estimated at the boundary "
-                         f"0 (a singular fit); its standard error is not reported (NaN)")
-            hit = (vc.group == g) & (vc.term1.isin(zero) | vc.term2.isin(zero))
-            vc.loc[hit, "std_error"] = np.nan
-        elif diag0:
-            notes.append(f"the random-effect covariance matrix of {g} is singular (a boundary "
-                         f"fit: some random effects are perfectly correlated); standard errors of "
-                         f"its components may be unreliable")
-        if not vcs[l].hessian_pd:
-            notes.append(f"the Hessian of the pseudo-likelihood in the variance parameters of "
-                         f"{g} is not positive definite; their standard errors are unreliable")
-    return vc, notes
-
-
 def _weight_stats(frame, w) -> pd.DataFrame | None:
     if w.columns is None:
         return None
@@ -466,8 +430,10 @@ def conditional_modes(stats, fwd, beta) -> list[np.ndarray]:
 
 
 def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResult:
+    """The result of a fit at the optimum ``opt``. The variance components, their covariance
+    and the notes are computed when first read (:class:`lsa.mixed.varcomp.LazyVarComp`)."""
     pr = opt.profile
-    names = list(frame.xnames)
+    names = pd.Index(frame.xnames)                 # one Index shared by every fixed-effect table
     fwd = pr.fwd
     wtop = stats.weights[-1]
     covs = {k: pd.DataFrame(c.fixed(fwd, pr.beta, pr.sigma2, wtop), names, names)
@@ -475,22 +441,20 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResu
     scores = fixed_scores(fwd, pr.beta, pr.sigma2, wtop)
     scores.flags.writeable = False
     ngroups = {g: int(n) for g, n in zip(frame.group_names, positive_groups(stats))}
-    vcs = varcomp_cov(pr.theta, pr.sigma2, pr.beta, stats, tmap)
-    vc, vc_cov = _vc_table(frame, tmap, vcs, pr.sigma2, ngroups)
-    vc, boundary_notes = _boundary(vc, frame, tmap, pr.theta, vcs)
-    notes = tuple(notes) + tuple(boundary_notes)
+    varcomp = LazyVarComp(pr.theta, pr.sigma2, pr.beta, stats, tmap, frame, ngroups, notes)
     theta_names = [f"{frame.group_names[l]}.{frame.znames[l][c]}" if r == c else
                    f"{frame.group_names[l]}.{frame.znames[l][r]}.{frame.znames[l][c]}"
                    for l, r, c in zip(tmap.level, tmap.rows, tmap.cols)]
     modes = conditional_modes(stats, fwd, pr.beta)
-    ranef = {g: pd.DataFrame(b, index=frame.group_ids[l], columns=frame.znames[l])
+    znames = [pd.Index(z) for z in frame.znames]
+    ranef = {g: pd.DataFrame(b, index=frame.group_ids[l], columns=znames[l])
              for l, (g, b) in enumerate(zip(frame.group_names, modes))}
-    random_cov = {g: pd.DataFrame(pr.sigma2 * lam @ lam.T, frame.znames[l], frame.znames[l])
+    random_cov = {g: pd.DataFrame(pr.sigma2 * lam @ lam.T, znames[l], znames[l])
                   for l, (g, lam) in enumerate(zip(frame.group_names, tmap.lambdas(pr.theta)))}
-    return MixedResult(parsed.formula, pd.Series(pr.beta, names), "sandwich", covs, vc, vc_cov,
+    return MixedResult(parsed.formula, pd.Series(pr.beta, names), "sandwich", covs, varcomp,
                        pd.Series(pr.theta, theta_names), pr.sigma2, pr.loglik,
                        int(np.count_nonzero(stats.w1 > 0)),
                        ngroups, frame.n_dropped, opt.converged, opt.iterations, opt.grad_norm,
                        reml, w.columns, w.scaling, _weight_stats(frame, w), ranef,
                        model_frame=frame.frozen(), level_weights=w,
-                       theta_map=tmap, random_cov=random_cov, notes=tuple(notes), scores=scores)
+                       theta_map=tmap, random_cov=random_cov, scores=scores)
