@@ -49,6 +49,7 @@ from formulaic.transforms import TRANSFORMS
 from formulaic.transforms.contrasts import TreatmentContrasts
 
 from .errors import DesignError, FormulaError, LsaError
+from .formula_plain import plain_matrix, plain_terms
 from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_frame, factor_level_limit,
                          check_no_random_effects, numeric_column)
 
@@ -130,14 +131,15 @@ def _levels(s: pd.Series) -> list:
         return sorted(values, key=str)
 
 
-def as_factors(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strings and logicals as factors with sorted levels; unused levels of factors dropped.
-    Returns a new frame only when something changes."""
+def as_factors(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Strings and logicals as factors with sorted levels; unused levels of factors dropped
+    (of ``columns`` only, if given). Returns a new frame only when something changes."""
     conv = {}
-    for col in frame.columns:
+    for col in frame.columns if columns is None else columns:
         s = frame[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
-            if len(s.cat.categories) > s.nunique(dropna=True):
+            codes = np.asarray(s.array.codes)
+            if len(s.cat.categories) > np.count_nonzero(np.bincount(codes[codes >= 0], minlength=1)):
                 conv[col] = s.cat.remove_unused_categories()
         elif pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
             conv[col] = pd.Categorical(s, categories=_levels(s))
@@ -324,38 +326,6 @@ def _build(formula: Formula, data: pd.DataFrame, rhs: str, what: str):
         raise FormulaError(f"cannot evaluate the {what} {rhs!r}: {_first_line(exc)}") from None
 
 
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-@functools.lru_cache(maxsize=512)
-def plain_terms(rhs: str) -> tuple[bool, tuple[str, ...]] | None:
-    """``(intercept, names)`` when ``rhs`` is only ``+``-joined plain column names and ``1`` /
-    ``0`` (with an optional trailing ``- 1``), else ``None``. Such a right-hand side needs no
-    formula machinery: its model matrix is the intercept (if any) and the columns as written,
-    duplicates dropped (R's order: every term is of degree 1)."""
-    text = rhs.strip()
-    intercept = True
-    if re.search(r"-\s*1\s*$", text):
-        text, intercept = re.sub(r"-\s*1\s*$", "", text).strip(), False
-    names: list[str] = []
-    for token in (t.strip() for t in text.split("+")):
-        if token == "1":
-            continue
-        if token == "0":
-            intercept = False
-        elif _PLAIN_NAME.fullmatch(token) and token not in ("C", "I", "Q", "np"):
-            if token not in names:
-                names.append(token)
-        else:
-            return None
-    return intercept, tuple(names)
-
-
-def _plain_numeric(s: pd.Series) -> bool:
-    return (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-            and not isinstance(s.dtype, pd.CategoricalDtype))
-
-
 def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors",
                  function: str = "this estimator") -> tuple[np.ndarray, tuple[str, ...]]:
     """The model matrix of the right-hand side ``rhs`` on ``frame`` (complete rows), in R's
@@ -367,17 +337,15 @@ def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors",
         raise FormulaError(f"{what}: {rhs!r} must be one side of a formula, without '~'.")
     check_known_names(rhs, frame.columns, what)
     plain = plain_terms(rhs)
-    if plain is not None and (plain[0] or plain[1]) and all(_plain_numeric(frame[c]) for c in plain[1]):
-        # numeric columns only (the common case): the matrix without formulaic (same values and names)
-        intercept, names = plain
-        x = np.empty((len(frame), intercept + len(names)))
-        if intercept:
-            x[:, 0] = 1.0
-        for j, c in enumerate(names, start=int(intercept)):
-            x[:, j] = frame[c].to_numpy(dtype=float, na_value=np.nan)
-        names = (("(Intercept)",) if intercept else ()) + names
-        check_values(x, names, frame.index, what)
-        return x, names
+    if plain is not None and (plain[0] or plain[1]):
+        # plain column names (the common case): the matrix without formulaic (same values and names)
+        data = as_factors(frame, plain[1])
+        if any(isinstance(data[c].dtype, pd.CategoricalDtype) for c in plain[1]):
+            _check_levels(list(formula), data, what)
+        built = plain_matrix(data, *plain)
+        if built is not None:
+            check_values(built[0], built[1], frame.index, what)
+            return built
     data = as_factors(frame)
     terms = list(formula)
     _check_levels(terms, data, what)

@@ -176,12 +176,14 @@ class ModelFrame:
         return self
 
 
-def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
-    """Data columns used anywhere in the formula (:func:`lsa.formula.check_known_names`: a
-    name that is neither a column nor a known function is an error naming it)."""
+def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Data columns used anywhere in the formula, and those used in its expressions (the fixed
+    part and the random terms' left sides; :func:`lsa.formula.check_known_names`: a name that is
+    neither a column nor a known function is an error naming it)."""
     cols = set(check_known_names(parsed.fixed, data.columns, "fixed part"))
     for t in parsed.random:
         cols.update(check_known_names(t.expr, data.columns, f"random term ({t.expr} | {t.group})"))
+    expr = set(cols)
     for t in parsed.random:
         for c in t.group_columns:
             if c not in data.columns:
@@ -191,12 +193,17 @@ def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
     if parsed.response not in data.columns:
         raise FormulaError(f"response {parsed.response!r} is not a column of the data")
     cols.add(parsed.response)
-    return [c for c in data.columns if c in cols]
+    return [c for c in data.columns if c in cols], [c for c in data.columns if c in expr]
 
 
 def complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """Boolean mask of rows with no missing value in ``columns``."""
-    return data[columns].notna().all(axis=1).to_numpy()
+    keep = np.ones(len(data), bool)
+    for c in columns:
+        col = data[c]
+        keep &= (~pd.isna(col.array) if isinstance(col, pd.Series)          # a duplicated name: every copy
+                 else col.notna().all(axis=1).to_numpy())
+    return keep
 
 
 def _design(rhs: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -226,12 +233,19 @@ def check_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
                            "combinations of the others (or constant zero); drop them")
 
 
-def _group_codes(df: pd.DataFrame, group: str) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes (sorted ids) and labels of a grouping factor ``a`` or ``a:b``."""
+def _group_codes(columns, group: str) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (sorted ids) and labels of a grouping factor ``a`` or ``a:b`` (``columns``:
+    column name -> values): the ids as text, sorted as text. One column is coded through its
+    distinct values (their text, then sorted: the codes of coding every row's text, at the cost
+    of the few ids)."""
     cols = [c.strip() for c in group.split(":")]
-    key = df[cols[0]].astype(str)
+    if len(cols) == 1:
+        first, values = pd.factorize(columns[cols[0]])
+        codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
+        return codes[first], np.asarray(uniques, dtype=object)
+    key = pd.Series(columns[cols[0]]).astype(str)
     for c in cols[1:]:
-        key = key + ":" + df[c].astype(str)
+        key = key + ":" + pd.Series(columns[c]).astype(str)
     codes, uniques = pd.factorize(key, sort=True)
     return codes, np.asarray(uniques, dtype=object)
 
@@ -283,17 +297,22 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     for c in extra_columns:
         if c not in data.columns:
             raise DesignError(f"weight column {c!r} is not in the data")
-    cols = list(dict.fromkeys(_needed_columns(parsed, data) + list(extra_columns)))
+    used, expr = _needed_columns(parsed, data)
+    cols = list(dict.fromkeys(used + list(extra_columns)))
     keep = complete_rows(data, cols)
-    df = as_factors(data.loc[keep, cols])
-    if len(df) == 0:
+    rows = np.flatnonzero(keep)
+    if len(rows) == 0:
         raise DesignError("no complete rows: every row misses a model variable or weight")
-    raw = {g: _group_codes(df, g) for g in parsed.groups}
+    ids = {c: data[c].array.take(rows) for t in parsed.random for c in t.group_columns}
+    raw = {g: _group_codes(ids, g) for g in parsed.groups}
     levels = _order_levels(list(raw), {g: c for g, (c, _) in raw.items()})
     for lo, up in zip(levels, levels[1:]):
         check_nesting(raw[lo][0], raw[up][0], lo, up, raw[lo][1])
     order = np.lexsort(tuple(raw[g][0] for g in levels))  # top level is the primary key
-    df = df.iloc[order]
+    # the complete rows in cluster order, taken once; factors only where formulas use columns
+    taken = rows[order]
+    df = pd.DataFrame({c: data[c].array.take(taken) for c in cols}, index=data.index[taken], copy=False)
+    df = as_factors(df, expr)
     # text, numbers stored as text and inf are errors naming the column and the count
     y = numeric_column(data, parsed.response, "response")[keep][order]
     X, xnames = _design(parsed.fixed, df, "fixed part")
