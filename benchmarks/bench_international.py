@@ -23,6 +23,14 @@ products equal lsa's (1e-10), one country's regression equals its single-country
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_international.py [--quick]
 
 ``--quick``: 6 countries, 12,000 students, 30 background columns (checks the code path).
+
+Measured (full size, OPENBLAS_NUM_THREADS=1, 2 cores shared with other work, load ~1-2; 30 Nov
+2026): simulate 5.6 s; (a) mean by CNT 0.128 s repeat = 2.2x the 0.058 s floor, first call 0.94 s
+(the masked n x 81 product per country, the former cost model: 44.9 s); (b) lm 0.32 s; (c)
+mix_pv by CNT with n_jobs=2 14.8 s (13.2 s with the workers running), serial 8.0 s scaled from 8
+countries — with other processes on the 2 cores the second worker gains nothing (on a quiet
+machine, load < 1: 9.3 s with n_jobs=2 against 12.4 s serial); (d) peaks 1.16x, 1.28x and 2.22x
+the bytes of the columns analysed.
 """
 
 from __future__ import annotations
