@@ -59,7 +59,8 @@ def group_weights(design: SurveyDesign, mask: np.ndarray | None = None) -> Group
         return GroupWeights(design.weight_matrix(mask), design.replicate_factors(), design.df)
     keep = design.domain if mask is None else design.domain & np.asarray(mask, dtype=bool)
     blocks = [b for b in design.replicate_blocks() if design.domain[b.rows].any()]
-    _check_room(design.n, 1 + sum(b.weights.shape[1] for b in blocks), len(blocks), rep.country)
+    _check_room(design.n, 1 + sum(b.weights.shape[1] for b in blocks), len(blocks), rep.country,
+                f"weights of every row for a statistic without a per-country path, over {len(blocks)} countries")
     full = design.full_weight()
     w = np.concatenate([full[:, None], assemble(blocks, full)], axis=1) if blocks else full[:, None].copy()
     w *= keep[:, None]
@@ -133,7 +134,8 @@ class RowWeights:
             if len(rows) == len(blocks[b].rows):                       # the whole country
                 return GroupRows(idx, mats[b], cols[0], df)
             return GroupRows(idx, mats[b][as_slice(np.searchsorted(blocks[b].rows, rows))], cols[0], df)
-        _check_room(len(rows), 1 + sum(len(c) for c in cols), len(present), d.replicates.country)
+        _check_room(len(rows), 1 + sum(len(c) for c in cols), len(present), d.replicates.country,
+                    f"weights of a group over {len(present)} countries")
         full = d.full_weight()[rows]
         out = np.repeat(full[:, None], 1 + sum(len(c) for c in cols), axis=1)
         j = 1
@@ -144,12 +146,12 @@ class RowWeights:
         return GroupRows(idx, out, np.concatenate(cols), df)
 
 
-def _check_room(n_rows: int, n_columns: int, n_countries: int, country: str) -> None:
-    """Before building rows × (1 + Σ R_c) weights of a group spanning several countries: a
+def _check_room(n_rows: int, n_columns: int, n_countries: int, country: str, what: str) -> None:
+    """Before building rows × (1 + Σ R_c) weights over several countries: a
     :class:`~lsa.errors.NotEnoughMemoryError` with the estimate when they would not fit."""
     if n_countries > 1:
-        check_memory(n_rows, 8 * n_columns, f"weights of a group over {n_countries} countries (replicates "
-                     f"nested within {country!r}: {n_columns - 1:,} replicate columns)", n_columns=n_columns,
+        check_memory(n_rows, 8 * n_columns, f"{what} (replicates nested within {country!r}: "
+                     f"{n_columns - 1:,} replicate columns)", n_columns=n_columns,
                      peak=2.0, advice=f"Analyse by country (by={country!r}, or by=[{country!r}, ...]) and combine "
                      f"the national results (lsa.average), or restrict the design to fewer countries "
                      f"(design.subset(...)).")

@@ -6,7 +6,8 @@ Oracles:
 - Closed form: each country's mean, SE and Barnard–Rubin df written out with numpy, 1e-10.
 - Closed form: a country's estimate, SE and df in ``by="CNT"`` over the pooled file (replicates
   nested within CNT, and one scheme over the pooled file) equal those of its single-country
-  design (mean, sd, lm, percentages, quantiles), 1e-10 relative; a group spanning several countries (``by="FEMALE"``)
+  design (mean, sd, lm, percentages, quantiles, benchmarks, correlation, r_squared, poisson:
+  the same computation on the same rows, measured difference 0), 1e-10 relative; a group spanning several countries (``by="FEMALE"``)
   equals the weighted mean, replicate variance Σ_c Σ_r c (θ_r − θ)² and Rubin's rules written
   out here with numpy from the n × (1 + Σ R_c) weight matrix, 1e-10 relative.
 - Simulation with known truth: every country's mean and regression coefficients lie within
@@ -94,16 +95,23 @@ def test_by_country_equals_single_country_designs(sim, nested):
             "sd": lsa.sd(design, "MATH", by="CNT").tidy(),
             "lm": lsa.lm(design, "MATH ~ ESCS + FEMALE", by="CNT").tidy(),
             "pct": lsa.percentages(design, "FEMALE", by="CNT").tidy(),
-            "q": lsa.quantiles(design, "MATH", probs=[0.1, 0.5], by="CNT").tidy()}
+            "q": lsa.quantiles(design, "MATH", probs=[0.1, 0.5], by="CNT").tidy(),
+            "bench": lsa.benchmarks(design, "MATH", cuts=[420, 520], by="CNT").tidy(),
+            "cor": lsa.correlation(design, ["MATH", "ESCS"], by="CNT").tidy(),
+            "r2": lsa.r_squared(design, "MATH ~ ESCS", by="CNT").tidy(),
+            "poisson": lsa.poisson(design, "FEMALE ~ ESCS", by="CNT").tidy()}
     for c in sim.truth["CNT"]:
         one = _country(sim, c)
         ref = {"mean": lsa.mean(one, "MATH").tidy(), "sd": lsa.sd(one, "MATH").tidy(),
                "lm": lsa.lm(one, "MATH ~ ESCS + FEMALE").tidy(), "pct": lsa.percentages(one, "FEMALE").tidy(),
-               "q": lsa.quantiles(one, "MATH", probs=[0.1, 0.5]).tidy()}
+               "q": lsa.quantiles(one, "MATH", probs=[0.1, 0.5]).tidy(),
+               "bench": lsa.benchmarks(one, "MATH", cuts=[420, 520]).tidy(),
+               "cor": lsa.correlation(one, ["MATH", "ESCS"]).tidy(), "r2": lsa.r_squared(one, "MATH ~ ESCS").tidy(),
+               "poisson": lsa.poisson(one, "FEMALE ~ ESCS").tidy()}
         for name, t in tabs.items():
             got = t[t.CNT == c]
             for col in ("estimate", "std_error", "df"):
-                assert _rel(got[col], ref[name][col]) < 1e-10, (name, c, col)      # closed-form identity
+                assert _rel(got[col], ref[name][col]) < 1e-10, (name, c, col)      # same fit on the same rows
             assert (got["n_obs"].to_numpy() == ref[name]["n_obs"].to_numpy()).all()
             assert (got["n_schools"].to_numpy() == ref[name]["n_schools"].to_numpy()).all()
 

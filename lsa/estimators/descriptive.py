@@ -232,12 +232,13 @@ def benchmarks(design: SurveyDesign, pv_set: str, cuts: Sequence[float] | None =
     y = data[pv_set]
     terms = _level_terms(cuts_arr, labels, cumulative)
 
-    def compute(w: np.ndarray) -> Draws:
+    def compute(w: np.ndarray, rows=slice(None)) -> Draws:
+        yg = y[rows]
         theta = np.empty((m, w.shape[1], len(terms)))
         infl = np.empty((m, design.n, len(terms))) if influence.wanted(design) else None
         for i in range(m):
-            valid = ~np.isnan(y[:, i])
-            level = np.searchsorted(cuts_arr, np.where(valid, y[:, i], -np.inf), side="right")
+            valid = ~np.isnan(yg[:, i])
+            level = np.searchsorted(cuts_arr, np.where(valid, yg[:, i], -np.inf), side="right")
             if cumulative:
                 ind = (level[:, None] >= np.arange(1, len(cuts_arr) + 1)).astype(float)
             else:
@@ -248,13 +249,13 @@ def benchmarks(design: SurveyDesign, pv_set: str, cuts: Sequence[float] | None =
             if infl is not None:
                 infl[i] = influence.ratio(ind, np.repeat(valid[:, None], len(terms), axis=1), w[:, 0],
                                           theta[i, 0], 100.0).T
-        used, miss = counts(~np.isnan(y), w[:, 0])
+        used, miss = counts(~np.isnan(yg), w[:, 0])
         k = len(terms)
         return Draws(theta, terms, np.full(k, used), np.full(k, miss), design.df, {"variable": [pv_set] * k},
                      influence=infl)
 
     kind = "cumulative" if cumulative else "discrete"
-    return run_by_groups(design, by, compute, statistic=f"Benchmarks ({kind})", df_method=df_method)
+    return run_by_groups(design, by, compute, statistic=f"Benchmarks ({kind})", df_method=df_method, rows=True)
 
 
 def _level_terms(cuts: np.ndarray, labels, cumulative: bool) -> list[str]:
@@ -293,9 +294,9 @@ def correlation(design: SurveyDesign, variables: Sequence[str], by=None, *, meth
         with np.errstate(invalid="ignore", divide="ignore"):
             return cxy / np.sqrt(vx * vy)
 
-    def compute(w: np.ndarray) -> Draws:
-        theta = np.stack([one(data[a], data[b], w) for a, b in pairs], axis=-1)
-        cnt = [counts(~np.isnan(data[a]) & ~np.isnan(data[b]), w[:, 0]) for a, b in pairs]
+    def compute(w: np.ndarray, rows=slice(None)) -> Draws:
+        theta = np.stack([one(data[a][rows], data[b][rows], w) for a, b in pairs], axis=-1)
+        cnt = [counts(~np.isnan(data[a][rows]) & ~np.isnan(data[b][rows]), w[:, 0]) for a, b in pairs]
         infl = None
         if influence.wanted(design):
             infl = np.stack([influence.pearson(data[a], data[b], ~np.isnan(data[a]) & ~np.isnan(data[b]), w[:, 0])
@@ -303,4 +304,4 @@ def correlation(design: SurveyDesign, variables: Sequence[str], by=None, *, meth
         return Draws(theta, terms, np.array([c[0] for c in cnt]), np.array([c[1] for c in cnt]), design.df,
                      influence=infl)
 
-    return run_by_groups(design, by, compute, statistic="Correlation", df_method=df_method)
+    return run_by_groups(design, by, compute, statistic="Correlation", df_method=df_method, rows=True)

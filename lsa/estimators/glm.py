@@ -30,7 +30,7 @@ from ..errors import ConvergenceWarning, FormulaError, MissingDataWarning, warn
 from ..separation import null_terms, solve_batched
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .logistic import where_text
-from .regression import ModelData, check_rank, model_data
+from .regression import ModelData, check_rank, group_model, model_data
 
 _EPS = 1e-12
 
@@ -104,9 +104,11 @@ def _glm(design, formula, by, df_method, family: str, name: str, max_iter: int, 
     p = len(md.terms)
     notes = []
 
-    def compute(w: np.ndarray) -> Draws:
-        wr = w[md.rows]
-        theta, failed, lost = glm_draws(md, wr, family, max_iter, tol)
+    position = np.cumsum(md.rows) - 1
+
+    def compute(w: np.ndarray, rows=None) -> Draws:
+        sub, wr = (md, w[md.rows]) if rows is None else group_model(md, position, rows, w)
+        theta, failed, lost = glm_draws(sub, wr, family, max_iter, tol)
         if lost.any():
             terms = np.array(md.terms)[lost.any(axis=(0, 1))].tolist()
             warn(f"lsa.{family}: {terms} have no weighted variation {where_text(lost.any(axis=2))} (a category "
@@ -122,7 +124,7 @@ def _glm(design, formula, by, df_method, family: str, name: str, max_iter: int, 
         extra = {"converged": [not failed.any()] * p}
         return Draws(theta, md.terms, np.full(p, used), np.full(p, missing), design.df - p + 1, extra)
 
-    result = run_by_groups(design, by, compute, statistic=f"{name}: {formula}", df_method=df_method)
+    result = run_by_groups(design, by, compute, statistic=f"{name}: {formula}", df_method=df_method, rows=True)
     if notes:
         from dataclasses import replace
         result = replace(result, note=result.note + "".join(f"; {n}" for n in notes))

@@ -231,7 +231,7 @@ def _regression(design, formula, by, df_method, binary: bool, statistic: str) ->
     position = np.cumsum(md.rows) - 1                    # row → its row of md.y / md.x
 
     def compute(w: np.ndarray, rows=None) -> Draws:
-        sub, wr = (md, w[md.rows]) if rows is None else _group_model(md, position, rows, w)
+        sub, wr = (md, w[md.rows]) if rows is None else group_model(md, position, rows, w)
         extra = {}
         if binary:
             theta, check = _logit_draws(sub, wr)
@@ -248,9 +248,10 @@ def _regression(design, formula, by, df_method, binary: bool, statistic: str) ->
     return report_fits(result, checks, f"lsa.logit({formula!r})") if binary else result
 
 
-def _group_model(md: ModelData, position: np.ndarray, rows, w: np.ndarray) -> tuple[ModelData, np.ndarray]:
+def group_model(md: ModelData, position: np.ndarray, rows, w: np.ndarray) -> tuple[ModelData, np.ndarray]:
     """The model data and weights of one group's rows (``rows``: positions, or a slice; ``w``
-    their weights): complete rows only, views when the group's rows are contiguous and complete."""
+    their weights, ``run_by_groups(..., rows=True)``; ``position = cumsum(md.rows) − 1`` computed
+    once): complete rows only, views when the group's rows are contiguous and complete."""
     ok = md.rows[rows]
     if isinstance(rows, slice) and ok.all():
         take = slice(int(position[rows.start]), int(position[rows.start]) + len(ok))

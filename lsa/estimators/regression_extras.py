@@ -28,7 +28,7 @@ from ..design import SurveyDesign
 from ..errors import EstimationError, LsaError
 from ..validation import check_number
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
-from .regression import model_data, wls_draws
+from .regression import group_model, model_data, wls_draws
 
 
 def _weighted_sd(v: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -48,13 +48,15 @@ def _fit_stats(design, formula, by, df_method, kind: str) -> DesignResult:
         raise EstimationError(f"lsa.standardized: {formula!r} has no predictor to standardise.")
     terms = ["r_squared", "adj_r_squared"] if kind == "r_squared" else [md.terms[j] for j in slopes]
 
-    def compute(w: np.ndarray) -> Draws:
-        wr = w[md.rows]
-        beta = wls_draws(md, wr)                                    # (M, C, p)
+    position = np.cumsum(md.rows) - 1
+
+    def compute(w: np.ndarray, rows=None) -> Draws:
+        sub, wr = (md, w[md.rows]) if rows is None else group_model(md, position, rows, w)
+        beta = wls_draws(sub, wr)                                   # (M, C, p)
         n_used = int((wr[:, 0] > 0).sum())
         out = []
-        for i in range(md.y.shape[1]):
-            x, y = md.x[i], md.y[:, i]
+        for i in range(sub.y.shape[1]):
+            x, y = sub.x[i], sub.y[:, i]
             if kind == "r_squared":
                 resid = y[:, None] - x @ beta[i].T                   # (n, C)
                 sse = (wr * resid**2).sum(axis=0)
@@ -74,7 +76,7 @@ def _fit_stats(design, formula, by, df_method, kind: str) -> DesignResult:
         return Draws(theta, terms, np.full(k, n_used), np.full(k, missing), design.df - p + 1)
 
     name = "R-squared" if kind == "r_squared" else "Standardised coefficients"
-    return run_by_groups(design, by, compute, statistic=f"{name}: {formula}", df_method=df_method)
+    return run_by_groups(design, by, compute, statistic=f"{name}: {formula}", df_method=df_method, rows=True)
 
 
 @over_completed
