@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["plain_terms", "plain_numeric", "plain_matrix"]
+__all__ = ["plain_terms", "plain_numeric", "plain_matrix", "numeric_matrix"]
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -101,3 +101,15 @@ def plain_matrix(frame: pd.DataFrame, intercept: bool, names: tuple[str, ...]):
         out.extend(f"{c}{lev}" for lev in levels[1:])
         j += k
     return x, tuple(out)
+
+
+def numeric_matrix(intercept: bool, names: tuple[str, ...], arrays, n: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The matrix of plain numeric terms from ``arrays`` (name -> float array of the ``n`` rows): what
+    :func:`plain_matrix` builds for numeric columns, for a caller that holds the columns as
+    arrays already (:func:`lsa.mixed.formula.model_frame`). The caller checks the values."""
+    x = np.empty((n, int(intercept) + len(names)))
+    if intercept:
+        x[:, 0] = 1.0
+    for j, c in enumerate(names, start=int(intercept)):
+        x[:, j] = arrays[c]
+    return x, (("(Intercept)",) if intercept else ()) + tuple(names)

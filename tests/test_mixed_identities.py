@@ -156,3 +156,21 @@ def test_bad_formula_and_groups(pisa):
     d = pisa.assign(cls=np.arange(len(pisa)) % 7)
     with pytest.raises(DesignError, match="not nested"):
         mixed("pv1math ~ escs + (1 | schoolid) + (1 | cls)", d)
+
+
+def test_group_ids_are_text_sorted_as_text_whatever_their_type():
+    """Groups are ordered by the text of their ids (so ``10`` sorts before ``9``), whether the id
+    column holds integers (coded through numpy), text or floats (coded by pandas): the same
+    groups, labels and row order for the same ids in any type. Oracle: Python's ``sorted`` of
+    the ids' text."""
+    rng = np.random.default_rng(5)
+    ids = rng.choice([-12, -3, 0, 7, 9, 10, 101, 2**40], 200)
+    d = pd.DataFrame({"y": rng.normal(size=200), "x": rng.normal(size=200)})
+    frames = [model_frame(parse_formula("y ~ x + (1 | g)"), d.assign(g=g))
+              for g in (ids, ids.astype(str), pd.array(ids.astype(str), dtype="string"))]
+    want = sorted({str(v) for v in ids.tolist()})
+    for fr in frames:
+        assert list(fr.group_ids[0]) == want
+        np.testing.assert_array_equal(fr.order, frames[0].order)
+        np.testing.assert_array_equal(fr.codes[0], frames[0].codes[0])
+        assert [want[k] for k in fr.codes[0]] == [str(v) for v in ids[fr.order].tolist()]

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from lsa.formula import as_factors, check_known_names, fixed_matrix, r_name
+from lsa.formula import as_factors, check_known_names, check_values, fixed_matrix, r_name
+from lsa.formula_plain import numeric_matrix, plain_numeric, plain_terms
 from lsa.errors import DesignError, FormulaError
 from lsa.validation import numeric_column
 
@@ -206,8 +207,33 @@ def complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return keep
 
 
-def _design(rhs: str, df: pd.DataFrame, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Fixed-effect or random-term columns: :func:`lsa.formula.fixed_matrix`, the one builder."""
+class _NumericTerms:
+    """The expression columns as float arrays of the rows used, when every right-hand side is
+    plain numeric column names: their matrices need no DataFrame (the values and names
+    :func:`lsa.formula.fixed_matrix` gives, whose plain path builds them the same way)."""
+
+    def __init__(self, arrays: dict, index: pd.Index):
+        self.arrays, self.index = arrays, index
+
+
+def _numeric_terms(parsed: ParsedFormula, data: pd.DataFrame, expr: list[str], taken: np.ndarray,
+                   index: pd.Index) -> _NumericTerms | None:
+    sides = [parsed.fixed] + [t.expr for t in parsed.random]
+    plain = [plain_terms(s) for s in sides]
+    if any(p is None or not (p[0] or p[1]) for p in plain) or any("|" in s for s in sides):
+        return None
+    if not all(plain_numeric(data[c].dtype) for c in expr):
+        return None
+    return _NumericTerms({c: data[c].to_numpy(dtype=float, na_value=np.nan)[taken] for c in expr}, index)
+
+
+def _design(rhs: str, df, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Fixed-effect or random-term columns: :func:`lsa.formula.fixed_matrix`, the one builder
+    (or, for plain numeric names, the same matrix from the arrays, checked the same way)."""
+    if isinstance(df, _NumericTerms):
+        x, names = numeric_matrix(*plain_terms(rhs), df.arrays, len(df.index))
+        check_values(x, names, df.index, what)
+        return x, names
     return fixed_matrix(rhs, df, what, "lsa.mixed")
 
 
@@ -239,6 +265,14 @@ def _group_codes(columns, group: str) -> tuple[np.ndarray, np.ndarray]:
     distinct values (their text, then sorted: the codes of coding every row's text, at the cost
     of the few ids)."""
     cols = [c.strip() for c in group.split(":")]
+    if len(cols) == 1 and np.asarray(columns[cols[0]]).dtype.kind in "iu":
+        # integer ids: distinct ids have distinct texts (str(int), as pandas writes them)
+        ids, first = np.unique(np.asarray(columns[cols[0]]), return_inverse=True)
+        text = np.array([str(v) for v in ids.tolist()], dtype=object)
+        perm = np.argsort(text.astype(str), kind="stable")
+        rank = np.empty(len(perm), np.intp)
+        rank[perm] = np.arange(len(perm))
+        return rank[first], text[perm]
     if len(cols) == 1:
         first, values = pd.factorize(columns[cols[0]])
         codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
@@ -311,8 +345,11 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     order = np.lexsort(tuple(raw[g][0] for g in levels))  # top level is the primary key
     # the complete rows in cluster order, taken once; factors only where formulas use columns
     taken = rows[order]
-    df = pd.DataFrame({c: data[c].array.take(taken) for c in cols}, index=data.index[taken], copy=False)
-    df = as_factors(df, expr)
+    index = data.index[taken]
+    df = _numeric_terms(parsed, data, expr, taken, index)
+    if df is None:
+        df = pd.DataFrame({c: data[c].array.take(taken) for c in cols}, index=index, copy=False)
+        df = as_factors(df, expr)
     # text, numbers stored as text and inf are errors naming the column and the count
     y = numeric_column(data, parsed.response, "response")[keep][order]
     X, xnames = _design(parsed.fixed, df, "fixed part")
@@ -326,5 +363,5 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
         codes.append(np.cumsum(new) - 1)
         gids.append(raw[g][1][c[new]])
     return ModelFrame(y, X, xnames, tuple(Zs), tuple(znames), tuple(blocks), tuple(levels),
-                      tuple(codes), tuple(gids), df.index.to_numpy(), np.flatnonzero(keep)[order],
+                      tuple(codes), tuple(gids), index.to_numpy(), np.flatnonzero(keep)[order],
                       int((~keep).sum()), parsed.response)
