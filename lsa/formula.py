@@ -415,10 +415,14 @@ def model_matrices(formula: str, data: pd.DataFrame, function: str = "this estim
         raise FormulaError(f"{function}: formula {formula!r} has no response on the left of '~'.")
     cols = list(dict.fromkeys(check_known_names(lhs, data.columns, f"response of {formula!r}")
                               + check_known_names(rhs, data.columns, f"predictors of {formula!r}")))
-    rows = data[cols].notna().all(axis=1).to_numpy() if cols else np.ones(len(data), bool)
+    rows = np.ones(len(data), bool)
+    for c in cols:
+        rows &= ~pd.isna(data[c].array)
     if not rows.any():
         raise DesignError(f"{function}: no row has data on every variable of {formula!r} ({cols}).")
-    frame = data.loc[rows, cols]
+    # data.loc[rows, cols], taken column by column (a fraction of the cost on a small frame)
+    used = np.flatnonzero(rows)
+    frame = pd.DataFrame({c: data[c].array.take(used) for c in cols}, index=data.index[used], copy=False)
     y = response_matrix(lhs, frame, f"response of {formula!r}")
     if y.shape[1] != 1:
         raise FormulaError(f"{function}: formula {formula!r} has a {y.shape[1]}-column response; give one "

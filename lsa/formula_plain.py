@@ -72,7 +72,9 @@ def plain_matrix(frame: pd.DataFrame, intercept: bool, names: tuple[str, ...]):
     for c in names:
         s = frame[c]
         if plain_numeric(s.dtype):
-            cols.append((c, None, None))
+            # a NumPy column as it is (the float cast of the assignment below), else pandas' float view
+            values = s.to_numpy() if isinstance(s.dtype, np.dtype) else s.to_numpy(dtype=float, na_value=np.nan)
+            cols.append((c, None, values))
             width += 1
             continue
         levels = _treatment_levels(s.dtype) if intercept else None
@@ -90,14 +92,14 @@ def plain_matrix(frame: pd.DataFrame, intercept: bool, names: tuple[str, ...]):
     if intercept:
         x[:, 0] = 1.0
     j = int(intercept)
-    for c, levels, codes in cols:
+    for c, levels, values in cols:           # values: the column, or a factor's level codes
         if levels is None:
-            x[:, j] = frame[c].to_numpy(dtype=float, na_value=np.nan)
+            x[:, j] = values
             out.append(c)
             j += 1
             continue
         k = len(levels) - 1
-        x[:, j:j + k] = codes[:, None] == np.arange(1, k + 1)
+        x[:, j:j + k] = values[:, None] == np.arange(1, k + 1)
         out.extend(f"{c}{lev}" for lev in levels[1:])
         j += k
     return x, tuple(out)

@@ -54,7 +54,7 @@ def check_frame(data: Any, argument: str = "data", *, allow_empty: bool = False)
     ``allow_empty``)."""
     if not isinstance(data, pd.DataFrame):
         raise DesignError(f"{argument} must be a pandas DataFrame; got {type(data).__name__}.")
-    duplicated = data.columns[data.columns.duplicated()].unique().tolist()
+    duplicated = [] if data.columns.is_unique else data.columns[data.columns.duplicated()].unique().tolist()
     if duplicated:
         raise DesignError(f"{argument} has duplicate column names {_short(duplicated)}; every column "
                           f"needs a unique name (rename or drop the copies).")
