@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["plain_terms", "plain_numeric", "plain_matrix", "numeric_matrix"]
+__all__ = ["plain_terms", "plain_numeric", "plain_matrix"]
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -63,31 +63,33 @@ def _treatment_levels(dtype) -> list[str] | None:
     return levels
 
 
-def plain_matrix(frame: pd.DataFrame, intercept: bool, names: tuple[str, ...]):
-    """``(X, column names)`` of the plain terms ``names`` on ``frame`` (complete rows; factors
-    already Categoricals with their unused levels dropped, :func:`lsa.formula.as_factors`), or
-    None when a term is neither a numeric column nor a factor this path codes as formulaic
-    would. Treatment coding needs the intercept, so a factor without it returns None."""
+def plain_matrix(frame, intercept: bool, names: tuple[str, ...], n: int | None = None):
+    """``(X, column names)`` of the plain terms ``names`` on ``frame`` (a DataFrame of complete
+    rows, or a mapping name -> NumPy array, Series or Categorical of ``n`` rows; factors already
+    Categoricals with their unused levels dropped, :func:`lsa.formula.as_factors`), or None when
+    a term is neither a numeric column nor a factor this path codes as formulaic would.
+    Treatment coding needs the intercept, so a factor without it returns None."""
     cols, width = [], int(intercept)
     for c in names:
         s = frame[c]
         if plain_numeric(s.dtype):
             # a NumPy column as it is (the float cast of the assignment below), else pandas' float view
-            values = s.to_numpy() if isinstance(s.dtype, np.dtype) else s.to_numpy(dtype=float, na_value=np.nan)
+            values = (s if isinstance(s, np.ndarray) else s.to_numpy() if isinstance(s.dtype, np.dtype)
+                      else s.to_numpy(dtype=float, na_value=np.nan))
             cols.append((c, None, values))
             width += 1
             continue
         levels = _treatment_levels(s.dtype) if intercept else None
         if levels is None:
             return None
-        codes = np.asarray(s.array.codes)
+        codes = np.asarray(getattr(s, "array", s).codes)
         if (codes < 0).any():
             return None
         cols.append((c, levels, codes))
         width += len(levels) - 1
     # formulaic's matrices are column-major: a matrix with factors keeps that layout (and the
     # numeric-only matrix its row-major one), so that later BLAS sums are bit-identical
-    x = np.empty((len(frame), width), order="F" if any(lv is not None for _, lv, _ in cols) else "C")
+    x = np.empty((len(frame) if n is None else n, width), order="F" if any(lv is not None for _, lv, _ in cols) else "C")
     out = ["(Intercept)"] if intercept else []
     if intercept:
         x[:, 0] = 1.0
@@ -103,15 +105,3 @@ def plain_matrix(frame: pd.DataFrame, intercept: bool, names: tuple[str, ...]):
         out.extend(f"{c}{lev}" for lev in levels[1:])
         j += k
     return x, tuple(out)
-
-
-def numeric_matrix(intercept: bool, names: tuple[str, ...], arrays, n: int) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The matrix of plain numeric terms from ``arrays`` (name -> float array of the ``n`` rows): what
-    :func:`plain_matrix` builds for numeric columns, for a caller that holds the columns as
-    arrays already (:func:`lsa.mixed.formula.model_frame`). The caller checks the values."""
-    x = np.empty((n, int(intercept) + len(names)))
-    if intercept:
-        x[:, 0] = 1.0
-    for j, c in enumerate(names, start=int(intercept)):
-        x[:, j] = arrays[c]
-    return x, (("(Intercept)",) if intercept else ()) + tuple(names)

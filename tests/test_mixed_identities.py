@@ -174,3 +174,20 @@ def test_group_ids_are_text_sorted_as_text_whatever_their_type():
         np.testing.assert_array_equal(fr.order, frames[0].order)
         np.testing.assert_array_equal(fr.codes[0], frames[0].codes[0])
         assert [want[k] for k in fr.codes[0]] == [str(v) for v in ids[fr.order].tolist()]
+
+
+def test_plain_terms_from_arrays_equal_the_formula_builder():
+    """model_frame builds plain ``x + f`` right-hand sides from the columns' arrays (no
+    DataFrame); the same terms written ``C(f)`` go through lsa.formula.fixed_matrix and formulaic:
+    identical matrices (values and memory layout), names and random-effect columns, exactly."""
+    pisa = read_reference_csv("pisa2012")
+    for fast, slow in [("pv1math ~ escs + st04q01 + st29q03 + (1 + escs | schoolid)",
+                        "pv1math ~ escs + C(st04q01) + C(st29q03) + (1 + escs | schoolid)"),
+                       ("pv1math ~ escs + (1 + st04q01 | schoolid)", "pv1math ~ escs + (1 + C(st04q01) | schoolid)")]:
+        a, b = (model_frame(parse_formula(f), pisa) for f in (fast, slow))
+        assert a.xnames == b.xnames and a.znames == b.znames
+        np.testing.assert_array_equal(a.X, b.X)
+        assert a.X.flags.f_contiguous == b.X.flags.f_contiguous
+        for za, zb in zip(a.Z, b.Z):
+            np.testing.assert_array_equal(za, zb)
+        np.testing.assert_array_equal(a.order, b.order)

@@ -23,9 +23,9 @@ import pandas as pd
 import scipy.linalg
 
 from lsa.formula import as_factors, check_known_names, check_values, fixed_matrix, r_name
-from lsa.formula_plain import numeric_matrix, plain_numeric, plain_terms
+from lsa.formula_plain import plain_matrix, plain_numeric, plain_terms
 from lsa.errors import DesignError, FormulaError
-from lsa.validation import numeric_column
+from lsa.validation import check_factor_levels, numeric_column
 
 __all__ = ["RandomTerm", "ParsedFormula", "ModelFrame", "parse_formula", "model_frame",
            "r_name"]
@@ -181,20 +181,22 @@ def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[list[str
     """Data columns used anywhere in the formula, and those used in its expressions (the fixed
     part and the random terms' left sides; :func:`lsa.formula.check_known_names`: a name that is
     neither a column nor a known function is an error naming it)."""
-    cols = set(check_known_names(parsed.fixed, data.columns, "fixed part"))
+    names = data.columns.tolist()                  # once: iterating a text Index is slow
+    have = set(names)
+    cols = set(check_known_names(parsed.fixed, names, "fixed part"))
     for t in parsed.random:
-        cols.update(check_known_names(t.expr, data.columns, f"random term ({t.expr} | {t.group})"))
+        cols.update(check_known_names(t.expr, names, f"random term ({t.expr} | {t.group})"))
     expr = set(cols)
     for t in parsed.random:
         for c in t.group_columns:
-            if c not in data.columns:
+            if c not in have:
                 raise FormulaError(f"grouping variable {c!r} of random term ({t.expr} | {t.group}) "
                                    f"is not a column of the data")
             cols.add(c)
-    if parsed.response not in data.columns:
+    if parsed.response not in have:
         raise FormulaError(f"response {parsed.response!r} is not a column of the data")
     cols.add(parsed.response)
-    return [c for c in data.columns if c in cols], [c for c in data.columns if c in expr]
+    return [c for c in names if c in cols], [c for c in names if c in expr]
 
 
 def complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -207,34 +209,60 @@ def complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return keep
 
 
-class _NumericTerms:
-    """The expression columns as float arrays of the rows used, when every right-hand side is
-    plain numeric column names: their matrices need no DataFrame (the values and names
-    :func:`lsa.formula.fixed_matrix` gives, whose plain path builds them the same way)."""
+class _Columns:
+    """The rows used (complete, in cluster order) of the columns the formula's expressions use.
 
-    def __init__(self, arrays: dict, index: pd.Index):
-        self.arrays, self.index = arrays, index
+    When every right-hand side is plain column names (:func:`lsa.formula_plain.plain_terms`)
+    and every such column is numeric or a Categorical, they are held as arrays (``plain``:
+    name -> float array, or Categorical with its unused levels dropped) and the matrices are
+    built from them by :func:`lsa.formula_plain.plain_matrix`, with the checks of
+    :func:`lsa.formula.fixed_matrix` (factor levels, finite values): the same values and names.
+    Anything else gets the DataFrame of those rows (:meth:`frame`, built once, on demand) and
+    :func:`lsa.formula.fixed_matrix` itself."""
 
+    def __init__(self, parsed: ParsedFormula, data: pd.DataFrame, cols: list[str], expr: list[str],
+                 taken: np.ndarray, index: pd.Index):
+        self.data, self.cols, self.expr, self.taken, self.index = data, cols, expr, taken, index
+        self._frame = None
+        self.plain = None
+        sides = [parsed.fixed] + [t.expr for t in parsed.random]
+        if any(p is None or not (p[0] or p[1]) for p in map(plain_terms, sides)):
+            return
+        plain = {}
+        for c in expr:
+            s = data[c]
+            if plain_numeric(s.dtype):
+                plain[c] = s.to_numpy(dtype=float, na_value=np.nan)[taken]
+            elif isinstance(s.dtype, pd.CategoricalDtype):
+                cat = s.array.take(taken)
+                codes = np.asarray(cat.codes)
+                used = np.count_nonzero(np.bincount(codes[codes >= 0], minlength=1))
+                plain[c] = cat.remove_unused_categories() if len(cat.categories) > used else cat
+            else:
+                return
+        self.plain = plain
 
-def _numeric_terms(parsed: ParsedFormula, data: pd.DataFrame, expr: list[str], taken: np.ndarray,
-                   index: pd.Index) -> _NumericTerms | None:
-    sides = [parsed.fixed] + [t.expr for t in parsed.random]
-    plain = [plain_terms(s) for s in sides]
-    if any(p is None or not (p[0] or p[1]) for p in plain) or any("|" in s for s in sides):
-        return None
-    if not all(plain_numeric(data[c].dtype) for c in expr):
-        return None
-    return _NumericTerms({c: data[c].to_numpy(dtype=float, na_value=np.nan)[taken] for c in expr}, index)
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            df = pd.DataFrame({c: self.data[c].array.take(self.taken) for c in self.cols}, index=self.index,
+                              copy=False)
+            self._frame = as_factors(df, self.expr)
+        return self._frame
 
-
-def _design(rhs: str, df, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Fixed-effect or random-term columns: :func:`lsa.formula.fixed_matrix`, the one builder
-    (or, for plain numeric names, the same matrix from the arrays, checked the same way)."""
-    if isinstance(df, _NumericTerms):
-        x, names = numeric_matrix(*plain_terms(rhs), df.arrays, len(df.index))
-        check_values(x, names, df.index, what)
-        return x, names
-    return fixed_matrix(rhs, df, what, "lsa.mixed")
+    def design(self, rhs: str, what: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Fixed-effect or random-term columns (:func:`lsa.formula.fixed_matrix`, the one builder,
+        or its plain path on the arrays)."""
+        if self.plain is not None:
+            intercept, names = plain_terms(rhs)
+            n = len(self.index)
+            for c in names:
+                if isinstance(self.plain[c], pd.Categorical):
+                    check_factor_levels(pd.Series(self.plain[c], copy=False), c, n, what)
+            built = plain_matrix(self.plain, intercept, names, n)
+            if built is not None:
+                check_values(built[0], built[1], self.index, what)
+                return built
+        return fixed_matrix(rhs, self.frame(), what, "lsa.mixed")
 
 
 def check_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
@@ -259,6 +287,9 @@ def check_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
                            "combinations of the others (or constant zero); drop them")
 
 
+_TEXT = pd.Series(["a"]).astype(str).dtype        # pandas' text dtype, what astype(str) gives
+
+
 def _group_codes(columns, group: str) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (sorted ids) and labels of a grouping factor ``a`` or ``a:b`` (``columns``:
     column name -> values): the ids as text, sorted as text. One column is coded through its
@@ -270,6 +301,14 @@ def _group_codes(columns, group: str) -> tuple[np.ndarray, np.ndarray]:
         ids, first = np.unique(np.asarray(columns[cols[0]]), return_inverse=True)
         text = np.array([str(v) for v in ids.tolist()], dtype=object)
         perm = np.argsort(text.astype(str), kind="stable")
+        rank = np.empty(len(perm), np.intp)
+        rank[perm] = np.arange(len(perm))
+        return rank[first], text[perm]
+    if len(cols) == 1 and _TEXT == getattr(columns[cols[0]], "dtype", None):
+        # already text (astype(str) is a no-op): code by first appearance, then sort the few ids
+        first, uniques = pd.factorize(columns[cols[0]])
+        text = np.asarray(uniques, dtype=object)
+        perm = np.argsort(text, kind="stable")
         rank = np.empty(len(perm), np.intp)
         rank[perm] = np.arange(len(perm))
         return rank[first], text[perm]
@@ -307,12 +346,12 @@ def check_nesting(lower: np.ndarray, upper: np.ndarray, lname: str, uname: str,
                           f"{uname!r}")
 
 
-def _level_blocks(parsed: ParsedFormula, group: str, df: pd.DataFrame):
+def _level_blocks(parsed: ParsedFormula, group: str, df: _Columns):
     mats, names, blocks = [], [], []
     for t in parsed.random:
         if t.group != group:
             continue
-        Z, zn = _design(t.expr, df, f"random term ({t.expr} | {t.group})")
+        Z, zn = df.design(t.expr, f"random term ({t.expr} | {t.group})")
         if Z.shape[1] == 0:
             raise FormulaError(f"random term ({t.expr} | {t.group}) has no columns")
         mats.append(Z)
@@ -346,13 +385,10 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     # the complete rows in cluster order, taken once; factors only where formulas use columns
     taken = rows[order]
     index = data.index[taken]
-    df = _numeric_terms(parsed, data, expr, taken, index)
-    if df is None:
-        df = pd.DataFrame({c: data[c].array.take(taken) for c in cols}, index=index, copy=False)
-        df = as_factors(df, expr)
+    df = _Columns(parsed, data, cols, expr, taken, index)
     # text, numbers stored as text and inf are errors naming the column and the count
     y = numeric_column(data, parsed.response, "response")[keep][order]
-    X, xnames = _design(parsed.fixed, df, "fixed part")
+    X, xnames = df.design(parsed.fixed, "fixed part")
     check_rank(X, xnames)
     Zs, znames, blocks, codes, gids = [], [], [], [], []
     for g in levels:
