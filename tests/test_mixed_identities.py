@@ -191,3 +191,31 @@ def test_plain_terms_from_arrays_equal_the_formula_builder():
         for za, zb in zip(a.Z, b.Z):
             np.testing.assert_array_equal(za, zb)
         np.testing.assert_array_equal(a.order, b.order)
+
+
+def test_deferred_result_parts_equal_eager_ones_and_travel_complete():
+    """variance_components, vc_cov, notes, ranef and random_cov are computed when first read; a
+    result pickled before any of them is read (as a worker sends it) carries them computed, equal
+    to a fresh fit's exactly; a singular fit's boundary note is there either way."""
+    import pickle
+
+    pisa = read_reference_csv("pisa2012")
+    formula = "pv1math ~ escs + (1 + escs | schoolid)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sent, fresh = mixed(formula, pisa), mixed(formula, pisa)
+    blob = pickle.dumps(sent)
+    assert sent.varcomp._call is None and sent.tables._call is None     # computed for pickling
+    got = pickle.loads(blob)
+    pd.testing.assert_frame_equal(got.variance_components, fresh.variance_components, check_exact=True)
+    pd.testing.assert_frame_equal(got.vc_cov["schoolid"]["sandwich"], fresh.vc_cov["schoolid"]["sandwich"],
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(got.ranef["schoolid"], fresh.ranef["schoolid"], check_exact=True)
+    pd.testing.assert_frame_equal(got.random_cov["schoolid"], fresh.random_cov["schoolid"], check_exact=True)
+    assert got.notes == fresh.notes
+    d = pd.DataFrame({"y": np.r_[np.zeros(5), np.ones(5)] + np.arange(10) * 0.01, "x": np.arange(10.0),
+                      "g": np.repeat([1, 2], 5)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        singular = mixed("y ~ x + (1 | g)", d.assign(y=d.x * 0.5 + np.tile([0.1, -0.1, 0.0, 0.05, -0.05], 2)))
+    assert any("boundary" in n for n in singular.notes)

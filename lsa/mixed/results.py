@@ -22,7 +22,7 @@ from lsa.results import ConfInt, WaldTest, conf_int_frame
 from lsa.threads import single_blas_thread
 from lsa.validation import check_number
 from lsa.mixed.stats import positive_groups
-from lsa.mixed.varcomp import LazyVarComp
+from lsa.mixed.varcomp import Deferred, varcomp_parts
 from lsa.mixed.vcov import VCOV_TYPES, fixed_scores, get_vcov_estimator
 
 __all__ = ["MixedResult", "make_result"]
@@ -68,8 +68,8 @@ class MixedResult:
     vcov_type: str
     covs: dict = field(repr=False)
     #: ``variance_components``, ``vc_cov`` and ``notes``, computed when first read
-    #: (:class:`lsa.mixed.varcomp.LazyVarComp`)
-    varcomp: LazyVarComp = field(repr=False, compare=False)
+    #: (:func:`lsa.mixed.varcomp.varcomp_parts` as a :class:`lsa.mixed.varcomp.Deferred`)
+    varcomp: Deferred = field(repr=False, compare=False)
     theta: pd.Series = field(repr=False)
     scale: float = 0.0
     llf: float = 0.0
@@ -83,15 +83,14 @@ class MixedResult:
     weights: tuple | None = None
     scaling: str = "none"
     weight_stats: pd.DataFrame | None = field(default=None, repr=False)
-    ranef: dict = field(default_factory=dict, repr=False)
+    #: ``ranef`` and ``random_cov``, built when first read (:class:`lsa.mixed.varcomp.Deferred`)
+    tables: Deferred | None = field(default=None, repr=False, compare=False)
     #: model matrices of the fit (:class:`lsa.mixed.formula.ModelFrame`, arrays read-only)
     model_frame: object = field(default=None, repr=False, compare=False)
     #: weights as used (:class:`lsa.mixed.fit.LevelWeights`, conditional per level)
     level_weights: object = field(default=None, repr=False, compare=False)
     #: position of θ in the Λ_l (:class:`lsa.mixed.pml.ThetaMap`)
     theta_map: object = field(default=None, repr=False, compare=False)
-    #: per group, the q×q random-effect covariance Σ_l = σ²Λ_lΛ_l' (see random_covariances())
-    random_cov: dict = field(default_factory=dict, repr=False, compare=False)
     #: (G, p) fixed-effect scores s_g = ∂(w_g log L_g)/∂β per top-level group (code order)
     scores: np.ndarray | None = field(default=None, repr=False, compare=False)
     #: the covariance in use when set by with_vcov (:class:`lsa.mixed.covariance.VcovEstimate`:
@@ -108,6 +107,16 @@ class MixedResult:
         """Per grouping factor, ``{"sandwich": DataFrame, "model": DataFrame}``: covariance of
         its variance components."""
         return self.varcomp.get()[1]
+
+    @property
+    def ranef(self) -> dict:
+        """BLUPs per grouping factor: DataFrame (groups × random-effect terms)."""
+        return {} if self.tables is None else self.tables.get()[0]
+
+    @property
+    def random_cov(self) -> dict:
+        """Per group, the q×q random-effect covariance Σ_l = σ²Λ_lΛ_l' (see random_covariances())."""
+        return {} if self.tables is None else self.tables.get()[1]
 
     @property
     def notes(self) -> tuple:
@@ -431,7 +440,7 @@ def conditional_modes(stats, fwd, beta) -> list[np.ndarray]:
 
 def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResult:
     """The result of a fit at the optimum ``opt``. The variance components, their covariance
-    and the notes are computed when first read (:class:`lsa.mixed.varcomp.LazyVarComp`)."""
+    and the notes are computed when first read (:class:`lsa.mixed.varcomp.Deferred`)."""
     pr = opt.profile
     names = pd.Index(frame.xnames)                 # one Index shared by every fixed-effect table
     fwd = pr.fwd
@@ -441,20 +450,26 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResu
     scores = fixed_scores(fwd, pr.beta, pr.sigma2, wtop)
     scores.flags.writeable = False
     ngroups = {g: int(n) for g, n in zip(frame.group_names, positive_groups(stats))}
-    varcomp = LazyVarComp(pr.theta, pr.sigma2, pr.beta, stats, tmap, frame, ngroups, notes)
+    varcomp = Deferred(varcomp_parts, pr.theta, pr.sigma2, pr.beta, stats, tmap, frame, ngroups, notes)
     theta_names = [f"{frame.group_names[l]}.{frame.znames[l][c]}" if r == c else
                    f"{frame.group_names[l]}.{frame.znames[l][r]}.{frame.znames[l][c]}"
                    for l, r, c in zip(tmap.level, tmap.rows, tmap.cols)]
-    modes = conditional_modes(stats, fwd, pr.beta)
-    znames = [pd.Index(z) for z in frame.znames]
-    ranef = {g: pd.DataFrame(b, index=frame.group_ids[l], columns=znames[l])
-             for l, (g, b) in enumerate(zip(frame.group_names, modes))}
-    random_cov = {g: pd.DataFrame(pr.sigma2 * lam @ lam.T, znames[l], znames[l])
-                  for l, (g, lam) in enumerate(zip(frame.group_names, tmap.lambdas(pr.theta)))}
     return MixedResult(parsed.formula, pd.Series(pr.beta, names), "sandwich", covs, varcomp,
                        pd.Series(pr.theta, theta_names), pr.sigma2, pr.loglik,
                        int(np.count_nonzero(stats.w1 > 0)),
                        ngroups, frame.n_dropped, opt.converged, opt.iterations, opt.grad_norm,
-                       reml, w.columns, w.scaling, _weight_stats(frame, w), ranef,
-                       model_frame=frame.frozen(), level_weights=w,
-                       theta_map=tmap, random_cov=random_cov, scores=scores)
+                       reml, w.columns, w.scaling, _weight_stats(frame, w),
+                       Deferred(random_tables, frame, tmap, stats, fwd, pr.beta, pr.sigma2, pr.theta),
+                       model_frame=frame.frozen(), level_weights=w, theta_map=tmap, scores=scores)
+
+
+def random_tables(frame, tmap, stats, fwd, beta, sigma2, theta) -> tuple[dict, dict]:
+    """``(ranef, random_cov)``: the BLUPs per grouping factor (groups × terms) and the
+    random-effect covariance Σ_l = σ²Λ_lΛ_l' per grouping factor."""
+    modes = conditional_modes(stats, fwd, beta)
+    znames = [pd.Index(z) for z in frame.znames]
+    ranef = {g: pd.DataFrame(b, index=frame.group_ids[l], columns=znames[l])
+             for l, (g, b) in enumerate(zip(frame.group_names, modes))}
+    random_cov = {g: pd.DataFrame(sigma2 * lam @ lam.T, znames[l], znames[l])
+                  for l, (g, lam) in enumerate(zip(frame.group_names, tmap.lambdas(theta)))}
+    return ranef, random_cov

@@ -5,10 +5,12 @@
 (boundary estimates, a Hessian that is not positive definite) all come from
 :func:`lsa.mixed.vcov.varcomp_cov`: a Hessian of ℓ in (θ_l, σ) from 4(q_l + 1) evaluations of the
 analytic gradient, level by level. That is most of the work of a small fit after the optimiser
-and is not needed for the fixed effects, so :class:`LazyVarComp` computes it once, when one of
-the three is first read (as statsmodels' cached properties), from the optimum the fit stored. The
-values are the ones an eager computation gives (the same function on the same arrays); pickling
-a result (to or from a worker) computes them first, so a result travels complete.
+and is not needed for the fixed effects, so the result holds :func:`varcomp_parts` as a
+:class:`Deferred`: computed once, when one of the three is first read (as statsmodels' cached
+properties), from the optimum the fit stored. The values are the ones an eager computation gives
+(the same function on the same arrays); pickling a result (to or from a worker) computes them
+first, so a result travels complete. The result's other tables that only cost pandas
+construction (``ranef``, ``random_cov``) are deferred the same way.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from lsa.mixed.pml import ThetaMap
 from lsa.mixed.vcov import varcomp_cov
 from lsa.threads import single_blas_thread
 
-__all__ = ["LazyVarComp", "vc_table", "boundary_notes"]
+__all__ = ["Deferred", "varcomp_parts", "vc_table", "boundary_notes"]
 
 
 def vc_table(frame, vcs, sigma2: float, ngroups) -> tuple[pd.DataFrame, dict]:
@@ -79,29 +81,36 @@ def boundary_notes(vc: pd.DataFrame, frame, tmap: ThetaMap, theta: np.ndarray, v
     return vc, notes
 
 
-class LazyVarComp:
-    """``(variance_components, vc_cov, notes)`` of a fit, computed on the first :meth:`get`
-    from the optimum (θ̂, σ̂², β̂), the cluster statistics and the frame; ``notes`` are the
-    caller's notes followed by the boundary notes. The inputs are released once computed."""
+def varcomp_parts(theta, sigma2, beta, stats, tmap, frame, ngroups, notes=()) -> tuple[pd.DataFrame, dict, tuple]:
+    """``(variance_components, vc_cov, notes)`` of a fit at the optimum (θ̂, σ̂², β̂): ``notes``
+    are the caller's notes followed by the boundary notes."""
+    vcs = varcomp_cov(theta, sigma2, beta, stats, tmap)
+    vc, vc_cov = vc_table(frame, vcs, sigma2, ngroups)
+    vc, extra = boundary_notes(vc, frame, tmap, theta, vcs)
+    return vc, vc_cov, tuple(notes) + tuple(extra)
 
-    def __init__(self, theta, sigma2, beta, stats, tmap, frame, ngroups, notes=()):
-        self._inputs = (theta, sigma2, beta, stats, tmap, frame, ngroups, tuple(notes))
+
+class Deferred:
+    """A value computed by ``fn(*args)`` on the first :meth:`get` (under one BLAS thread, as
+    the fit), then kept and the arguments released. Pickling computes it first and sends the
+    value only (a result sent from a worker arrives complete)."""
+
+    def __init__(self, fn, *args):
+        self._call = (fn, args)
         self._value = None
         self._lock = threading.Lock()
 
-    def get(self) -> tuple[pd.DataFrame, dict, tuple]:
-        with self._lock, single_blas_thread():
-            if self._value is None:
-                theta, sigma2, beta, stats, tmap, frame, ngroups, notes = self._inputs
-                vcs = varcomp_cov(theta, sigma2, beta, stats, tmap)
-                vc, vc_cov = vc_table(frame, vcs, sigma2, ngroups)
-                vc, extra = boundary_notes(vc, frame, tmap, theta, vcs)
-                self._value = (vc, vc_cov, notes + tuple(extra))
-                self._inputs = None
+    def get(self):
+        with self._lock:
+            if self._call is not None:
+                fn, args = self._call
+                with single_blas_thread():
+                    self._value = fn(*args)
+                self._call = None
             return self._value
 
     def __getstate__(self):
         return {"value": self.get()}
 
     def __setstate__(self, state):
-        self._value, self._inputs, self._lock = state["value"], None, threading.Lock()
+        self._value, self._call, self._lock = state["value"], None, threading.Lock()
