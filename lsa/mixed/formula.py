@@ -199,9 +199,10 @@ def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[list[str
     return [c for c in names if c in cols], [c for c in names if c in expr]
 
 
-def complete_rows(data: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Boolean mask of rows with no missing value in ``columns``."""
-    keep = np.ones(len(data), bool)
+def complete_rows(data, columns: list[str], n: int | None = None) -> np.ndarray:
+    """Boolean mask of rows with no missing value in ``columns`` (of a DataFrame, or of a
+    mapping name -> Series of ``n`` rows)."""
+    keep = np.ones(len(data) if n is None else n, bool)
     for c in columns:
         col = data[c]
         keep &= (~pd.isna(col.array) if isinstance(col, pd.Series)          # a duplicated name: every copy
@@ -220,8 +221,9 @@ class _Columns:
     Anything else gets the DataFrame of those rows (:meth:`frame`, built once, on demand) and
     :func:`lsa.formula.fixed_matrix` itself."""
 
-    def __init__(self, parsed: ParsedFormula, data: pd.DataFrame, cols: list[str], expr: list[str],
+    def __init__(self, parsed: ParsedFormula, data, cols: list[str], expr: list[str],
                  taken: np.ndarray, index: pd.Index):
+        """``data``: the DataFrame, or a mapping name -> Series of its columns ``cols``."""
         self.data, self.cols, self.expr, self.taken, self.index = data, cols, expr, taken, index
         self._frame = None
         self.plain = None
@@ -372,11 +374,12 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
             raise DesignError(f"weight column {c!r} is not in the data")
     used, expr = _needed_columns(parsed, data)
     cols = list(dict.fromkeys(used + list(extra_columns)))
-    keep = complete_rows(data, cols)
+    columns = {c: data[c] for c in cols}          # each column read once (a Series per read)
+    keep = complete_rows(columns, cols, len(data))
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         raise DesignError("no complete rows: every row misses a model variable or weight")
-    ids = {c: data[c].array.take(rows) for t in parsed.random for c in t.group_columns}
+    ids = {c: columns[c].array.take(rows) for t in parsed.random for c in t.group_columns}
     raw = {g: _group_codes(ids, g) for g in parsed.groups}
     levels = _order_levels(list(raw), {g: c for g, (c, _) in raw.items()})
     for lo, up in zip(levels, levels[1:]):
@@ -385,7 +388,7 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     # the complete rows in cluster order, taken once; factors only where formulas use columns
     taken = rows[order]
     index = data.index[taken]
-    df = _Columns(parsed, data, cols, expr, taken, index)
+    df = _Columns(parsed, columns, cols, expr, taken, index)
     # text, numbers stored as text and inf are errors naming the column and the count
     y = numeric_column(data, parsed.response, "response")[keep][order]
     X, xnames = df.design(parsed.fixed, "fixed part")
