@@ -49,8 +49,8 @@ from formulaic.transforms import TRANSFORMS
 from formulaic.transforms.contrasts import TreatmentContrasts
 
 from .errors import DesignError, FormulaError, LsaError
-from .formula_plain import plain_matrix, plain_terms
-from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_frame, factor_level_limit,
+from .formula_plain import plain_matrix, plain_numeric, plain_terms
+from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_finite, check_frame, factor_level_limit,
                          check_no_random_effects, numeric_column)
 
 _C_CALL = re.compile(r"^C\(\s*(?P<var>[^,()]+?)\s*(?:,.*)?\)$")     # C(x) or C(x, Treatment('b')) -> x
@@ -413,16 +413,31 @@ def model_matrices(formula: str, data: pd.DataFrame, function: str = "this estim
     lhs, rhs = (s.strip() for s in formula.split("~", 1))
     if not lhs:
         raise FormulaError(f"{function}: formula {formula!r} has no response on the left of '~'.")
-    cols = list(dict.fromkeys(check_known_names(lhs, data.columns, f"response of {formula!r}")
-                              + check_known_names(rhs, data.columns, f"predictors of {formula!r}")))
+    names = data.columns.tolist()                  # once: iterating a text Index is slow
+    cols = list(dict.fromkeys(check_known_names(lhs, names, f"response of {formula!r}")
+                              + check_known_names(rhs, names, f"predictors of {formula!r}")))
+    columns = {c: data[c] for c in cols}           # each column read once
     rows = np.ones(len(data), bool)
     for c in cols:
-        rows &= ~pd.isna(data[c].array)
+        rows &= ~pd.isna(columns[c].array)
     if not rows.any():
         raise DesignError(f"{function}: no row has data on every variable of {formula!r} ({cols}).")
-    # data.loc[rows, cols], taken column by column (a fraction of the cost on a small frame)
     used = np.flatnonzero(rows)
-    frame = pd.DataFrame({c: data[c].array.take(used) for c in cols}, index=data.index[used], copy=False)
+    plain = plain_terms(rhs)
+    if (plain is not None and (plain[0] or plain[1]) and lhs in columns
+            and all(plain_numeric(columns[c].dtype) for c in (lhs,) + plain[1])):
+        # numeric columns only (the common case): the values and checks of response_matrix and
+        # fixed_matrix on the complete rows, from the columns' arrays (no DataFrame)
+        index, what = data.index[used], f"response of {formula!r}"
+        y = columns[lhs].to_numpy(dtype=float, na_value=np.nan)[used]
+        check_finite(y, lhs, what)
+        check_values(y[:, None], [lhs], index, what)
+        X, terms = plain_matrix({c: columns[c].to_numpy(dtype=float, na_value=np.nan)[used] for c in plain[1]},
+                                *plain, len(used))
+        check_values(X, terms, index, f"predictors of {formula!r}")
+        return ModelMatrices(y, X, terms, rows, int((~rows).sum()))
+    # data.loc[rows, cols], taken column by column (a fraction of the cost on a small frame)
+    frame = pd.DataFrame({c: columns[c].array.take(used) for c in cols}, index=data.index[used], copy=False)
     y = response_matrix(lhs, frame, f"response of {formula!r}")
     if y.shape[1] != 1:
         raise FormulaError(f"{function}: formula {formula!r} has a {y.shape[1]}-column response; give one "

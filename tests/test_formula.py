@@ -174,3 +174,18 @@ def test_plain_names_without_the_parser_equal_the_parser():
         names = tuple(rhs.split(" + "))
         used = plain_matrix(as_factors(d, names), True, names) is not None
         assert used == ("b" not in names), rhs       # text levels only: a logical goes to the parser
+
+
+def test_numeric_model_matrices_without_a_frame_are_the_complete_cases():
+    """``y ~ x + z`` on numeric columns is built from the columns' arrays (no DataFrame): the
+    complete cases, intercept first, exactly (closed form: numpy on the rows without NaN); an
+    infinite response is refused naming its position among the complete rows, as before."""
+    d = pd.DataFrame({"y": [1.0, 2, np.nan, 4, 5, 6], "x": [0.5, np.nan, 2, 3, 4, 5], "z": [1, 2, 3, 4, 5, 6]})
+    mm = model_matrices("y ~ x + z", d)
+    keep = d.notna().all(axis=1).to_numpy()
+    assert mm.terms == ("(Intercept)", "x", "z") and mm.n_dropped == 2
+    np.testing.assert_array_equal(mm.rows, keep)
+    np.testing.assert_array_equal(mm.y, d.y.to_numpy()[keep])
+    np.testing.assert_array_equal(mm.X, np.column_stack([np.ones(4), d.x.to_numpy()[keep], d.z.to_numpy(float)[keep]]))
+    with pytest.raises(lsa.errors.DesignError, match=r"column 'y' has 1 infinite value\(s\) \(inf/-inf; first rows \[1\]"):
+        model_matrices("y ~ x + z", d.assign(y=[1.0, 2, np.nan, np.inf, 5, 6]))

@@ -25,7 +25,7 @@ import scipy.linalg
 from lsa.formula import as_factors, check_known_names, check_values, fixed_matrix, r_name
 from lsa.formula_plain import plain_matrix, plain_numeric, plain_terms
 from lsa.errors import DesignError, FormulaError
-from lsa.validation import check_factor_levels, numeric_column
+from lsa.validation import check_factor_levels, factor_level_limit, numeric_column
 
 __all__ = ["RandomTerm", "ParsedFormula", "ModelFrame", "parse_formula", "model_frame",
            "r_name"]
@@ -257,8 +257,8 @@ class _Columns:
         if self.plain is not None:
             intercept, names = plain_terms(rhs)
             n = len(self.index)
-            for c in names:
-                if isinstance(self.plain[c], pd.Categorical):
+            for c in names:      # every level is used (dropped otherwise): count them before the check
+                if isinstance(self.plain[c], pd.Categorical) and len(self.plain[c].categories) > factor_level_limit(n):
                     check_factor_levels(pd.Series(self.plain[c], copy=False), c, n, what)
             built = plain_matrix(self.plain, intercept, names, n)
             if built is not None:

@@ -104,6 +104,11 @@ def cluster_codes(cluster, name: str = "cluster") -> tuple[np.ndarray, np.ndarra
         raise DesignError(f"cluster variable {name!r} must hold one id per row; got {cluster!r:.80}")
     if len(cluster) == 0:
         raise DesignError(f"cluster variable {name!r} is empty; cluster-robust variance needs at least 2 clusters")
+    if not isinstance(cluster, pd.Series) and np.asarray(cluster).dtype.kind in "iu" and len(cluster) > 0:
+        # integer ids (never missing): numpy's sorted unique ids are pandas' sorted codes
+        ids, codes = np.unique(np.asarray(cluster), return_inverse=True)
+        if len(ids) >= 2:
+            return codes.astype(np.intp).reshape(-1), ids.astype(object)
     s = pd.Series(np.asarray(cluster, dtype=object) if not isinstance(cluster, pd.Series) else cluster)
     miss = s.isna().to_numpy()
     if miss.any():
