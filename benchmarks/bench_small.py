@@ -15,8 +15,13 @@ Run:  python benchmarks/bench_small.py [--quick]
 2. The per-call overhead: the call's time minus the time of its bare numerical core run on
    prepared arrays: for ``lsa.mean`` on a 200-row design with 20 JK1 replicates, the weighted
    means of all weight columns (one matrix product); for the CR2 fit, OLS by QR plus the
-   per-cluster CR2 adjustment and the sandwich in numpy; for the REML fits, the engine's
-   optimiser (``lsa.mixed.fit.optimize``) on prebuilt sufficient statistics. Target: <= 2 ms.
+   per-cluster CR2 adjustment, the sandwich and the Satterthwaite df in numpy (what the R call
+   timed in part 1 computes); for the REML fits, the per-cluster sufficient statistics
+   (``lsa.mixed.fit.build_stats``: the one pass over the rows) and the engine's optimiser
+   (``lsa.mixed.fit.optimize``) on them, from the prebuilt model matrices. What is left is the
+   fixed cost of a call: formula, validation, model frame, result assembly. The variance
+   components' sandwich (a numerical Hessian) is computed when first read, so it is in
+   neither. Target: <= 2 ms.
 3. The Dask speed-up is in benchmarks/bench_dask.py.
 
 ``--quick``: fewer repetitions (the times mean nothing; the agreement checks still run).
@@ -65,12 +70,18 @@ def rel(a, b) -> float:
 
 
 def bare_cr2(y, X, cl):
-    """OLS and its CR2 sandwich in plain numpy (Bell & McCaffrey 2002): the arithmetic floor."""
+    """OLS, its CR2 sandwich and the Satterthwaite df of each coefficient in plain numpy (Bell &
+    McCaffrey 2002; Pustejovsky & Tipton 2018, eq. 11, with W = Theta = I): the arithmetic floor
+    of what clubSandwich's timed ``coef_test(..., test = "Satterthwaite")`` returns.
+
+    E_j = A_j X_j M (M = (X'X)^-1, A_j = (I - H_jj)^-1/2); for coefficient c, a_j = E_j e_c,
+    d_j = X_j' a_j, P_jl = [j = l] a_j'a_j - d_j' M d_l and df_c = tr(P)^2 / sum P_jl^2."""
     Q, R = np.linalg.qr(X)
     beta = np.linalg.solve(R, Q.T @ y)
     e = y - X @ beta
     bread = np.linalg.inv(R.T @ R)
     meat = np.zeros((X.shape[1], X.shape[1]))
+    E, Xs = [], []
     for g in np.unique(cl):
         idx = cl == g
         Xg, Qg = X[idx], Q[idx]
@@ -78,7 +89,15 @@ def bare_cr2(y, X, cl):
         A = (vec / np.sqrt(np.maximum(val, 1e-12))) @ vec.T
         u = Xg.T @ (A @ e[idx])
         meat += np.outer(u, u)
-    return beta, bread @ meat @ bread
+        E.append(A @ Xg @ bread)
+        Xs.append(Xg)
+    df = np.empty(X.shape[1])
+    for c in range(X.shape[1]):
+        a = [Ej[:, c] for Ej in E]
+        D = np.array([Xg.T @ aj for Xg, aj in zip(Xs, a)])            # (G, p)
+        P = np.diag([aj @ aj for aj in a]) - D @ bread @ D.T
+        df[c] = np.trace(P) ** 2 / np.sum(P * P)
+    return beta, bread @ meat @ bread, df
 
 
 def main() -> None:
@@ -135,21 +154,22 @@ def main() -> None:
                                                                                 ("ses", "male", "minority",
                                                                                  "mses", "mhmwk")])
     cl = sch["schid"].to_numpy()
-    beta, V = bare_cr2(y, X, cl)
+    beta, V, dfs = bare_cr2(y, X, cl)
     fit = lsa.robust.clustered(cr2_formula, sch, cluster="schid", type="CR2")
     assert rel(fit.params, beta) < 1e-8 and rel(fit.bse, np.sqrt(np.diag(V))) < 1e-6
+    assert rel(fit.df, dfs) < 1e-6 and rel(dfs, ref["cr2_lm_sch25"]["result"]["df"]) < 1e-4, (fit.df, dfs)
     over.append(("clustered CR2, sch25", timed(lambda: lsa.robust.clustered(cr2_formula, sch, cluster="schid",
                                                                             type="CR2"))[1],
                  timed(lambda: bare_cr2(y, X, cl))[1]))
     for name, (formula, data) in mixed_cases.items():
         parsed = parse_formula(formula)
         frame = model_frame(parsed, data)
-        stats = build_stats(frame, level_weights(frame, data, None, False, "none", None))
+        unit = level_weights(frame, data, None, False, "none", None)
         tmap = ThetaMap.from_blocks(frame.blocks)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             full = timed(lambda f=formula, d=data: lsa.mixed(f, d, reml=True))[1]
-        core = timed(lambda s=stats, t=tmap: optimize(s, t, True))[1]
+        core = timed(lambda fr=frame, t=tmap, u=unit: optimize(build_stats(fr, u), t, True))[1]
         over.append((f"mixed REML {name[10:]}", full, core))
     print("2. per-call overhead = call - bare numerical core (minimum times)")
     print(f"   {'call':<34}{'call':>10}{'core':>10}{'overhead':>11}")
