@@ -49,7 +49,7 @@ from formulaic.transforms import TRANSFORMS
 from formulaic.transforms.contrasts import TreatmentContrasts
 
 from .errors import DesignError, FormulaError, LsaError
-from .formula_plain import plain_matrix, plain_numeric, plain_terms
+from .formula_plain import float_rows, plain_matrix, plain_numeric, plain_terms
 from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_finite, check_frame, factor_level_limit,
                          check_no_random_effects, numeric_column)
 
@@ -429,10 +429,10 @@ def model_matrices(formula: str, data: pd.DataFrame, function: str = "this estim
         # numeric columns only (the common case): the values and checks of response_matrix and
         # fixed_matrix on the complete rows, from the columns' arrays (no DataFrame)
         index, what = data.index[used], f"response of {formula!r}"
-        y = columns[lhs].to_numpy(dtype=float, na_value=np.nan)[used]
+        y = float_rows(columns[lhs], used)
         check_finite(y, lhs, what)
         check_values(y[:, None], [lhs], index, what)
-        X, terms = plain_matrix({c: columns[c].to_numpy(dtype=float, na_value=np.nan)[used] for c in plain[1]},
+        X, terms = plain_matrix({c: float_rows(columns[c], used) for c in plain[1]},
                                 *plain, len(used))
         check_values(X, terms, index, f"predictors of {formula!r}")
         return ModelMatrices(y, X, terms, rows, int((~rows).sum()))

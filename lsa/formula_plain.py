@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["plain_terms", "plain_numeric", "plain_matrix"]
+__all__ = ["plain_terms", "plain_numeric", "plain_matrix", "float_rows"]
 
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -51,6 +51,15 @@ def plain_numeric(dtype) -> bool:
     """A numeric column used as it is (not logical, not a Categorical)."""
     return (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
             and not isinstance(dtype, pd.CategoricalDtype))
+
+
+def float_rows(s: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``s.to_numpy(dtype=float, na_value=np.nan)[rows]`` of a numeric column: for a NumPy
+    column the rows are taken first and cast after (the same values, without pandas' copy and
+    missing-value pass over the whole column)."""
+    if isinstance(s.dtype, np.dtype):
+        return s.to_numpy()[rows].astype(float, copy=False)
+    return s.to_numpy(dtype=float, na_value=np.nan)[rows]
 
 
 def _treatment_levels(dtype) -> list[str] | None:

@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.linalg
 
 from lsa.formula import as_factors, check_known_names, check_values, fixed_matrix, r_name
-from lsa.formula_plain import plain_matrix, plain_numeric, plain_terms
+from lsa.formula_plain import float_rows, plain_matrix, plain_numeric, plain_terms
 from lsa.errors import DesignError, FormulaError
 from lsa.validation import check_factor_levels, factor_level_limit, numeric_column
 
@@ -234,7 +234,7 @@ class _Columns:
         for c in expr:
             s = data[c]
             if plain_numeric(s.dtype):
-                plain[c] = s.to_numpy(dtype=float, na_value=np.nan)[taken]
+                plain[c] = float_rows(s, taken)
             elif isinstance(s.dtype, pd.CategoricalDtype):
                 cat = s.array.take(taken)
                 codes = np.asarray(cat.codes)
