@@ -16,12 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from lsa.errors import LsaError
-from lsa.formula import constraint_matrix
-from lsa.results import ConfInt, WaldTest, conf_int_frame
-from lsa.validation import check_number
+from lsa.mixed.fixed_inference import FixedEffectsInference
 
 __all__ = ["GLMMResult"]
 
@@ -29,7 +26,7 @@ _LATENT = {"logit": np.pi ** 2 / 3, "probit": 1.0}
 
 
 @dataclass(frozen=True)
-class GLMMResult:
+class GLMMResult(FixedEffectsInference):
     """Weighted two-level GLMM fitted by pseudo-maximum likelihood with adaptive quadrature.
 
     Fixed effects: ``params``, ``bse``, ``bse_model``, ``cov_params()``, ``tvalues``,
@@ -78,60 +75,6 @@ class GLMMResult:
     reml: bool = False
 
     # -- fixed effects --------------------------------------------------------------------
-    def cov_params(self) -> pd.DataFrame:
-        """Covariance of the fixed effects (type ``vcov_type``)."""
-        return self.covs[self.vcov_type]
-
-    @property
-    def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.cov_params())), self.params.index)
-
-    @property
-    def bse_model(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.covs["model"])), self.params.index)
-
-    @property
-    def tvalues(self) -> pd.Series:
-        return self.params / self.bse
-
-    @property
-    def df(self) -> pd.Series:
-        """df of each coefficient's reference distribution (∞ = normal; the design df for
-        ``with_vcov("replicate")``)."""
-        e = self.vcov_estimate
-        dfv = np.full(len(self.params), np.inf) if e is None else np.asarray(e["df"], float)
-        return pd.Series(dfv, self.params.index, name="df")
-
-    @property
-    def df_method(self) -> str:
-        return "z" if self.vcov_estimate is None else self.vcov_estimate["df_method"]
-
-    @property
-    def pvalues(self) -> pd.Series:
-        t, dfv = np.abs(self.tvalues.to_numpy()), self.df.to_numpy()
-        p = np.where(np.isinf(dfv), 2 * scipy.stats.norm.sf(t),
-                     2 * scipy.stats.t.sf(t, np.where(np.isinf(dfv), 1.0, dfv)))
-        return pd.Series(p, self.params.index)
-
-    def conf_int(self, alpha: float = 0.05) -> ConfInt:
-        """β̂ ∓ q·SE (normal quantile, or t with the estimator's df); ``conf_low``, ``conf_high``."""
-        check_number(alpha, "alpha", low=0, high=1, low_open=True, high_open=True)
-        dfv = self.df.to_numpy()
-        q = np.where(np.isinf(dfv), scipy.stats.norm.ppf(1 - alpha / 2),
-                     scipy.stats.t.ppf(1 - alpha / 2, np.where(np.isinf(dfv), 1.0, dfv)))
-        return conf_int_frame(self.params - q * self.bse, self.params + q * self.bse, index=self.params.index)
-
-    def wald_test(self, R, r=None) -> WaldTest:
-        """Wald χ² test of R β = r with the covariance in use (``R``: matrix or term names)."""
-        R, labels = constraint_matrix(R, self.params.index)
-        r = np.zeros(R.shape[0]) if r is None else np.asarray(r, float)
-        d = R @ self.params.to_numpy() - r
-        V = R @ self.cov_params().to_numpy() @ R.T
-        stat = float(d @ np.linalg.solve(V, d))
-        q = R.shape[0]
-        return WaldTest(stat, q, np.inf, float(scipy.stats.chi2.sf(stat, q)), "chi2", Q=stat,
-                        hypotheses=tuple(labels))
-
     def with_vcov(self, type: str, **options) -> "GLMMResult":
         """The same fit reporting another covariance of the fixed effects: ``"model"``,
         ``"sandwich"`` or ``"replicate"`` (option ``design=``, the :class:`lsa.SurveyDesign`
@@ -144,6 +87,7 @@ class GLMMResult:
             return dataclasses.replace(self, vcov_type=type, vcov_estimate=None)
         if type != "replicate":
             raise LsaError(f"with_vcov: a GLMM fit offers 'model', 'sandwich' or 'replicate'; got {type!r}")
+        from lsa.mixed.covariance import VcovEstimate
         from lsa.mixed.glmm_optimize import replicate_vcov
 
         unknown = sorted(set(options) - {"design", "control"})
@@ -152,7 +96,8 @@ class GLMMResult:
         cov, details = replicate_vcov(self, **options)
         names = list(self.params.index)
         covs = {**self.covs, "replicate": pd.DataFrame(cov, names, names)}
-        return dataclasses.replace(self, vcov_type="replicate", covs=covs, vcov_estimate=details)
+        estimate = VcovEstimate("replicate", cov, details["df"], details["df_method"], details)
+        return dataclasses.replace(self, vcov_type="replicate", covs=covs, vcov_estimate=estimate)
 
     # -- random part ----------------------------------------------------------------------
     def random_covariances(self) -> dict:
