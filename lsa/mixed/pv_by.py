@@ -2,9 +2,9 @@
 
 :func:`mix_pv_by` splits a design (or a DataFrame) into the rows of each group of ``by`` — the
 countries of an international file, ``by="CNT"`` — and runs :func:`lsa.mix_pv` on each group's
-own rows, in parallel over groups with ``n_jobs`` (plain :class:`joblib.Parallel`, so it runs
-under whatever backend ``joblib.parallel_config`` sets: loky processes, threads, or a Dask
-cluster). Each task gets its group's rows and only the columns the design and the formula use,
+own rows, in parallel over groups with ``n_jobs`` (:func:`lsa.parallel.run`, so it runs under
+whatever backend ``joblib.parallel_config`` sets: loky processes, threads, or a Dask cluster;
+a failing group is named). Each task gets its group's rows and only the columns the design and the formula use,
 so the data sent to a worker are that country's block, not the pooled file (without the
 replicate weights unless ``se="replicate"``: the sandwich does not read them). Within a task the
 country's PVs (and, with ``se="replicate"``, its replicates) are fitted serially: the grid of
@@ -23,8 +23,9 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from lsa.design import SurveyDesign
-from lsa.errors import DesignError, LsaError
+from lsa.errors import DesignError
 from lsa.mixed.pv_result import MixPVResult
+from lsa.parallel import run
 from lsa.progress import progress_bar, wants_progress
 from lsa.estimators.groups import frame_positions
 from lsa.validation import check_frame, check_names
@@ -117,33 +118,33 @@ def mix_pv_by(fit: Callable[..., MixPVResult], formula: str, data: SurveyDesign 
         raise DesignError(f"mix_pv: by={list(cols)}: no row in the domain has a value of them.")
     show = wants_progress(options.get("progress"), len(tasks) > 1)
     options = {**options, "progress": False}                        # one bar, over the groups
+    labels = [", ".join(f"{c} = {v!r}" for c, v in zip(cols, key)) for key, _ in tasks]
+    fits = []
     with progress_bar(len(tasks), show, f"mix_pv by {', '.join(cols)}", unit="group") as bar:
-        if n_jobs == 1 or len(tasks) == 1:
-            fits = []
-            for labels, make in tasks:
-                fits.append(_fit(fit, cols, labels, formula, make(), weights, options))
-                bar.update()
-        else:
-            from joblib import Parallel, delayed
-            run = Parallel(n_jobs=n_jobs, return_as="generator")      # results in order, as they come
-            fits = []
-            for res in run(delayed(_fit)(fit, cols, labels, formula, make(), weights, options)
-                           for labels, make in tasks):                # a generator: made as dispatched
-                fits.append(res)
-                bar.update()
-    return MixPVByResult(cols, {labels: res for (labels, _), res in zip(tasks, fits)})
+        for _, res in run(_fit, _GroupRows(tasks), labels, n_jobs=n_jobs, shared=(fit, formula, weights, options)):
+            fits.append(res)                                        # in group order, as they come
+            bar.update()
+    return MixPVByResult(cols, {key: res for (key, _), res in zip(tasks, fits)})
 
 
-def _fit(fit, by: tuple, labels: tuple, formula: str, data, weights, options: dict) -> MixPVResult:
-    try:
-        return fit(formula, data, weights, n_jobs=1, **options)
-    except LsaError as exc:
-        where = ", ".join(f"{c} = {v!r}" for c, v in zip(by, labels))
-        try:
-            new = type(exc)(f"{where}: {exc}")
-        except Exception:                                  # a subclass with another constructor
-            raise exc
-        raise new from exc
+class _GroupRows:
+    """The groups' data as a sequence made on access: :func:`lsa.parallel.run` reads item k
+    when it dispatches task k, so only the group being sent is copied."""
+
+    def __init__(self, tasks: list):
+        self._make = [make for _, make in tasks]
+
+    def __len__(self) -> int:
+        return len(self._make)
+
+    def __getitem__(self, k: int):
+        return self._make[k]()
+
+
+def _fit(data, fit, formula: str, weights, options: dict) -> MixPVResult:
+    """One group's :func:`lsa.mix_pv` (its PVs serially); :func:`lsa.parallel.run` puts the
+    group's label in front of an error."""
+    return fit(formula, data, weights, n_jobs=1, **options)
 
 
 def _columns(data, frame: pd.DataFrame, formula: str, extra: Sequence[str], replicates: bool) -> list[str]:
