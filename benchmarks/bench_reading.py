@@ -178,7 +178,7 @@ def check_equal(sav: Path, parquet: Path, cols: list[str]) -> None:
         assert dict(a.attrs[key]) == dict(b.attrs[key]), key
     for c, s in a.attrs["missing_codes"].items():
         pd.testing.assert_series_equal(s, b.attrs["missing_codes"][c], check_exact=True)
-    raw = pd.read_spss(sav, usecols=cols, convert_categoricals=False, user_missing=False)
+    raw = pd.read_spss(sav, usecols=cols, convert_categoricals=False)   # user-missing codes as NaN (pyreadstat's default)
     assert np.array_equal(raw[cols[-10:-5]].to_numpy(), b[cols[-10:-5]].to_numpy())
 
 
