@@ -308,14 +308,14 @@ def _group_codes(columns, group: str) -> tuple[np.ndarray, np.ndarray]:
         return rank[first], text[perm]
     if len(cols) == 1 and _TEXT == getattr(columns[cols[0]], "dtype", None):
         # already text (astype(str) is a no-op): code by first appearance, then sort the few ids
-        first, uniques = pd.factorize(columns[cols[0]])
+        first, uniques = pd.factorize(pd.Series(columns[cols[0]], copy=False))
         text = np.asarray(uniques, dtype=object)
         perm = np.argsort(text, kind="stable")
         rank = np.empty(len(perm), np.intp)
         rank[perm] = np.arange(len(perm))
         return rank[first], text[perm]
     if len(cols) == 1:
-        first, values = pd.factorize(columns[cols[0]])
+        first, values = pd.factorize(pd.Series(columns[cols[0]], copy=False))   # pandas 2.1 warns on a bare array
         codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
         return codes[first], np.asarray(uniques, dtype=object)
     key = pd.Series(columns[cols[0]]).astype(str)

@@ -70,7 +70,8 @@ class GLMMResult(FixedEffectsInference):
     level_weights: object = field(default=None, repr=False, compare=False)
     #: :class:`lsa.mixed.glmm.GLMMData` of the fit (for replicate refits)
     data: object = field(default=None, repr=False, compare=False)
-    #: extra details of a ``with_vcov`` estimate (df, replicate estimates), or None
+    #: the covariance in use when set by ``with_vcov("replicate")`` (:class:`lsa.mixed.covariance.VcovEstimate`:
+    #: its df, df_method and the replicate estimates); None = model or sandwich, normal reference
     vcov_estimate: object = field(default=None, repr=False, compare=False)
     reml: bool = False
 
