@@ -25,25 +25,11 @@ import time
 import warnings
 
 import numpy as np
-import pandas as pd
 import statsmodels.api as sm
 
 import lsa
 
-from _common import quick_requested
-
-KEYS = ["Lower", "Upper", "Post", "professional", "bachelor", "master"]
-
-
-def frame() -> pd.DataFrame:
-    d = lsa.datasets.load("piaac2012_bel_flanders")
-    code = pd.Series(np.nan, index=d.index)
-    for k, key in enumerate(KEYS):
-        code[d["EDCAT6"].astype(str).str.contains(key, regex=False).to_numpy()] = k + 1
-    d["EDU"] = pd.Categorical(code, categories=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], ordered=True)
-    d["GENDER_R"] = pd.Categorical(d["GENDER_R"], categories=["Female", "Male"])
-    return d
-
+from _common import quick_requested, tests_conftest
 
 def timed(fn):
     t0 = time.perf_counter()
@@ -53,7 +39,7 @@ def timed(fn):
 
 def main() -> None:
     quick = quick_requested()
-    d = frame()
+    d = tests_conftest().piaac_flanders_edu()   # EDCAT6 as the six-level EDU, as the tests use it
     m = 1 if quick else 10
     design = lsa.design_from_study("piaac", 2012, d, pvs={"PVLIT": [f"PVLIT{i}" for i in range(1, m + 1)]})
     weights = d[[f"SPFWT{i}" for i in range(81)]].to_numpy()

@@ -61,6 +61,21 @@ def load_reference(name: str) -> dict:
     return json.loads((REFERENCE / f"{name}.json").read_text())
 
 
+def piaac_flanders_edu() -> pd.DataFrame:
+    """The bundled PIAAC 2012 Flanders extract with ``EDU``, EDCAT6 coded 1-6 as an ordered
+    Categorical (as tests/reference/categorical_models_piaac.R codes it), and ``GENDER_R`` with
+    Female first: the data of the multinomial/ordinal tests and of benchmarks/bench_models.py."""
+    import lsa
+
+    d = lsa.datasets.load("piaac2012_bel_flanders")
+    code = pd.Series(np.nan, index=d.index)
+    for k, key in enumerate(["Lower", "Upper", "Post", "professional", "bachelor", "master"]):
+        code[d["EDCAT6"].astype(str).str.contains(key, regex=False).to_numpy()] = k + 1
+    d["EDU"] = pd.Categorical(code, categories=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], ordered=True)
+    d["GENDER_R"] = pd.Categorical(d["GENDER_R"], categories=["Female", "Male"])
+    return d
+
+
 @pytest.fixture(scope="session")
 def pisa2012() -> pd.DataFrame:
     return read_reference_csv("pisa2012")

@@ -16,13 +16,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import lsa
+from conftest import piaac_flanders_edu
 
 REF = Path(__file__).parent / "reference"
-KEYS = ["Lower", "Upper", "Post", "professional", "bachelor", "master"]
 
 
 def rel(a, b):
@@ -35,19 +34,9 @@ def ref():
     return json.loads((REF / "categorical_models_piaac.json").read_text())
 
 
-def _frame():
-    d = lsa.datasets.load("piaac2012_bel_flanders")
-    code = pd.Series(np.nan, index=d.index)
-    for k, key in enumerate(KEYS):
-        code[d["EDCAT6"].astype(str).str.contains(key, regex=False).to_numpy()] = k + 1
-    d["EDU"] = pd.Categorical(code, categories=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], ordered=True)
-    d["GENDER_R"] = pd.Categorical(d["GENDER_R"], categories=["Female", "Male"])
-    return d
-
-
 @pytest.fixture(scope="module")
 def flanders():
-    return lsa.design_from_study("piaac", 2012, _frame())
+    return lsa.design_from_study("piaac", 2012, piaac_flanders_edu())
 
 
 def quiet(fn, *args, **kw):
@@ -79,7 +68,7 @@ def test_ordinal_matches_mass_polr_with_replicates(flanders, ref, link, key):
 def edu_rows():
     """The design on the rows of the R script (EDCAT6 not missing; the replicate weights are columns,
     so dropping rows is R's subsetting before svrepdesign)."""
-    d = _frame()
+    d = piaac_flanders_edu()
     return lsa.design_from_study("piaac", 2012, d[d["EDU"].notna()])
 
 
@@ -92,7 +81,7 @@ def test_quantreg_matches_rq_with_replicates_for_every_quantile(edu_rows, ref):
 
 def test_quantreg_one_quantile_of_one_factor_is_the_weighted_median():
     """Closed form: with one factor the fit is each group's weighted quantile, averaged over PVs."""
-    d = _frame()
+    d = piaac_flanders_edu()
     three = lsa.design_from_study("piaac", 2012, d, pvs={"PVLIT": [f"PVLIT{i}" for i in range(1, 4)]})
     res = quiet(lsa.quantreg, three, "PVLIT ~ GENDER_R", q=0.5)
     assert res.tidy()["term"].tolist() == ["(Intercept)", "GENDER_RMale"]
