@@ -31,6 +31,18 @@ def read_reference_csv(name: str | Path) -> pd.DataFrame:
     return df
 
 
+def rel_entrywise(a, b) -> float:
+    """max over entries of |a − b| / |b| (b = 0 only where a = b)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+
+
+def rel_to_scale(a, b) -> float:
+    """max |a − b| relative to the largest |b| (never to an entry near 0)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
 def assert_close_scaled(actual, desired, rtol: float, scale: float | None = None) -> None:
     """``|actual - desired| <= rtol * scale`` entry by entry, with ``scale`` the largest absolute entry
     of ``desired`` unless given (e.g. the SE being compared, or a matrix norm).

@@ -12,7 +12,7 @@ products it must form (TIMSS 2011 extract).
 import numpy as np
 import pytest
 
-from conftest import read_reference_csv
+from conftest import read_reference_csv, rel_to_scale
 
 import lsa
 from lsa.mixed.inputs import design_inputs
@@ -21,11 +21,6 @@ from lsa.robust import clustered, gee, lpm, modified_poisson
 W = ["w_fstuwt", "w_fschwt"]
 RI = "pv1math ~ st29q03 + sc14q02 + st04q01 + escs + (1 | schoolid)"
 RS = "pv1math ~ st29q03 + sc14q02 + st04q01 + escs + (1 + escs | schoolid)"
-
-
-def rel(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))     # relative to the scale of b
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +49,7 @@ def test_frame_inputs(pisa):
     assert isinstance(inp, lsa.ModelInputs) and inp.design is None and inp.data is pisa
     assert inp.weights == tuple(W) and not inp.conditional and inp.domain.all()
     assert inp.replicates is None and dict(inp.pvs) == {} and inp.cluster is None
-    assert rel(inp.row_weights(), pisa[W[0]]) < 1e-15                  # level-1 total weight
+    assert rel_to_scale(inp.row_weights(), pisa[W[0]]) < 1e-15                  # level-1 total weight
     with pytest.raises(AttributeError):
         inp.weights = None                                                # frozen
 
@@ -66,7 +61,7 @@ def test_design_inputs_keep_every_row(design, mask):
     assert inp.weights == (W[0], W[1]) and inp.cluster == "schoolid"
     assert inp.replicates is design.replicates
     w = inp.row_weights()
-    assert (w[~mask] == 0).all() and rel(w[mask], design.full_weight()[mask]) < 1e-15
+    assert (w[~mask] == 0).all() and rel_to_scale(w[mask], design.full_weight()[mask]) < 1e-15
     single = lsa.model_inputs(sub, "pv1math ~ escs")                     # single-level: full weight
     assert single.weights == (W[0],)
     legacy, cols, cond = design_inputs(sub, None, False, ("schoolid",))   # mix_pv: domain rows only
@@ -86,7 +81,7 @@ def test_levels_collapsed_timss():
                             conditional_weights=True)
     inp = lsa.model_inputs(cond, "ASMMAT01 ~ 1 + (1 | school)")
     assert inp.weights == ("cw*sw", "SCHWGT") and inp.conditional
-    assert rel(inp.data["cw*sw"], d["TOTWGT"] / d["SCHWGT"]) < 1e-12   # = total / school weight
+    assert rel_to_scale(inp.data["cw*sw"], d["TOTWGT"] / d["SCHWGT"]) < 1e-12   # = total / school weight
 
 
 # --- lsa.mixed: zero weights outside the domain = the fit on the domain's rows --------------------
@@ -99,11 +94,11 @@ def test_mixed_domain_equals_subset(pisa, design, mask, formula):
     out = ~np.isin(a.model_frame.order, np.flatnonzero(mask))
     assert out.sum() == (~mask).sum() and (a.level_weights.w1[out] == 0).all()
     assert a.nobs == b.nobs and a.ngroups == b.ngroups and a.n_dropped == b.n_dropped == 0
-    assert rel(a.params, b.params) < 1e-8                                 # closed form: 1e-8
-    assert rel(a.bse, b.bse) < 1e-8                                       # sandwich SEs
-    assert rel(a.bse_model, b.bse_model) < 1e-8
-    assert rel(a.variance_components.estimate, b.variance_components.estimate) < 1e-8
-    assert rel(a.variance_components.std_error, b.variance_components.std_error) < 1e-6  # numerical Hessian
+    assert rel_to_scale(a.params, b.params) < 1e-8                                 # closed form: 1e-8
+    assert rel_to_scale(a.bse, b.bse) < 1e-8                                       # sandwich SEs
+    assert rel_to_scale(a.bse_model, b.bse_model) < 1e-8
+    assert rel_to_scale(a.variance_components.estimate, b.variance_components.estimate) < 1e-8
+    assert rel_to_scale(a.variance_components.std_error, b.variance_components.std_error) < 1e-6  # numerical Hessian
     assert abs(a.llf - b.llf) < 1e-8 * abs(b.llf)
 
 
@@ -111,12 +106,12 @@ def test_mixed_domain_cr2_and_replicate(pisa, design, mask):
     a = lsa.mixed(RI, design.subset(mask))
     b = lsa.mixed(RI, pisa[mask], weights=W)
     ca, cb = a.with_vcov("CR2"), b.with_vcov("CR2")
-    assert rel(ca.bse, cb.bse) < 1e-8 and rel(ca.df, cb.df) < 1e-8       # CR2 and Satterthwaite df
+    assert rel_to_scale(ca.bse, cb.bse) < 1e-8 and rel_to_scale(ca.df, cb.df) < 1e-8       # CR2 and Satterthwaite df
     on_rows = lsa.SurveyDesign(pisa[mask], ids=design.ids, weights=design.weights,
                                replicates=design.replicates)
     ra = a.with_vcov("replicate", design=design.subset(mask))
     rb = b.with_vcov("replicate", design=on_rows)
-    assert rel(ra.bse, rb.bse) < 1e-8
+    assert rel_to_scale(ra.bse, rb.bse) < 1e-8
 
 
 def test_mixed_domain_factor_level_absent(pisa, design):
@@ -136,14 +131,14 @@ def test_robust_domain_equals_subset(pisa, design, mask, fit, kw):
     a = fit(f, des.subset(mask), **kw)                                    # cluster: the design's id
     b = fit(f, d[mask], cluster="schoolid", weights=W[0], **kw)
     assert a.nobs == b.nobs and a.n_clusters == b.n_clusters
-    assert rel(a.params, b.params) < 1e-8 and rel(a.bse, b.bse) < 1e-8 and rel(a.df, b.df) < 1e-8
+    assert rel_to_scale(a.params, b.params) < 1e-8 and rel_to_scale(a.bse, b.bse) < 1e-8 and rel_to_scale(a.df, b.df) < 1e-8
 
 
 def test_gee_domain_equals_subset(pisa, mask):
     des = lsa.SurveyDesign(pisa, ids={"school": "schoolid"})
     a = gee("pv1math ~ escs", des.subset(mask), type="CR2", df="satterthwaite")
     b = gee("pv1math ~ escs", pisa[mask], cluster="schoolid", type="CR2", df="satterthwaite")
-    assert rel(a.params, b.params) < 1e-8 and rel(a.bse, b.bse) < 1e-8 and rel(a.df, b.df) < 1e-8
+    assert rel_to_scale(a.params, b.params) < 1e-8 and rel_to_scale(a.bse, b.bse) < 1e-8 and rel_to_scale(a.df, b.df) < 1e-8
 
 
 # --- lsa.mix_pv: the same domain rule, sandwich and replicate SEs ---------------------------------
@@ -179,9 +174,9 @@ def assert_pooled_equal(a, b, tol=1e-8):
     assert a.fixed_terms == b.fixed_terms and a.random_terms == b.random_terms
     for blk in ("fixed", "random"):
         pa, pb = getattr(a, blk), getattr(b, blk)
-        assert rel(pa.estimate, pb.estimate) < tol, blk                  # closed form: 1e-8
-        assert rel(pa.std_error, pb.std_error) < tol, blk
-        assert rel(pa.df, pb.df) < tol, blk
+        assert rel_to_scale(pa.estimate, pb.estimate) < tol, blk                  # closed form: 1e-8
+        assert rel_to_scale(pa.std_error, pb.std_error) < tol, blk
+        assert rel_to_scale(pa.df, pb.df) < tol, blk
 
 
 @pytest.mark.parametrize("formula, df_method", [(PV_RI, "barnard_rubin"), (PV_RS, "barnard_rubin"),
