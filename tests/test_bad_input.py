@@ -2192,3 +2192,25 @@ def test_group_over_many_countries_checks_memory_first(intl, monkeypatch):
                              r"columns\): not enough memory.*Analyse by country \(by='CNT'"):
         lsa.mean(d, "MATH")
     assert len(lsa.mean(d, "MATH", by="CNT").tidy()) == 3             # by country fits in the same memory
+
+
+# --- issue 15: read_study(subject=) for studies with one file set per subject (TIMSS Advanced) ----------
+
+_SUBJECT_CASES = [
+    ("subject on a study with one file set", dict(study="TIMSS", cycle=2019, subject="math"),
+     r"subject applies to studies whose files are split by subject \(TIMSS Advanced\); TIMSS has one file set, "
+     r"so leave subject=None; got 'math'"),
+    ("unknown subject", dict(study="TIMSS Advanced", cycle=2015, subject="chemistry"),
+     r"subject \(of TIMSS Advanced\) must be one of \['math', 'physics'\]; got 'chemistry'"),
+    ("subject not text", dict(study="TIMSS Advanced", cycle=2015, subject=3),
+     r"subject \(of TIMSS Advanced\) must be one of \['math', 'physics'\]; got 3"),
+]
+
+
+@pytest.mark.parametrize("case, kw, match", _SUBJECT_CASES, ids=[c[0] for c in _SUBJECT_CASES])
+def test_read_study_subject_bad_input(tmp_path, case, kw, match):
+    """Checked before any file is looked for: an empty folder is enough."""
+    kw = dict(kw)
+    with pytest.raises(lsa.LsaError, match=match) as info:
+        lsa.io.read_study(tmp_path, kw.pop("study"), kw.pop("cycle"), **kw)
+    assert "\n" not in str(info.value)
