@@ -28,8 +28,8 @@ import re
 from pathlib import Path
 
 from .errors import ReadError
-from .io_syntax_base import (Field, Layout, Tok, assemble, read_syntax_text, strip_comments, syntax_error,
-                             tokens)
+from .io_syntax_base import (Field, Layout, Tok, assemble, read_syntax_text, split_statements, strip_comments,
+                             syntax_error, tokens)
 from .io_syntax_sas import parse_sas
 
 __all__ = ["Field", "Layout", "parse_syntax", "read_syntax_text"]
@@ -40,18 +40,8 @@ __all__ = ["Field", "Layout", "parse_syntax", "read_syntax_text"]
 # --------------------------------------------------------------------------------------------
 def _spss_commands(toks: list[Tok]) -> list[list[Tok]]:
     """Commands end with a period that ends a line (SPSS's terminator)."""
-    cmds, cur = [], []
-    for i, t in enumerate(toks):
-        nxt = toks[i + 1] if i + 1 < len(toks) else None
-        if t.kind == "dot" and (nxt is None or nxt.line > t.line):
-            if cur:
-                cmds.append(cur)
-            cur = []
-        else:
-            cur.append(t)
-    if cur:
-        cmds.append(cur)
-    return cmds
+    return split_statements(toks, lambda i: toks[i].kind == "dot"
+                            and (i + 1 == len(toks) or toks[i + 1].line > toks[i].line))
 
 
 _SPSS_FORMAT = re.compile(r"^(A|AHEX|F|N|E|COMMA|DOT|DOLLAR|PCT)(\d+)?(?:\.(\d+))?$", re.I)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .errors import ReadError
 
-__all__ = ["Field", "Layout", "Tok", "tokens", "strip_comments", "syntax_error", "assemble", "read_syntax_text"]
+__all__ = ["Field", "Layout", "Tok", "tokens", "strip_comments", "split_statements", "syntax_error", "assemble",
+           "read_syntax_text"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,22 @@ def tokens(text: str, spss: bool) -> list[Tok]:
             out.append(Tok("dot", ".", line))
             continue
         out.append(Tok(kind, tok, line))
+    return out
+
+
+def split_statements(toks: list[Tok], ends) -> list[list[Tok]]:
+    """The tokens cut into statements at every index ``i`` where ``ends(i)`` holds (SPSS: a period that
+    ends a line; SAS: ``;``); the terminator is dropped and empty statements are skipped."""
+    out, cur = [], []
+    for i, t in enumerate(toks):
+        if ends(i):
+            if cur:
+                out.append(cur)
+            cur = []
+        else:
+            cur.append(t)
+    if cur:
+        out.append(cur)
     return out
 
 

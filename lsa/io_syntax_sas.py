@@ -6,23 +6,13 @@ from __future__ import annotations
 import re
 
 from .errors import ReadError
-from .io_syntax_base import Field, Layout, Tok, assemble, strip_comments, syntax_error, tokens
+from .io_syntax_base import Field, Layout, Tok, assemble, split_statements, strip_comments, syntax_error, tokens
 
 __all__ = ["parse_sas"]
 
 
 def _sas_statements(toks: list[Tok]) -> list[list[Tok]]:
-    out, cur = [], []
-    for t in toks:
-        if t.text == ";":
-            if cur:
-                out.append(cur)
-            cur = []
-        else:
-            cur.append(t)
-    if cur:
-        out.append(cur)
-    return out
+    return split_statements(toks, lambda i: toks[i].text == ";")
 
 
 _SAS_INFMT = re.compile(r"^(\$?)([A-Za-z]*)(\d*)\.(\d*)$")
