@@ -159,6 +159,16 @@ def _typed(tok: Tok, text: bool):
         return None
 
 
+def _declared(seen: dict[str, Field], sets):
+    """``(field, items)`` for every name of every ``(names, items)`` set that the layout declares
+    (names matched case-insensitively; undeclared names are skipped)."""
+    for names, items in sets:
+        for n in names:
+            f = seen.get(n.upper())
+            if f is not None:
+                yield f, items
+
+
 def assemble(path, language, fields, labels, vsets, msets, reclen, data_file) -> Layout:
     seen: dict[str, Field] = {}
     for f in fields:
@@ -168,33 +178,25 @@ def assemble(path, language, fields, labels, vsets, msets, reclen, data_file) ->
             raise syntax_error(path, f.line, f"{f.name} starts at column {f.start}; columns start at 1.")
         seen[f.name.upper()] = f
     value_labels: dict[str, dict] = {}
-    for names, pairs in vsets:
-        for n in names:
-            f = seen.get(n.upper())
-            if f is None:
-                continue
-            d = value_labels.setdefault(f.name, {})
-            for tok, lab in pairs:
-                code = _typed(tok, f.text)
-                if code is not None:
-                    d[code] = lab
+    for f, pairs in _declared(seen, vsets):
+        d = value_labels.setdefault(f.name, {})
+        for tok, lab in pairs:
+            code = _typed(tok, f.text)
+            if code is not None:
+                d[code] = lab
     missing: dict[str, list] = {}
-    for names, ranges in msets:
-        for n in names:
-            f = seen.get(n.upper())
-            if f is None:
+    for f, ranges in _declared(seen, msets):
+        out = missing.setdefault(f.name, [])
+        for lo, hi in ranges:
+            if lo is not None and lo.kind == "dot" or hi is not None and hi.kind == "dot":
                 continue
-            out = missing.setdefault(f.name, [])
-            for lo, hi in ranges:
-                if lo is not None and lo.kind == "dot" or hi is not None and hi.kind == "dot":
-                    continue
-                lo_v = -float("inf") if lo is None else _typed(lo, f.text)
-                hi_v = float("inf") if hi is None else _typed(hi, f.text)
-                if lo_v is None or hi_v is None:
-                    continue
-                r = {"lo": lo_v, "hi": hi_v}
-                if r not in out:
-                    out.append(r)
+            lo_v = -float("inf") if lo is None else _typed(lo, f.text)
+            hi_v = float("inf") if hi is None else _typed(hi, f.text)
+            if lo_v is None or hi_v is None:
+                continue
+            r = {"lo": lo_v, "hi": hi_v}
+            if r not in out:
+                out.append(r)
     missing = {k: v for k, v in missing.items() if v}
     labels = {seen[k.upper()].name: v for k, v in labels.items() if k.upper() in seen}
     return Layout(str(path), language, tuple(fields), labels, value_labels, missing, reclen, data_file)
