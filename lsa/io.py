@@ -26,6 +26,7 @@ from .io_memory import check_memory, row_bytes
 from .io_parquet import is_parquet, parquet_header, read_parquet, to_parquet
 from .io_readers import (ColumnNotFoundError, check_complete, check_data_file, check_n_jobs, nearest_names, read_any,
                          read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
+from .io_search import code_text, missing_text
 from .io_search import codebook as codebook, search as search, variables as variables  # re-exported
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
@@ -483,9 +484,8 @@ def describe(path) -> FileDescription:
     for name, label in zip(meta.column_names, meta.column_labels or [None] * len(meta.column_names)):
         vl = vls.get(name) or {}
         miss = mr.get(name) or mu.get(name) or []
-        miss_txt = ", ".join((f"{_fmt(r['lo'])}" if r["lo"] == r["hi"] else f"{_fmt(r['lo'])}-{_fmt(r['hi'])}")
-                             if isinstance(r, dict) else str(r) for r in miss)
-        shown = "; ".join(f"{_fmt(k)}={v}" for k, v in vl.items())
+        miss_txt = missing_text(miss)
+        shown = "; ".join(f"{code_text(k)}={v}" for k, v in vl.items())
         shown = shown if len(shown) <= 60 else shown[:57] + ".."
         rows.append(dict(name=name, label=label or "", type=(meta.readstat_variable_types or {}).get(name, ""),
                          measure=(getattr(meta, "variable_measure", None) or {}).get(name, ""),
@@ -493,7 +493,3 @@ def describe(path) -> FileDescription:
     ftype = {"spss": "SPSS", "stata": "Stata", "sas": "SAS"}[kind]
     return FileDescription(str(path), ftype, n_rows, len(meta.column_names), pd.DataFrame(rows),
                            match_filename(path.name))
-
-
-def _fmt(v) -> str:
-    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)

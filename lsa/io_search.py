@@ -79,17 +79,19 @@ def data_files(source: Any) -> list[tuple[str, Path]]:
     return out
 
 
-def _code(v: Any) -> str:
+def code_text(v: Any) -> str:
+    """A code as shown: ``9.0`` as ``9``, anything else as ``str``."""
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
-def _missing_text(spec: Sequence[Any]) -> str:
+def missing_text(spec: Sequence[Any]) -> str:
+    """User-missing declarations as shown: ``9``, ``97-99`` (a range), ``A`` (SAS/Stata letters), comma-joined."""
     parts = []
     for r in spec or ():
         if isinstance(r, dict):
-            parts.append(_code(r["lo"]) if r["lo"] == r["hi"] else f"{_code(r['lo'])}-{_code(r['hi'])}")
+            parts.append(code_text(r["lo"]) if r["lo"] == r["hi"] else f"{code_text(r['lo'])}-{code_text(r['hi'])}")
         else:
-            parts.append(_code(r))
+            parts.append(code_text(r))
     return ", ".join(parts)
 
 
@@ -111,8 +113,8 @@ def _header(path: Path):
 def _row(shown: str, name: str, label: str | None, vls: dict, missing: dict, types: dict) -> dict:
     vl = vls.get(name) or {}
     return dict(file=shown, variable=name, label=label or "",
-                value_labels="; ".join(f"{_code(k)}={v}" for k, v in vl.items()),
-                missing=_missing_text(missing.get(name)), type=types.get(name, ""), matched="", codes=vl)
+                value_labels="; ".join(f"{code_text(k)}={v}" for k, v in vl.items()),
+                missing=missing_text(missing.get(name)), type=types.get(name, ""), matched="", codes=vl)
 
 
 def _file_rows(shown: str, path: Path, keep=None) -> list[dict]:
@@ -229,7 +231,7 @@ def _html(table: pd.DataFrame, codes: list[dict], title: str) -> str:
                      "<th>value labels</th><th>missing</th></tr>")
         for j in table.index[table["file"] == f]:
             r = table.loc[j]
-            vl = "".join(f"<li>{esc(_code(k))} = {esc(str(v))}</li>" for k, v in codes[j].items())
+            vl = "".join(f"<li>{esc(code_text(k))} = {esc(str(v))}</li>" for k, v in codes[j].items())
             parts.append(f"<tr class='var'><td class='v'>{esc(r['variable'])}</td><td>{esc(r['label'])}</td>"
                          f"<td>{esc(str(r['type']))}</td><td>{f'<ul class=vl>{vl}</ul>' if vl else ''}</td>"
                          f"<td>{esc(r['missing'])}</td></tr>")
