@@ -22,7 +22,7 @@ from .errors import LsaError, LsaWarning, ReadError, StudyError, warn
 from .io_files import (attach_files, check_files, check_one_cycle, combine_attrs, concat_frames, extra_roles,
                        link_design, shift_codes, subject_files, take_rows)
 from .io_fixed import find_syntax, fixed_width_file, read_fixed, syntax_columns
-from .io_memory import check_memory, row_bytes
+from .io_memory import check_memory, header_row_bytes
 from .io_parquet import is_parquet, parquet_header, read_parquet, to_parquet
 from .io_readers import (ColumnNotFoundError, check_complete, check_data_file, check_n_jobs, nearest_names, read_any,
                          read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
@@ -159,8 +159,7 @@ def _check_study_memory(info, stu_files: Mapping[str, Path], columns, merge_keys
         cols = names if columns is None else _select([columns] if isinstance(columns, str) else list(columns),
                                                      _design_names(info, ()) + list(merge_keys), info, names)[0]
         rows += meta.number_rows
-        total += meta.number_rows * row_bytes(cols, getattr(meta, "readstat_variable_types", None),
-                                              getattr(meta, "variable_storage_width", None))
+        total += meta.number_rows * header_row_bytes(cols, meta)
     if rows:
         check_memory(rows, total // rows, f"read_study: the student files of {len(stu_files)} "
                      f"{'country' if len(stu_files) == 1 else 'countries'}")

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 from .errors import LsaError, NotEnoughMemoryError
 
-__all__ = ["MEMORY_ENV", "NotEnoughMemoryError", "available_memory", "row_bytes", "check_memory", "format_bytes"]
+__all__ = ["MEMORY_ENV", "NotEnoughMemoryError", "available_memory", "row_bytes", "header_row_bytes", "check_memory", "format_bytes"]
 
 MEMORY_ENV = "LSA_AVAILABLE_MEMORY"
 #: bytes of a Python ``str`` object beyond its characters, plus the 8-byte pointer of the column
@@ -82,6 +82,12 @@ def row_bytes(columns: Sequence[str], types: Mapping[str, str] | None = None,
         else:
             total += 8
     return total
+
+
+def header_row_bytes(columns: Sequence[str], meta) -> int:
+    """:func:`row_bytes` of ``columns`` with the types and storage widths a file's header reports
+    (pyreadstat metadata or :func:`lsa.io_parquet.parquet_header`)."""
+    return row_bytes(columns, getattr(meta, "readstat_variable_types", None), getattr(meta, "variable_storage_width", None))
 
 
 def check_memory(n_rows: int, bytes_per_row: int, what: str, *, n_columns: int | None = None,

@@ -42,7 +42,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from .errors import LsaError, ReadError
-from .io_memory import check_memory, row_bytes
+from .io_memory import check_memory, header_row_bytes
 from .io_readers import (check_data_file, check_n_jobs, finish_frame, header_memory, in_daemon, read_chunks,
                          read_metadata, resolve_columns)
 
@@ -135,8 +135,7 @@ def to_parquet(source, target, columns: Sequence[str] | None = None, *, chunksiz
     meta = read_metadata(path, kind, user_missing=True)   # with the user-missing declarations
     usecols = resolve_columns(columns, meta.column_names, path) if columns is not None else None
     cols = [c for c in meta.column_names if usecols is None or c in set(usecols)]   # file order, as pyreadstat
-    per_row = row_bytes(cols, getattr(meta, "readstat_variable_types", None),
-                        getattr(meta, "variable_storage_width", None))
+    per_row = header_row_bytes(cols, meta)
     rows = _chunk_rows(chunksize, per_row)
     n_rows = meta.number_rows if (meta.number_rows or -1) >= 0 else None
     check_memory(min(rows, n_rows or rows), per_row, f"converting {path.name} to Parquet ({rows:,} rows per "

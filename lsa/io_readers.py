@@ -280,14 +280,13 @@ def in_daemon() -> bool:
 def header_memory(path: Path, meta, usecols: Sequence[str] | None, peak: float = 2.0) -> int:
     """Check that the columns ``usecols`` (None: all) of a file whose header is ``meta`` fit in
     memory (:func:`lsa.io_memory.check_memory`); returns the bytes the read needs."""
-    from .io_memory import check_memory, row_bytes
+    from .io_memory import check_memory, header_row_bytes
 
     cols = list(meta.column_names) if usecols is None else list(usecols)
     n = getattr(meta, "number_rows", None)
     if n is None or n < 0:
         return 0
-    per_row = row_bytes(cols, getattr(meta, "readstat_variable_types", None),
-                        getattr(meta, "variable_storage_width", None))
+    per_row = header_row_bytes(cols, meta)
     return check_memory(n, per_row, f"reading {len(cols):,} columns of {path.name}", n_columns=len(cols), peak=peak)
 
 
