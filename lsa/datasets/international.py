@@ -40,7 +40,7 @@ import pandas as pd
 from scipy.linalg import hadamard
 
 from ..errors import LsaError
-from .simulate import simulate
+from .simulate import fay_replicates, simulate
 
 __all__ = ["International", "hadamard_order", "simulate_international"]
 
@@ -160,18 +160,10 @@ def _country_frame(sim, c: int, n_pvs: int, h: np.ndarray) -> pd.DataFrame:
         "CNTSTUID": ((c + 1) * 1_000_000 + np.arange(1, len(d) + 1)).astype(np.int32),
         "W_FSTUWT": d["w_fstuwt"].to_numpy(), "W_SCHGRNRABWT": d["w_fschwt"].to_numpy(),
         "ESCS": d["escs"].to_numpy(), "FEMALE": d["female"].to_numpy().astype(np.int8)})
-    reps = _fay(rank, d["w_fstuwt"].to_numpy(), h)
+    reps = fay_replicates(rank, d["w_fstuwt"].to_numpy(), h, FAY_K)
     pvs = d[list(sim.pv_columns)].to_numpy()
     return pd.concat([out, pd.DataFrame(reps, columns=[f"W_FSTURWT{r}" for r in range(1, h.shape[0] + 1)], copy=False),
                       pd.DataFrame(pvs, columns=[f"PV{m}MATH" for m in range(1, n_pvs + 1)], copy=False)], axis=1)
-
-
-def _fay(rank: np.ndarray, w: np.ndarray, h: np.ndarray, k: float = FAY_K) -> np.ndarray:
-    """Fay replicates of one country (module docstring): stratum = rank // 2, its Hadamard column
-    (stratum mod (R − 1)) + 1, first unit = even rank."""
-    column = (rank // 2) % (h.shape[0] - 1) + 1
-    plus = (h[:, column] > 0) == (rank % 2 == 0)[None, :]                   # R × n
-    return (w[None, :] * np.where(plus, 2 - k, k)).T                        # n × R, column-major
 
 
 def _allocate(shares: np.ndarray, total: int, minimum: int = 8) -> np.ndarray:

@@ -93,20 +93,19 @@ def simulate(
         data[col] = theta[rows] + rng.normal(0, pv_sd, len(rows))
     if not replicates:
         return Simulated(data, truth, pv_cols, ())
-    reps = _fay_replicates(np.searchsorted(np.sort(chosen), sch), w_stu, k=0.5)
+    rank = np.searchsorted(np.sort(chosen), sch)
+    n_strata = int(rank.max()) // 2 + 1      # the smallest Sylvester matrix with more rows than strata
+    reps = fay_replicates(rank, w_stu, hadamard(1 << int(np.ceil(np.log2(n_strata + 1)))), k=0.5)
     rep_cols = tuple(f"w_fsturwt{r}" for r in range(1, reps.shape[1] + 1))
     data = pd.concat([data, pd.DataFrame(reps, columns=rep_cols)], axis=1)
     return Simulated(data, truth, pv_cols, rep_cols)
 
 
-def _fay_replicates(school_rank: np.ndarray, w: np.ndarray, k: float) -> np.ndarray:
-    """Fay BRR: schools paired in rank order into variance strata h (unit 1 / unit 2);
-    replicate r multiplies unit 1 of stratum h by 2 − k when H[r, h] = 1, else by k (unit 2
-    the reverse). H: the smallest Sylvester Hadamard matrix with more rows than strata."""
-    stratum = school_rank // 2
-    unit1 = school_rank % 2 == 0
-    n_strata = int(stratum.max()) + 1
-    order = 1 << int(np.ceil(np.log2(n_strata + 1)))
-    h = hadamard(order)[:, 1 : n_strata + 1] > 0                 # skip the all-ones column
-    plus = h[:, stratum].T == unit1[:, None]                    # n × R
-    return w[:, None] * np.where(plus, 2 - k, k)
+def fay_replicates(rank: np.ndarray, w: np.ndarray, h: np.ndarray, k: float) -> np.ndarray:
+    """Fay BRR replicate weights (n × R): units paired in ``rank`` order into variance strata
+    (stratum = rank // 2, first unit = even rank); stratum s takes column (s mod (R − 1)) + 1 of
+    the Hadamard matrix ``h`` (R × R; column 0, all ones, is skipped); replicate r multiplies the
+    first unit's weight by 2 − k where H[r, column] = +1, else by k (the second unit the reverse)."""
+    column = (rank // 2) % (h.shape[0] - 1) + 1
+    plus = (h[:, column] > 0) == (rank % 2 == 0)[None, :]                   # R × n
+    return (w[None, :] * np.where(plus, 2 - k, k)).T                        # n × R, column-major
