@@ -102,8 +102,8 @@ def _codebook(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from .io_parquet import to_parquet
 
-    cols = [c for part in args.columns or [] for c in part.split(",") if c.strip()] or None
-    out = to_parquet(args.source, args.target, [c.strip() for c in cols] if cols else None,
+    cols = [c.strip() for part in args.columns or [] for c in part.split(",") if c.strip()] or None
+    out = to_parquet(args.source, args.target, cols,
                      chunksize=args.chunksize, n_jobs=args.n_jobs, progress=False if args.quiet else None)
     print(f"parquet: {out}")
     return 0
