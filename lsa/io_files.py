@@ -370,7 +370,7 @@ def _teacher(out, link, role, path, info, cols, labels, user_missing, allow_unma
                path, f"the {role.replace('_', ' ')} file", ids, allow_unmatched, "their teacher columns are left missing")
     tcols = _new_columns(out, teach, keys[1], role)
     out = _add(out, teach, tpos, tcols, meta, codes)
-    return out, (wcol if wcol is not None else None)
+    return out, wcol
 
 
 # --------------------------------------------------------------------------------------------
