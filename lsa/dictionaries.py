@@ -39,7 +39,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
@@ -50,7 +50,7 @@ from .dictionary_yaml import read_yaml as _read_yaml
 from .errors import StudyError
 from .validation import check_frame
 
-__all__ = ["studies", "study_info", "design_spec", "study_doc", "StudyInfo", "DesignSpec", "DictionaryError",
+__all__ = ["studies", "study_info", "all_study_infos", "design_spec", "study_doc", "StudyInfo", "DesignSpec", "DictionaryError",
            "resolve_columns", "STUDIES"]
 # ``design_from_study`` lives in lsa.design (this module never imports it); lsa.design also sets
 # ``lsa.dictionaries.design_from_study`` so that the old import path keeps working, and since
@@ -223,6 +223,14 @@ def study_info(study: str, cycle: Any, grade: Any = None) -> StudyInfo:
         unverified=flags, evidence=tuple(str(x) for x in entry.get("evidence") or ()), raw=_ro(entry))
 
 
+def all_study_infos() -> Iterator[StudyInfo]:
+    """The :class:`StudyInfo` of every study × cycle (× grade) the dictionaries know, in display order."""
+    for s in STUDIES:
+        for cyc, (entry, _) in study_doc(s)["cycles"].items():
+            for g in entry.get("grades") or [None]:
+                yield study_info(s, cyc, g)
+
+
 def studies() -> pd.DataFrame:
     """One row per study × cycle (× grade): the weights, replicate scheme and PVs the dictionary knows.
 
@@ -231,25 +239,21 @@ def studies() -> pd.DataFrame:
     cycle_unverified (the whole cycle is unverified), n_unverified, unverified.
     """
     rows = []
-    for s in STUDIES:
-        doc = study_doc(s)
-        for cyc, (entry, _) in doc["cycles"].items():
-            for g in entry.get("grades") or [None]:
-                info = study_info(s, cyc, g)
-                r = info.replication
-                n_rep = r.get("n_replicates")
-                if n_rep is None and r.get("replicate_weights"):
-                    n_rep = len(info.replicate_columns())
-                if info.method == "jk2" and r.get("zone"):
-                    n_rep = None  # from the zones in the data
-                rows.append(dict(
-                    study=s, name=info.name, cycle=cyc, grade=g, observation_level=info.observation_level,
-                    final_weight=info.weights["final"],
-                    method=info.method + (" (both halves)" if r.get("both_halves") else ""),
-                    n_replicates=n_rep, variance_factor=info.variance_factor, pv_variance=info.pv_variance,
-                    n_pv=info.pv_n, pv_roots=", ".join(info.pv_roots), benchmarks=", ".join(info.benchmarks),
-                    cycle_unverified="<cycle>" in info.unverified, n_unverified=len(info.unverified),
-                    unverified=", ".join(info.unverified)))
+    for info in all_study_infos():
+        r = info.replication
+        n_rep = r.get("n_replicates")
+        if n_rep is None and r.get("replicate_weights"):
+            n_rep = len(info.replicate_columns())
+        if info.method == "jk2" and r.get("zone"):
+            n_rep = None  # from the zones in the data
+        rows.append(dict(
+            study=info.study, name=info.name, cycle=info.cycle, grade=info.grade,
+            observation_level=info.observation_level, final_weight=info.weights["final"],
+            method=info.method + (" (both halves)" if r.get("both_halves") else ""),
+            n_replicates=n_rep, variance_factor=info.variance_factor, pv_variance=info.pv_variance,
+            n_pv=info.pv_n, pv_roots=", ".join(info.pv_roots), benchmarks=", ".join(info.benchmarks),
+            cycle_unverified="<cycle>" in info.unverified, n_unverified=len(info.unverified),
+            unverified=", ".join(info.unverified)))
     df = pd.DataFrame(rows)
     df["grade"] = df["grade"].astype("Int64")
     df["n_replicates"] = df["n_replicates"].astype("Int64")

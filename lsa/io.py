@@ -69,32 +69,30 @@ def match_filename(name: str) -> list[dict]:
     Each match is a dict with study, cycle, grade, role, country and ``unverified`` (the file
     naming or cycle suffix used for the match is not verified).
     """
-    from .dictionaries import STUDIES, study_doc, study_info
+    from .dictionaries import all_study_infos
 
     base = Path(name).name
     hits = []
-    for s in STUDIES:
-        for cyc, (entry, _) in study_doc(s)["cycles"].items():
-            for g in entry.get("grades") or [None]:
-                info = study_info(s, cyc, g)
-                letters = info.files.get("grade_letter") or {}
-                letter = letters.get(str(g)) if g is not None else None
-                suffix = info.files.get("suffix")
-                role_grades = info.files.get("role_grades") or {}
-                for role, pat in _file_roles(info).items():
-                    if ("{suffix}" in pat and not suffix) or (g is not None and int(g) not in role_grades.get(role, [g])):
-                        continue
-                    if "{grade_letter}" in pat and not letter:
-                        continue
-                    pat = re.sub(r"\.(txt|sav)$", "", pat, flags=re.I) + r"{ext}"
-                    rx = _pattern_regex(pat.replace("{ext}", ""), suffix, letter)
-                    m = re.fullmatch(rx.pattern + r"\.(sav|zsav|txt|sas7bdat|dta)", base, re.IGNORECASE)
-                    if m:
-                        unv = info.is_unverified(f"files.{role}") or ("{suffix}" in info.files.get(role, "")
-                                                                     and info.is_unverified("files.suffix"))
-                        hits.append(dict(study=s, cycle=cyc, grade=g, role=role,
-                                         country=(m.groupdict().get("cnt") or "").upper() or None,
-                                         unverified=bool(unv or "<cycle>" in info.unverified)))
+    for info in all_study_infos():
+        g = info.grade
+        letters = info.files.get("grade_letter") or {}
+        letter = letters.get(str(g)) if g is not None else None
+        suffix = info.files.get("suffix")
+        role_grades = info.files.get("role_grades") or {}
+        for role, pat in _file_roles(info).items():
+            if ("{suffix}" in pat and not suffix) or (g is not None and int(g) not in role_grades.get(role, [g])):
+                continue
+            if "{grade_letter}" in pat and not letter:
+                continue
+            pat = re.sub(r"\.(txt|sav)$", "", pat, flags=re.I) + r"{ext}"
+            rx = _pattern_regex(pat.replace("{ext}", ""), suffix, letter)
+            m = re.fullmatch(rx.pattern + r"\.(sav|zsav|txt|sas7bdat|dta)", base, re.IGNORECASE)
+            if m:
+                unv = info.is_unverified(f"files.{role}") or ("{suffix}" in info.files.get(role, "")
+                                                             and info.is_unverified("files.suffix"))
+                hits.append(dict(study=info.study, cycle=info.cycle, grade=g, role=role,
+                                 country=(m.groupdict().get("cnt") or "").upper() or None,
+                                 unverified=bool(unv or "<cycle>" in info.unverified)))
     return hits
 
 
