@@ -317,8 +317,7 @@ def clustered(
     cl_name, cl_values = column_or_values(cluster, data, "cluster")
     w_name, w_values = (None, None) if weights is None else weight_values(weights, data)
     design = build_design(formula, data)
-    rows = design.rows
-    pos = data.index.get_indexer(rows)
+    pos = design.rows
     y, X = design.y, design.X
     n_dropped = design.n_dropped
     cl = cl_values[pos]

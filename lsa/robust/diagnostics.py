@@ -57,7 +57,7 @@ def h_test(data: pd.DataFrame, formula: str, group: str, min_df: int = 10) -> HT
     check_number(min_df, "min_df", low=1, integer=True)
     data = data.reset_index(drop=True)
     d = build_design(formula, data)
-    g = data[group].to_numpy()[np.asarray(d.rows)]
+    g = data[group].to_numpy()[d.rows]
     if pd.isna(g).any():
         raise DesignError(f"group column {group!r} has missing values in rows used by the model")
     codes, labels = pd.factorize(g, sort=True)

@@ -56,7 +56,7 @@ def effective_clusters(model, data: pd.DataFrame | None = None, cluster=None) ->
     data = check_frame(data, "data").reset_index(drop=True)
     name, cl = column_or_values(cluster, data, "cluster")
     design = build_design(model, data)
-    codes, _ = cluster_codes(cl[np.asarray(design.rows)], name)
+    codes, _ = cluster_codes(cl[design.rows], name)
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     blocks = [design.X[i] for i in np.split(order, bounds)]

@@ -11,39 +11,18 @@ non-finite values are errors naming the variable or term.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import pandas as pd
 
-from ..formula import model_matrices
+from ..formula import ModelMatrices, model_matrices
 
 
-@dataclass(frozen=True)
-class Design:
-    """Model frame of a single-level formula.
-
-    Attributes
-    ----------
-    y : (n,) response; X : (n, p) design; terms : p R-style names;
-    rows : index labels of ``data`` that were used (complete cases);
-    n_dropped : rows of ``data`` dropped for missing values in the formula's variables.
-    """
-
-    y: np.ndarray
-    X: np.ndarray
-    terms: tuple[str, ...]
-    rows: pd.Index
-    n_dropped: int
-
-
-def build_design(formula: str, data: pd.DataFrame, function: str = "lsa.robust") -> Design:
+def build_design(formula: str, data: pd.DataFrame, function: str = "lsa.robust") -> ModelMatrices:
     """Evaluate ``formula`` (``y ~ x1 + x2 + f`` with R semantics) on ``data``.
 
-    Rows with a missing value in any variable of the formula are dropped and counted.
+    Rows with a missing value in any variable of the formula are dropped and counted: ``rows``
+    is the boolean mask of the rows of ``data`` used, ``n_dropped`` their complement's count.
     Raises :class:`~lsa.errors.FormulaError` naming the problem when the formula cannot be
     evaluated (unknown column, no response, a random-effect term, ...), and
     :class:`~lsa.errors.DesignError` for non-finite values (see :mod:`lsa.formula`).
     """
-    mm = model_matrices(formula, data, function)
-    return Design(y=mm.y, X=mm.X, terms=mm.terms, rows=data.index[mm.rows], n_dropped=mm.n_dropped)
+    return model_matrices(formula, data, function)

@@ -101,8 +101,7 @@ def gee(
         warn(f"{design.n_dropped} of {len(data)} rows dropped for missing values in the model's variables",
              MissingDataWarning)
     check_response(design.y, family_kind(fam), formula)
-    pos = np.asarray(design.rows)
-    codes, labels = cluster_codes(cl_values[pos], cl_name)
+    codes, labels = cluster_codes(cl_values[design.rows], cl_name)
     idx, (yb, Xb) = split_by_cluster(codes, design.y, design.X)
     y = np.concatenate(yb)
     X = np.vstack(Xb)
