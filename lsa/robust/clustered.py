@@ -40,7 +40,7 @@ class DefaultCluster(str):
     top-level id of a design; told apart from an explicit ``"schid"`` by identity."""
 
 
-DEFAULT_CLUSTER = DEFAULT = DefaultCluster("schid")
+DEFAULT_CLUSTER = DefaultCluster("schid")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,9 +358,9 @@ def frame_of(data, formula, cluster, weights):
     ``cluster`` values given for every row of the design are restricted to the domain too."""
     if not isinstance(data, SurveyDesign):
         data = check_frame(data, "data")
-        return data.reset_index(drop=True), ("schid" if cluster is DEFAULT else cluster), weights
+        return data.reset_index(drop=True), ("schid" if cluster is DEFAULT_CLUSTER else cluster), weights
     inp = model_inputs(data, formula, weights)
-    if cluster is None or cluster is DEFAULT:
+    if cluster is None or cluster is DEFAULT_CLUSTER:
         if inp.cluster is None:
             raise DesignError("cluster: the design declares no id (ids={...}) to cluster on; "
                               "give cluster= (a column name)")
