@@ -337,13 +337,12 @@ def clustered(
                if w_values is not None and bad_na.any() else ""),
             MissingDataWarning
         )
-    if fam is not None:
-        check_response(y, family_kind(fam), formula)
     if fam is None:
         blocks, beta, se_model = _least_squares(y, X, cl, w, design.terms, cl_name)
         fam_name = "gaussian"
         check = None
     else:
+        check_response(y, family_kind(fam), formula)
         fam_name = f"{type_name(fam).lower()}({type_name(fam.link).lower()})"
         blocks, beta, se_model, check = _glm(y, X, cl, w, design.terms, fam, cl_name)
         report(f"clustered {fam_name} fit of {formula!r}", check, family=family_kind(fam))
