@@ -97,17 +97,23 @@ def loo_means(s: pd.Series, codes: np.ndarray, ncl: int) -> np.ndarray:
         return np.where(cnt[:, None] > 0, tot / cnt[:, None], np.nan)
 
 
+def _renamed_columns(df: pd.DataFrame, columns: list[str], prefix: str, names: dict[str, str]) -> dict:
+    """``columns`` of ``df`` under internal names ``prefix0, prefix1, …`` (recorded in ``names``),
+    on a 0..n-1 index; categorical columns kept, the others as float64."""
+    out = {}
+    for j, c in enumerate(columns):
+        nm = f"{prefix}{j}"
+        names[nm] = c
+        s = df[c].reset_index(drop=True)
+        out[nm] = s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("float64")
+    return out
+
+
 def _student_columns(spec: Spec, pv: str | None, names: dict[str, str]) -> tuple[dict, list[str], list[str]]:
     """The level-1 variables (x0, x1, …), the outcome y and the weight w of the student table."""
     df = spec.data
-    l1 = {}
-    level1 = []
-    for j, c in enumerate(spec.level1):
-        nm = f"x{j}"
-        names[nm] = c
-        s = df[c].reset_index(drop=True)
-        l1[nm] = s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype("float64")
-        level1.append(nm)
+    l1 = _renamed_columns(df, spec.level1, "x", names)
+    level1 = list(l1)
     fixed1 = []
     if pv is not None:
         l1["y"] = df[pv].reset_index(drop=True).astype(float)
@@ -122,19 +128,9 @@ def _student_columns(spec: Spec, pv: str | None, names: dict[str, str]) -> tuple
 
 def _cluster_columns(spec: Spec, codes: np.ndarray, ncl: int, names: dict[str, str]) -> tuple[dict, list[str]]:
     """The level-2 variables (z0, z1, …) of the cluster table: one value per cluster."""
-    df = spec.data
-    l2 = {}
-    level2 = []
-    for j, c in enumerate(spec.level2):
-        nm = f"z{j}"
-        names[nm] = c
-        s = df[c].reset_index(drop=True)
-        if not isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.astype("float64")
-        first = s.groupby(codes).first()
-        l2[nm] = first.reindex(range(ncl)).reset_index(drop=True)
-        level2.append(nm)
-    return l2, level2
+    l2 = {nm: s.groupby(codes).first().reindex(range(ncl)).reset_index(drop=True)
+          for nm, s in _renamed_columns(spec.data, spec.level2, "z", names).items()}
+    return l2, list(l2)
 
 
 def build_tables(spec: Spec, pv: str | None) -> Tables:
