@@ -235,9 +235,15 @@ def score_step(y, X, starts, sizes, beta, fam, phi, alpha, free=None):
     k = 1.0 / (phi * (1.0 - alpha))
     info = k * (Dt.T @ Dt - (sD * c[:, None]).T @ sD)
     score = k * (Dt.T @ et - (sD * c[:, None]).T @ np.add.reduceat(et, starts))
+    return _step(info, score, free)
+
+
+def _step(info, score, free=None, inverse=None):
+    """The Fisher-scoring step ``info⁻¹ score`` (``inverse``: ``info⁻¹`` if already computed); only
+    the ``free`` coefficients move when a mask is given (their block of the information)."""
     if free is None or free.all():
-        return _inv(info) @ score
-    step = np.zeros(len(beta))
+        return (_inv(info) if inverse is None else inverse) @ score
+    step = np.zeros(len(score))
     step[free] = _inv(info[np.ix_(free, free)]) @ score[free]
     return step
 
@@ -267,8 +273,4 @@ def _score_step(yb, Xb, beta, fam, phi, alpha, free=None):
         score += VinvD.T @ e
         Ds.append(D), Vs.append(V), es.append(e)
     M = _inv(info)
-    if free is None or free.all():
-        return M @ score, (Ds, Vs, es), M
-    step = np.zeros(p)
-    step[free] = _inv(info[np.ix_(free, free)]) @ score[free]
-    return step, (Ds, Vs, es), M
+    return _step(info, score, free, M), (Ds, Vs, es), M
