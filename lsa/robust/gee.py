@@ -40,7 +40,7 @@ from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
 from ..threads import single_blas_thread
 from ..validation import check_choice, check_frame, check_number
 from .checks import check_response, column_or_values
-from .clustered import finish_result, glm_family
+from .clustered import finish_result, glm_family, type_name
 from .cr import get_covariance_type
 from .satterthwaite import df_method_option
 from .irls import family_kind, irls, irls_check
@@ -195,10 +195,6 @@ def _inv(a):
         return np.linalg.inv(a)
     except np.linalg.LinAlgError:
         return np.linalg.pinv(a, hermitian=True)
-
-
-def type_name(o):
-    return o.__class__.__name__
 
 
 def scale_alpha(y, X, starts, sizes, beta, fam, corstr):
