@@ -21,6 +21,14 @@ def short(items: Sequence[Any], n: int = 8) -> str:
     return str(items[:n])[:-1] + (f", … (+{len(items) - n} more)]" if len(items) > n else "]")
 
 
+def _check_level_column(data: pd.DataFrame, level: Any, col: Any, arg: str, noun: str) -> None:
+    """One ``level → column`` entry of ``ids=`` or ``weights=``: both strings, the column in the data."""
+    if not isinstance(level, str) or not isinstance(col, str):
+        raise DesignError(f"{arg} must map level names to {noun} column names (strings); got {level!r}: {col!r}.")
+    if col not in data.columns:
+        raise DesignError(f"{noun} column {col!r} for level {level!r} is not in the data.")
+
+
 def check_ids(data: pd.DataFrame, ids: Any) -> dict[str, str]:
     if ids is None:
         return {}
@@ -29,10 +37,7 @@ def check_ids(data: pd.DataFrame, ids: Any) -> dict[str, str]:
                           f"'schoolid'}}; got {type(ids).__name__} {ids!r:.80}.")
     ids = dict(ids)
     for level, col in ids.items():
-        if not isinstance(level, str) or not isinstance(col, str):
-            raise DesignError(f"ids must map level names to id column names (strings); got {level!r}: {col!r}.")
-        if col not in data.columns:
-            raise DesignError(f"id column {col!r} for level {level!r} is not in the data.")
+        _check_level_column(data, level, col, "ids", "id")
         if data[col].isna().any():
             raise DesignError(f"id column {col!r} ({level} level) has {int(data[col].isna().sum())} missing values.")
     for (upper_level, upper), (lower_level, lower) in zip(list(ids.items()), list(ids.items())[1:]):
@@ -60,10 +65,7 @@ def check_weight_spec(data: pd.DataFrame, weights, ids: dict[str, str]) -> tuple
                           f"{weights!r:.80}.{one}")
     weights = dict(weights)
     for level, col in weights.items():
-        if not isinstance(level, str) or not isinstance(col, str):
-            raise DesignError(f"weights must map level names to weight column names (strings); got {level!r}: {col!r}.")
-        if col not in data.columns:
-            raise DesignError(f"weight column {col!r} for level {level!r} is not in the data.")
+        _check_level_column(data, level, col, "weights", "weight")
     obs = [lv for lv in weights if lv not in ids]
     if len(obs) != 1:
         raise DesignError(f"weights must name exactly one observation-level weight (a level not among the id "
