@@ -236,15 +236,16 @@ class Replicates:
         """(country value, row positions, plain scheme) per country of the data, sorted by value;
         an error names the country column and the countries without a scheme."""
         codes, values = _country_codes(data, self.country)
-        schemes = dict(self.schemes) if self.schemes else None
-        if schemes is not None:
-            absent = [v for v in values if not _has_key(schemes, v)]
+        if self.schemes:
+            schemes = dict(self.schemes)
+            found = [_lookup(schemes, v) for v in values]
+            absent = [v for v, sch in zip(values, found) if sch is None]
             if absent:
                 raise DesignError(f"Replicates.by_country: no replicate scheme for {self.country} = "
                                   f"{absent[:5]} (schemes are given for {list(schemes)[:8]}).")
-        plain = replace(self, country=None)
-        return [(v, np.flatnonzero(codes == k), plain if schemes is None else _lookup(schemes, v))
-                for k, v in enumerate(values)]
+        else:
+            found = [replace(self, country=None)] * len(values)
+        return [(v, np.flatnonzero(codes == k), sch) for k, (v, sch) in enumerate(zip(values, found))]
 
     def blocks(self, data: pd.DataFrame, full_weight: np.ndarray) -> list[ReplicateBlock]:
         """The replicates per country (one block over all rows when not nested)."""
@@ -415,18 +416,11 @@ def _country_codes(data: pd.DataFrame, country: str) -> tuple[np.ndarray, list]:
     return codes, list(values)
 
 
-def _has_key(schemes: Mapping, value: Any) -> bool:
-    return any(k == value or str(k) == str(value) for k in schemes)
-
-
-def _lookup(schemes: Mapping, value: Any) -> "Replicates":
-    """The scheme of a country value (keys compared as given, then as text: 152 and '152')."""
+def _lookup(schemes: Mapping, value: Any) -> "Replicates | None":
+    """The scheme of a country value (keys compared as given, then as text: 152 and '152'); None without one."""
     if value in schemes:
         return schemes[value]
-    for k, s in schemes.items():
-        if str(k) == str(value):
-            return s
-    raise DesignError(f"Replicates.by_country: no replicate scheme for country value {value!r}.")
+    return next((s for k, s in schemes.items() if str(k) == str(value)), None)
 
 
 def _zones(data: pd.DataFrame, zone: str) -> np.ndarray:
