@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from scipy import stats
 from ..design import SurveyDesign
 from ..errors import DesignError, LsaWarning, MissingDataWarning, warn
 from ..multicountry import RowWeights, group_weights
-from ..pooling import DF_METHODS, Pooled, nested, replicate_df, rubin
+from ..pooling import DF_METHODS, DfMethod, Pooled, nested, replicate_df, rubin
 from ..replicates import replicate_variance
 from ..report.rules import NO_RULES, ReportingRules, cell_flags, count_schools, rules_for_design, school_codes
 from ..results import ConfInt, WaldTest, conf_int_frame
@@ -36,8 +36,6 @@ from . import influence
 from .combinations import combine_groups, wald_group
 from .groups import by_groups, group_positions
 from .tables import group_tables
-
-DfMethod = Literal["barnard_rubin", "rubin", "johnson_rust", "welch_satterthwaite"]
 
 
 @dataclass(frozen=True)
