@@ -74,16 +74,13 @@ def pool_draws(draws: Draws, design: SurveyDesign, df_method: DfMethod,
     if rep is None:
         cov = influence.covariance(draws.influence, design, m, k)
     else:
-        cov = replicate_variance(theta[:, 0, :], theta[:, 1:, :],
-                                 design.replicate_factors() if factors is None else factors)
+        c = design.replicate_factors() if factors is None else factors
+        cov = replicate_variance(theta[:, 0, :], theta[:, 1:, :], c)
     within = cov[0] if design.pv_variance == "first" else None
-    df_complete = draws.df_complete if df_method == "barnard_rubin" else np.inf
-    if m == 1:
-        df_complete = draws.df_complete
+    df_complete = draws.df_complete if df_method == "barnard_rubin" or m == 1 else np.inf
     pooled = rubin(theta[:, 0, :], cov, df_complete=df_complete, within=within)
     if df_method in ("johnson_rust", "welch_satterthwaite") and rep is not None:   # EdSurvey's replicate df
         used = slice(0, 1) if design.pv_variance == "first" else slice(None)
-        c = design.replicate_factors() if factors is None else factors
         pooled = replace(pooled, df=replicate_df(theta[used, 0, :], theta[used, 1:, :], c, df_method))
     return pooled, cov
 
