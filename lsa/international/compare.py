@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LsaError
-from .result import ComparisonResult, add_tests, order_columns
+from .result import ComparisonResult, add_tests, join_flags, order_columns
 from .tables import CountryTable, check_design_over, country_table, flag_small, select_countries
 
 
@@ -63,15 +63,9 @@ def _pairwise(table: CountryTable, rows: pd.DataFrame, countries: list) -> pd.Da
     a, b = a[keep], b[keep]
     pair = np.minimum(a, b) * n + np.maximum(a, b)
     values = {"estimate": e[:, a] - e[:, b], "std_error": np.sqrt(s[:, a] ** 2 + s[:, b] ** 2),
-              "flag": _join_flags(f[:, a], f[:, b]), "pair": np.tile(pair, (len(e), 1))}
+              "flag": join_flags(f[:, a], f[:, b]), "pair": np.tile(pair, (len(e), 1))}
     names = np.asarray(countries, dtype=object)
     return _long(values, ids, names[a], names[b])
-
-
-def _join_flags(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
-    fa, fb = fa.astype(str), fb.astype(str)
-    both = np.char.add(np.char.add(fa, "; "), fb)
-    return np.where(fa == "", fb, np.where(fb == "", fa, both))
 
 
 def _against_average(table: CountryTable, rows: pd.DataFrame, members: list, label: str) -> pd.DataFrame:

@@ -148,3 +148,10 @@ def order_columns(table: pd.DataFrame, ids: list[str], extras: list[str]) -> pd.
     rest = [c for c in extras if c in table.columns and c not in front]
     rest += [c for c in table.columns if c not in front and c not in rest]
     return table[front + rest].reset_index(drop=True)
+
+
+def join_flags(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """The flags of a difference's two sides, elementwise: ``"a; b"``, or the one that is not empty."""
+    fa, fb = np.asarray(fa).astype(str), np.asarray(fb).astype(str)
+    both = np.char.add(np.char.add(fa, "; "), fb)
+    return np.where(fa == "", fb, np.where(fb == "", fa, both))

@@ -35,7 +35,7 @@ from ..dictionaries import study_doc
 from ..dictionary_yaml import normalize_study
 from ..errors import LsaError, LsaWarning, MissingDataWarning, StudyError, warn
 from ..validation import check_number, check_numbers
-from .result import ComparisonResult, add_tests, order_columns
+from .result import ComparisonResult, add_tests, join_flags, order_columns
 from .tables import country_table
 
 LOCATION = ("Mean", "Quantiles", "User statistic")
@@ -187,7 +187,7 @@ def trend(result_now, result_then, *, linking_error: float | Mapping | pd.Series
     out["linking_error"] = le
     for c in ("estimate_now", "estimate_then", "std_error_now", "std_error_then"):
         out[c] = merged[c].to_numpy(float)
-    out["flag"] = _join(merged["flag_now"], merged["flag_then"])
+    out["flag"] = join_flags(merged["flag_now"].fillna(""), merged["flag_then"].fillna(""))
     out = add_tests(out, [*t_now.keys, "term"], alpha, adjust)
     note = (f"{t_now.statistic}: now − then; SE = √(SE_now² + SE_then² + LE²), linking error {source}"
             f"{' (unverified)' if unverified else ''}; normal reference")
@@ -201,11 +201,6 @@ def linking_error_lookup(study: str, domain: str, cycles: Sequence) -> tuple[flo
     if not isinstance(study, str):
         raise LsaError(f"study must be a study name such as 'pisa'; got {study!r}.")
     return linking_error(study, domain, cycles)
-
-
-def _join(a: pd.Series, b: pd.Series) -> pd.Series:
-    a, b = a.fillna("").astype(str), b.fillna("").astype(str)
-    return a.where(b == "", a.where(a == "", a + "; ") + b)
 
 
 __all__ = ["benchmark_linking_error", "linking_error", "trend"]
