@@ -155,8 +155,8 @@ def _outer_rows(x: np.ndarray) -> np.ndarray:
     return (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
 
 
-def _check_rank(a: np.ndarray, terms: list[str]) -> None:
-    """Error naming the terms that make the weighted cross-product singular."""
+def check_rank(a: np.ndarray, terms: list[str]) -> None:
+    """Error naming the terms that make a full-sample cross-product or information singular."""
     d = np.sqrt(np.clip(np.diag(a), 0, None))
     zero = [t for t, v in zip(terms, d) if v == 0]
     if zero:
@@ -167,11 +167,11 @@ def _check_rank(a: np.ndarray, terms: list[str]) -> None:
         raise EstimationError(f"the design matrix of {terms} is singular or nearly so (collinear predictors).")
 
 
-def _wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
+def wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
     """β for every PV and weight column: (M, C, p). With one predictor matrix for all PVs,
     X'W y_m for all m and columns is a single product of the n × pM matrix [x ⊙ y_m] with W.
 
-    The full-sample X'W X must be of full rank (:func:`_check_rank` names the terms). A replicate
+    The full-sample X'W X must be of full rank (:func:`check_rank` names the terms). A replicate
     column whose X'W_r X is singular (a category or predictor without weight in that replicate:
     a small domain, a rare category that falls into a single zone) is solved by the
     pseudo-inverse (:func:`lsa.separation.solve_batched`, one batched call); as in
@@ -192,7 +192,7 @@ def _wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
     for i in range(1 if shared else m):
         x = md.x[i]
         a = (_outer_rows(x).T @ w).T.reshape(-1, p, p)                       # (C, p, p)
-        _check_rank(a[0], md.terms)
+        check_rank(a[0], md.terms)
         ys = md.y if shared else md.y[:, [i]]
         k = ys.shape[1]
         b = ((x[:, :, None] * ys[:, None, :]).reshape(n, -1).T @ w)          # (p·M', C)
@@ -219,7 +219,7 @@ def _logit_draws(md: ModelData, w: np.ndarray, max_iter: int = 100, tol: float =
     """Weighted logistic ML by Newton–Raphson, all weight columns at once, with the separation and
     convergence checks of :mod:`lsa.estimators.logistic`. Returns ``(theta, checks)``: θ is
     (M, C, p), with the replicate estimates of terms whose coefficients diverge set to NaN."""
-    theta, checks = logit_fit(md.x, md.y, w, md.terms, _check_rank, max_iter, tol)
+    theta, checks = logit_fit(md.x, md.y, w, md.terms, check_rank, max_iter, tol)
     return withhold(theta, checks), checks
 
 
@@ -238,7 +238,7 @@ def _regression(design, formula, by, df_method, binary: bool, statistic: str) ->
             checks.append(check)
             extra = flags(check)
         else:
-            theta = _wls_draws(sub, wr)
+            theta = wls_draws(sub, wr)
         used = int((wr[:, 0] > 0).sum())
         missing = int((w[:, 0] > 0).sum()) - used
         infl = _influence(md, wr[:, 0], theta[:, 0, :], binary, design.n) if influence.wanted(design) else None
@@ -310,14 +310,3 @@ def logit(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = 
     :class:`~lsa.errors.ConvergenceWarning` (step size and score norm) and ``converged`` False.
     """
     return _regression(design, formula, by, df_method, True, "Logistic regression")
-
-
-def wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
-    """β of weighted least squares for every PV and weight column, (M, C, p) (the fit of
-    :func:`lm`, with its rank checks; used by :mod:`lsa.estimators.regression_extras`)."""
-    return _wls_draws(md, w)
-
-
-def check_rank(a: np.ndarray, terms: list[str]) -> None:
-    """Error naming the terms that make a full-sample cross-product or information singular."""
-    _check_rank(a, terms)
