@@ -30,7 +30,7 @@ from ..errors import ConvergenceWarning, FormulaError, MissingDataWarning, warn
 from ..separation import null_terms, solve_batched
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .logistic import where_text
-from .regression import ModelData, check_rank, group_model, model_data
+from .regression import ModelData, check_rank, group_model, model_data, rows_outer
 
 _EPS = 1e-12
 
@@ -82,7 +82,7 @@ def glm_draws(md: ModelData, w: np.ndarray, family: str, max_iter: int = 50, tol
     lost = np.zeros((m, c, p), bool)
     for i in range(m):
         x, y = md.x[i], md.y[:, i]
-        xx = (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+        xx = rows_outer(x, x)
         check_rank((xx.T @ w[:, 0]).reshape(p, p), md.terms)
         start = np.zeros((1, p))
         if family == "poisson" and "(Intercept)" in md.terms:

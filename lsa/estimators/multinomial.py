@@ -44,7 +44,7 @@ from ..separation import solve_batched
 from ..validation import check_choice
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .logistic import where_text
-from .regression import check_rank, pv_model_frame
+from .regression import check_rank, pv_model_frame, rows_outer
 
 LINKS = ("logit", "probit")
 REFRESH = 12         # chord steps per Hessian in the replicate fits (first: the full sample's)
@@ -104,10 +104,6 @@ def check_levels(onehot: np.ndarray, w: np.ndarray, levels: list[str], pv: int, 
         raise EstimationError(
             f"{function}: response level {levels[k]!r} has no weight in {where} (in this group or domain); its "
             f"coefficients are not identified there. Merge it with a neighbouring level or drop its rows.")
-
-
-def _rows_outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a[:, :, None] * b[:, None, :]).reshape(len(a), -1)
 
 
 def _mnl_newton(x, xx, y1, w, beta, max_iter, tol, refresh=1, inv0=None):
@@ -178,8 +174,8 @@ def _ord_newton(x, codes, k, w, theta, link, max_iter, tol):
     upper_at, lower_at = np.minimum(codes, k - 2), np.maximum(codes - 1, 0)
     zu = np.hstack([-x, np.eye(k - 1)[upper_at] * has_u[:, None]])
     zl = np.hstack([-x, np.eye(k - 1)[lower_at] * has_l[:, None]])
-    uu, ll, ul = _rows_outer(zu, zu), _rows_outer(zl, zl), _rows_outer(zu, zl)
-    ul = ul + _rows_outer(zl, zu)
+    uu, ll, ul = rows_outer(zu, zu), rows_outer(zl, zl), rows_outer(zu, zl)
+    ul = ul + rows_outer(zl, zu)
     c = theta.shape[0]
     converged = np.zeros(c, bool)
     active = np.ones(c, bool)
@@ -219,7 +215,7 @@ def _fit(cd: CategoryData, w: np.ndarray, model: str, link: str, function: str, 
         x = cd.x[i]
         if model == "multinom":
             p = x.shape[1]
-            xx = _rows_outer(x, x)
+            xx = rows_outer(x, x)
             check_rank((xx.T @ w[:, 0]).reshape(p, p), cd.terms)
             full, ok, inv0 = _mnl_newton(x, xx, onehot[:, 1:], w[:, :1], np.zeros((1, k - 1, p)), max_iter, tol)
             reps, ok_r, _ = _mnl_newton(x, xx, onehot[:, 1:], w[:, 1:], np.repeat(full, c - 1, axis=0), max_iter, tol,

@@ -32,7 +32,7 @@ from ..design import SurveyDesign
 from ..errors import EstimationError
 from ..validation import check_numbers
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
-from .regression import check_rank, model_data
+from .regression import check_rank, model_data, rows_outer
 
 _TOL = 1e-9
 _NEAR = 64            # breakpoints examined per pivot before a full sort
@@ -146,7 +146,7 @@ def rq_fit(x, y, w, beta, tau, max_pivots=200, irls=8):
     out[optimal] = vert[optimal]
     rest = np.flatnonzero(~optimal)
     if rest.size:
-        xx = (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+        xx = rows_outer(x, x)
         b = beta[rest]
         for it in range(irls):
             r = y[:, None] - x @ b.T
@@ -178,7 +178,7 @@ def quantreg(design: SurveyDesign, formula: str, q=0.5, by=None, *,
         theta = np.empty((m, c, len(terms)))
         for i in range(m):
             x, y = md.x[i], md.y[:, i]
-            check_rank((((x[:, :, None] * x[:, None, :]).reshape(len(x), -1)).T @ wr[:, 0]).reshape(p, p), md.terms)
+            check_rank((rows_outer(x, x).T @ wr[:, 0]).reshape(p, p), md.terms)
             ols = np.linalg.lstsq(x * np.sqrt(wr[:, :1]), y * np.sqrt(wr[:, 0]), rcond=None)[0]
             for j, tau in enumerate(taus):
                 full = rq_fit(x, y, wr[:, :1], ols[None, :], tau)

@@ -150,9 +150,9 @@ def _response(y, lhs: str, binary: bool) -> np.ndarray:
     return y[:, 0]
 
 
-def _outer_rows(x: np.ndarray) -> np.ndarray:
-    n, p = x.shape
-    return (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
+def rows_outer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise outer products a_i b_i' flattened, (n, p·q): ``rows_outer(x, x).T @ w`` is X'WX per column of w."""
+    return (a[:, :, None] * b[:, None, :]).reshape(len(a), -1)
 
 
 def check_rank(a: np.ndarray, terms: list[str]) -> None:
@@ -191,7 +191,7 @@ def wls_draws(md: ModelData, w: np.ndarray) -> np.ndarray:
     lost = np.zeros((m, c, p), bool)                                          # term not identified
     for i in range(1 if shared else m):
         x = md.x[i]
-        a = (_outer_rows(x).T @ w).T.reshape(-1, p, p)                       # (C, p, p)
+        a = (rows_outer(x, x).T @ w).T.reshape(-1, p, p)                       # (C, p, p)
         check_rank(a[0], md.terms)
         ys = md.y if shared else md.y[:, [i]]
         k = ys.shape[1]
