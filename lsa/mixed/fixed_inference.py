@@ -26,7 +26,8 @@ __all__ = ["FixedEffectsInference"]
 
 class FixedEffectsInference:
     """``cov_params()``, ``bse``, ``bse_model``, ``tvalues``, ``df``, ``df_method``, ``pvalues``,
-    ``conf_int()`` and ``wald_test()`` from ``params``, ``covs``, ``vcov_type`` and ``vcov_estimate``."""
+    ``conf_int()`` and ``wald_test()`` from ``params``, ``covs``, ``vcov_type`` and ``vcov_estimate``;
+    ``tidy()``: those rows, then one row per entry of the result's ``variance_components``."""
 
     def cov_params(self) -> pd.DataFrame:
         """Covariance of the fixed effects (type ``vcov_type``)."""
@@ -85,3 +86,21 @@ class FixedEffectsInference:
         q = R.shape[0]
         return WaldTest(stat, q, np.inf, float(scipy.stats.chi2.sf(stat, q)), "chi2", Q=stat,
                         hypotheses=tuple(labels))
+
+    def tidy(self, alpha: float = 0.05) -> pd.DataFrame:
+        """One row per parameter: effect ('fixed' / 'ran_pars'), group, term, estimate,
+        std_error, statistic, df, p_value, conf_low, conf_high."""
+        ci = self.conf_int(alpha)
+        fixed = pd.DataFrame({"effect": "fixed", "group": None, "term": self.params.index,
+                              "estimate": self.params.to_numpy(), "std_error": self.bse.to_numpy(),
+                              "statistic": self.tvalues.to_numpy(), "df": self.df.to_numpy(),
+                              "p_value": self.pvalues.to_numpy(), "conf_low": ci["conf_low"].to_numpy(),
+                              "conf_high": ci["conf_high"].to_numpy()})
+        vc = self.variance_components
+        term = np.where(vc.term2.isna(), "var__" + vc.term1.fillna("Observation"),
+                        "cov__" + vc.term1.fillna("") + "." + vc.term2.fillna(""))
+        ran = pd.DataFrame({"effect": "ran_pars", "group": vc.group.to_numpy(), "term": term,
+                            "estimate": vc.estimate.to_numpy(), "std_error": vc.std_error.to_numpy(),
+                            "statistic": np.nan, "df": np.nan, "p_value": np.nan,
+                            "conf_low": np.nan, "conf_high": np.nan})
+        return pd.concat([fixed, ran], ignore_index=True)

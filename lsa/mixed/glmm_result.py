@@ -134,23 +134,6 @@ class GLMMResult(FixedEffectsInference):
         return self.llf
 
     # -- tables ---------------------------------------------------------------------------
-    def tidy(self, alpha: float = 0.05) -> pd.DataFrame:
-        """One row per parameter: effect ('fixed' / 'ran_pars'), group, term, estimate,
-        std_error, statistic, df, p_value, conf_low, conf_high."""
-        ci = self.conf_int(alpha)
-        fixed = pd.DataFrame({"effect": "fixed", "group": None, "term": self.params.index,
-                              "estimate": self.params.to_numpy(), "std_error": self.bse.to_numpy(),
-                              "statistic": self.tvalues.to_numpy(), "df": self.df.to_numpy(),
-                              "p_value": self.pvalues.to_numpy(), "conf_low": ci["conf_low"].to_numpy(),
-                              "conf_high": ci["conf_high"].to_numpy()})
-        vc = self.variance_components
-        term = np.where(vc.term2.isna(), "var__" + vc.term1, "cov__" + vc.term1 + "." + vc.term2.fillna(""))
-        ran = pd.DataFrame({"effect": "ran_pars", "group": vc.group.to_numpy(), "term": term,
-                            "estimate": vc.estimate.to_numpy(), "std_error": vc.std_error.to_numpy(),
-                            "statistic": np.nan, "df": np.nan, "p_value": np.nan,
-                            "conf_low": np.nan, "conf_high": np.nan})
-        return pd.concat([fixed, ran], ignore_index=True)
-
     def summary(self, digits: int = 4) -> str:
         """Text summary: call, family and link, quadrature points, variance terms (with sandwich
         SEs), groups, fixed effects (estimate, SE, z), log pseudo-likelihood, notes, warnings."""
