@@ -120,9 +120,7 @@ class ModelInputs:
         callers that still fit on the domain's rows only (:func:`lsa.mixed.inputs.design_inputs`)."""
         if not self.has_domain:
             return self
-        keep = np.ones(self.n_domain, bool)
-        keep.setflags(write=False)
-        return replace(self, data=self.data.loc[self.domain], domain=keep)
+        return replace(self, data=self.data.loc[self.domain], domain=_all_rows(self.n_domain))
 
 
 def formula_groups(formula) -> tuple[str, ...] | None:
@@ -175,6 +173,7 @@ def model_inputs(data_or_design, formula: str | None = None,
 
 
 def _all_rows(n: int) -> np.ndarray:
+    """(n,) read-only all-True domain."""
     dom = np.ones(n, bool)
     dom.setflags(write=False)
     return dom
