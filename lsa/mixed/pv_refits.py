@@ -31,10 +31,10 @@ from lsa.mixed.pv_options import PVOptions
 from lsa.mixed.replicate import refit_replicates
 from lsa.mixed.results import MixedResult
 from lsa.parallel import run
+from lsa.progress import progress_bar
 from lsa.validation import numeric_column
 
-__all__ = ["FitTask", "PVFit", "SharedData", "prepare_tasks", "fit_task", "run_tasks", "check_convergence",
-           "Progress"]
+__all__ = ["FitTask", "PVFit", "SharedData", "prepare_tasks", "fit_task", "run_tasks", "check_convergence"]
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def run_tasks(tasks: list[FitTask], opts: PVOptions) -> list[PVFit]:
     """Fit the first PV, then the others started at its θ̂ (serially or with joblib)."""
     n_rep = 0 if tasks[0].replicates is None else tasks[0].replicates.shape[1]
     total = len(tasks) * (1 + n_rep)
-    bar = Progress(total, bool(opts.progress if opts.progress is not None else total > 20))
+    bar = progress_bar(total, bool(opts.progress if opts.progress is not None else total > 20), "mix_pv", unit="fit")
     out: list[PVFit | None] = [None] * len(tasks)
     first = tasks[0]
     shared = SharedData(first.frame, first.w, first.stats, first.replicates)
@@ -237,19 +237,3 @@ def check_convergence(fits: list[PVFit], draws: tuple[Draw, ...], opts: PVOption
         warn("replicate refits did not converge (PV: replicate numbers, 1-based): "
              + "; ".join(f"{lab}: {[r + 1 for r in f][:10]}" for lab, f in rep_failed), ConvergenceWarning)
     return keep
-
-
-class Progress:
-    """A progress bar of the fits on stderr (tqdm, :func:`lsa.progress.progress_bar`)."""
-
-    def __init__(self, total: int, show: bool, what: str = "fits"):
-        from lsa.progress import progress_bar
-
-        self.total, self.show, self.what = total, show, what
-        self.bar = progress_bar(total, show, "mix_pv", unit=what.rstrip("s"))
-
-    def update(self, k: int = 1) -> None:
-        self.bar.update(k)
-
-    def close(self) -> None:
-        self.bar.close()
