@@ -31,7 +31,7 @@ from lsa.mixed.pv_options import PVOptions
 from lsa.mixed.replicate import refit_replicates
 from lsa.mixed.results import MixedResult
 from lsa.parallel import run
-from lsa.progress import progress_bar
+from lsa.progress import progress_bar, wants_progress
 from lsa.validation import numeric_column
 
 __all__ = ["FitTask", "PVFit", "SharedData", "prepare_tasks", "fit_task", "run_tasks", "check_convergence"]
@@ -195,7 +195,7 @@ def run_tasks(tasks: list[FitTask], opts: PVOptions) -> list[PVFit]:
     """Fit the first PV, then the others started at its θ̂ (serially or with joblib)."""
     n_rep = 0 if tasks[0].replicates is None else tasks[0].replicates.shape[1]
     total = len(tasks) * (1 + n_rep)
-    bar = progress_bar(total, bool(opts.progress if opts.progress is not None else total > 20), "mix_pv", unit="fit")
+    bar = progress_bar(total, wants_progress(opts.progress, total > 20), "mix_pv", unit="fit")
     out: list[PVFit | None] = [None] * len(tasks)
     first = tasks[0]
     shared = SharedData(first.frame, first.w, first.stats, first.replicates)
