@@ -22,9 +22,9 @@ from lsa.errors import DesignError, EstimationError, FormulaError, LsaError
 from lsa.mixed.formula import model_frame, parse_formula, split_top
 from lsa.mixed.glmm_family import with_response
 from lsa.mixed.pv_options import PVOptions
-from lsa.model_inputs import ModelInputs, formula_groups, model_inputs
+from lsa.model_inputs import ModelInputs, model_inputs
 
-__all__ = ["Draw", "PVInputs", "PVPlan", "expand_formula", "draw_frame", "plan_draws", "r_scale",
+__all__ = ["Draw", "PVPlan", "expand_formula", "draw_frame", "plan_draws", "r_scale",
            "completed_datasets", "dataset_labels", "scaled_in_domain"]
 
 _IDENT = r"(?<![\w.]){}(?![\w.])"
@@ -141,32 +141,6 @@ def rename_frame(frame, names: dict[str, str]):
 
 # -- data and weights -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PVInputs:
-    """What ``mix_pv`` reads from its ``data`` (through :func:`lsa.model_inputs`): the frame,
-    every row (a design's full data: rows outside a domain keep their place and get weight 0,
-    the domain rule of :mod:`lsa.model_inputs`), the weight columns level 1 first, the
-    conditional flag, the design (or None) and the seam's :class:`~lsa.model_inputs.ModelInputs`."""
-
-    df: pd.DataFrame
-    weights: tuple[str, ...] | None
-    conditional: bool
-    design: SurveyDesign | None
-    model: ModelInputs
-
-    @property
-    def domain(self) -> np.ndarray | None:
-        """The domain mask over the rows of ``df``, or None when every row is in it."""
-        return self.model.domain if self.model.has_domain else None
-
-
-def pv_inputs(data, weights, conditional_weights: bool, formula: str) -> PVInputs:
-    """:func:`lsa.model_inputs` for ``mix_pv`` (a DataFrame or a design; every row kept)."""
-    inp = model_inputs(data, formula, weights, conditional_weights=conditional_weights,
-                       groups=formula_groups(formula))
-    return PVInputs(inp.data, inp.weights, inp.conditional, inp.design, inp)
-
-
 def draw_frame(draw: Draw, df: pd.DataFrame, weights, domain: np.ndarray | None = None):
     """(parsed formula, model frame, data with the alias columns) of one PV data set (R's
     ``scale``, on the rows analysed: with a ``domain`` mask, the domain's complete rows)."""
@@ -229,11 +203,12 @@ def dataset_labels(data, n: int) -> list[str]:
 
 @dataclass(frozen=True)
 class PVPlan:
-    """What ``mix_pv`` fits: the inputs, the M draws, the completed data sets (or None), the
+    """What ``mix_pv`` fits: the inputs (:func:`lsa.model_inputs`: every row of a design kept,
+    rows outside a domain with weight 0), the M draws, the completed data sets (or None), the
     replicate weights of every row (n, R; zero outside a domain) with ``se="replicate"``, and the (PV,
     imputation) numbers of every draw for nested pooling."""
 
-    inputs: PVInputs
+    inputs: ModelInputs
     draws: tuple[Draw, ...]
     datasets: tuple[pd.DataFrame, ...] | None
     replicate_weights: np.ndarray | None
@@ -245,7 +220,7 @@ class PVPlan:
 
     def frame_data(self, k: int) -> pd.DataFrame:
         """The data draw k is fitted on."""
-        return self.datasets[k] if self.datasets else self.inputs.df
+        return self.datasets[k] if self.datasets else self.inputs.data
 
 
 def plan_draws(formula: str, data, weights, opts: PVOptions) -> PVPlan:
@@ -253,16 +228,17 @@ def plan_draws(formula: str, data, weights, opts: PVOptions) -> PVPlan:
     datasets = completed_datasets(data)
     if opts.pool == "nested" and (datasets is None or not hasattr(data, "pv_index")):
         raise LsaError("pool='nested' needs imputed data sets tagged by PV and imputation (lsa.impute.Imputed)")
-    inp = pv_inputs(datasets[0] if datasets else data, weights, opts.conditional_weights, formula)
+    inp = model_inputs(datasets[0] if datasets else data, formula, weights,
+                       conditional_weights=opts.conditional_weights)
     if datasets:
         if opts.replicate:
             raise LsaError("se='replicate' needs a design; with imputed data sets use the sandwich")
-        one = expand_formula(formula, inp.df, {})
+        one = expand_formula(formula, inp.data, {})
         if len(one) != 1:
             raise FormulaError(f"with completed data sets the formula has one response; got {formula!r}")
         draws = [dataclasses.replace(one[0], label=lab) for lab in dataset_labels(data, len(datasets))]
     else:
-        draws = expand_formula(formula, inp.df, dict(inp.design.pvs) if inp.design is not None else {})
+        draws = expand_formula(formula, inp.data, dict(inp.design.pvs) if inp.design is not None else {})
     if len(draws) < 2 and not opts.allow_single:
         raise LsaError(f"mix_pv needs at least 2 plausible values; formula {formula!r} gives {len(draws)} "
                        f"({draws[0].response!r}). Use lsa.mixed for one outcome, or allow_single=True")

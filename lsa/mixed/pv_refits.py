@@ -106,19 +106,19 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
     level-1 weight 0 outside it (:mod:`lsa.model_inputs`); the rows counted as dropped are the
     domain's."""
     draws, inp = plan.draws, plan.inputs
-    domain = None if plan.datasets else inp.domain
+    domain = None if plan.datasets or not inp.has_domain else inp.domain
     only_y = not plan.datasets and all(_outcome_only(d) for d in draws)
     pv_cols = [dict(d.alias).get(d.response, d.response) for d in draws]
     if only_y and len(draws) > 1:
         used = list(dict.fromkeys(c for d in draws for c in ([c for _, c in d.alias] or [d.response])))
-        only_y = not inp.df[used].isna().to_numpy().any()
+        only_y = not inp.data[used].isna().to_numpy().any()
     tasks, dropped, base, reps, order = [], [], None, None, None
     glmm = None if opts.family == "gaussian" else (opts.family, opts.link, opts.n_quad)
     for k, d in enumerate(draws):
         if base is None or not only_y:
             parsed, frame, dm = draw_frame(d, plan.frame_data(k), inp.weights, domain)
             if domain is not None:
-                frame = domain_frame(frame, inp.model)
+                frame = domain_frame(frame, inp)
             w = level_weights(frame, dm, inp.weights, inp.conditional, opts.scaling, domain)
             stats = build_stats(frame, w)
             if domain is not None:
@@ -126,10 +126,10 @@ def prepare_tasks(plan: PVPlan, opts: PVOptions) -> tuple[list[FitTask], list[in
             base = (frame, w, stats)
         else:
             frame0, w, stats0 = base
-            if pv_cols[k] in inp.df.columns:
-                y = numeric_column(inp.df, pv_cols[k], "response")[frame0.order]     # text and inf: errors
+            if pv_cols[k] in inp.data.columns:
+                y = numeric_column(inp.data, pv_cols[k], "response")[frame0.order]     # text and inf: errors
             else:                                   # I(expr) of this draw's PVs
-                dm = inp.df.assign(**{a: inp.df[c] for a, c in d.alias})
+                dm = inp.data.assign(**{a: inp.data[c] for a, c in d.alias})
                 y = with_response(dm, d.response)[d.response].to_numpy(dtype=float)[frame0.order]
             if not np.all(np.isfinite(y)):
                 raise FormulaError(f"plausible value {pv_cols[k]!r} must be numeric and finite")
