@@ -28,7 +28,7 @@ from lsa.weights import check_constant_within, scale_within
 
 __all__ = ["MixedControl", "LevelWeights", "level_weights", "build_stats", "optimize",
            "mixed", "OptimResult", "check_identifiable", "fit_prepared", "positive_groups",
-           "check_weighted_terms", "domain_frame", "weighted_rows", "FAMILY_ENGINES"]
+           "check_weighted_terms", "domain_frame", "frame_and_weights", "weighted_rows", "FAMILY_ENGINES"]
 
 Scaling = Literal["none", "cluster", "ecluster"]
 
@@ -374,20 +374,29 @@ def mixed(formula: str, data, weights: Sequence[str] | None = None,
     parsed = parse_formula(formula)
     inp = model_inputs(data, formula, weights, conditional_weights=conditional_weights,
                        groups=parsed.groups)
-    wcols = list(inp.weights) if inp.weights is not None else None
-    if reml and wcols is not None:
+    if reml and inp.weights is not None:
         raise DesignError("reml=True is only available for unweighted fits (weights=None); "
                           "the weighted pseudo-likelihood is ML")
-    frame = domain_frame(model_frame(parsed, inp.data, tuple(wcols or ())), inp)
-    if frame.n_dropped:
-        warn(f"{frame.n_dropped} row(s) with missing values in model variables or "
-             f"weights were removed ({int(inp.domain[frame.order].sum())} used)", MissingDataWarning)
-    w = level_weights(frame, inp.data, wcols, inp.conditional, scaling,
-                      inp.domain if inp.has_domain else None)
+    frame, w = frame_and_weights(parsed, inp, inp.data, scaling)
     stats = build_stats(frame, w)
     if inp.has_domain:
         check_weighted_terms(frame, stats)
     return fit_prepared(parsed, frame, w, stats, reml, control)
+
+
+def frame_and_weights(parsed: ParsedFormula, inp: ModelInputs, data: pd.DataFrame,
+                      scaling: Scaling) -> tuple[ModelFrame, LevelWeights]:
+    """The model frame of ``data`` (the rows of ``inp``; :func:`domain_frame`), a
+    :class:`MissingDataWarning` when rows were dropped, and the level weights
+    (:func:`level_weights`): the steps after :func:`lsa.model_inputs` that :func:`mixed` and
+    :func:`lsa.mixed.glmm_fit.glmm` share."""
+    wcols = list(inp.weights) if inp.weights is not None else None
+    frame = domain_frame(model_frame(parsed, data, tuple(wcols or ())), inp)
+    if frame.n_dropped:
+        warn(f"{frame.n_dropped} row(s) with missing values in model variables or "
+             f"weights were removed ({int(inp.domain[frame.order].sum())} used)", MissingDataWarning)
+    w = level_weights(frame, data, wcols, inp.conditional, scaling, inp.domain if inp.has_domain else None)
+    return frame, w
 
 
 def domain_frame(frame: ModelFrame, inputs: ModelInputs) -> ModelFrame:

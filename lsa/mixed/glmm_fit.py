@@ -25,10 +25,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from lsa.errors import ConvergenceWarning, DesignError, LsaError, MissingDataWarning, \
-    SeparationWarning, warn
-from lsa.mixed.fit import FAMILY_ENGINES, MixedControl, check_weighted_terms, domain_frame, level_weights
-from lsa.mixed.formula import model_frame, parse_formula
+from lsa.errors import ConvergenceWarning, DesignError, LsaError, SeparationWarning, warn
+from lsa.mixed.fit import FAMILY_ENGINES, MixedControl, build_stats, check_weighted_terms, frame_and_weights
+from lsa.mixed.formula import parse_formula
 from lsa.mixed.glmm import GLMMData, theta_pairs, variance_components_of
 from lsa.mixed.glmm_optimize import optimize_glmm, refit_replicates, replicate_vcov
 from lsa.mixed.glmm_family import Family, check_response, get_family, with_response
@@ -205,15 +204,8 @@ def glmm(formula: str, data, weights: Sequence[str] | None = None, family: str =
         raise DesignError(f"scaling must be 'none', 'cluster' or 'ecluster'; got {scaling!r}")
     parsed = parse_formula(formula)
     inp = model_inputs(data, formula, weights, conditional_weights=conditional_weights, groups=parsed.groups)
-    wcols = list(inp.weights) if inp.weights is not None else None
-    df = with_response(inp.data, parsed.response)
-    frame = domain_frame(model_frame(parsed, df, tuple(wcols or ())), inp)
-    if frame.n_dropped:
-        warn(f"{frame.n_dropped} row(s) with missing values in model variables or weights were removed "
-             f"({int(inp.domain[frame.order].sum())} used)", MissingDataWarning)
-    w = level_weights(frame, df, wcols, inp.conditional, scaling, inp.domain if inp.has_domain else None)
+    frame, w = frame_and_weights(parsed, inp, with_response(inp.data, parsed.response), scaling)
     if inp.has_domain:
-        from lsa.mixed.fit import build_stats
         check_weighted_terms(frame, build_stats(frame, w))
     return fit_glmm_prepared(parsed, frame, w, fam, n_quad, control)
 
