@@ -10,116 +10,27 @@ file: missing, a folder, empty, not SPSS/Stata/SAS, truncated) are described in
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import LsaError, LsaWarning, ReadError, StudyError, warn
+from .errors import LsaError, ReadError, StudyError
 from .io_files import (attach_files, check_files, check_one_cycle, combine_attrs, concat_frames, extra_roles,
                        link_design, shift_codes, subject_files, take_rows)
-from .io_fixed import find_syntax, fixed_width_file, read_fixed, syntax_columns
+from .io_describe import FileDescription as FileDescription, describe as describe  # re-exported
+from .io_fixed import find_syntax, read_fixed, syntax_columns
 from .io_memory import check_memory, header_row_bytes
+from .io_names import file_roles, find_files, find_literal, match_filename as match_filename  # re-exported
 from .io_parquet import is_parquet, parquet_header, read_parquet, to_parquet
-from .io_readers import (ColumnNotFoundError, check_complete, check_data_file, check_n_jobs, nearest_names, read_any,
+from .io_readers import (ColumnNotFoundError, check_n_jobs, nearest_names, read_any,
                          read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
-from .io_search import code_text, missing_text
 from .io_search import codebook as codebook, search as search, variables as variables  # re-exported
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
            "match_filename", "FileDescription", "ColumnNotFoundError", "link_design", "read_fixed",
            "to_parquet", "read_parquet"]
-
-
-# --------------------------------------------------------------------------------------------
-# file names of the studies
-# --------------------------------------------------------------------------------------------
-def _pattern_regex(pattern: str, suffix: str | None, letter: str | None, loose: bool = False) -> re.Pattern:
-    out, pos = "", 0
-    for m in re.finditer(r"\{(\w+)\}", pattern):
-        out += re.escape(pattern[pos:m.start()])
-        key = m.group(1)
-        if key == "cnt":
-            out += r"(?P<cnt>[a-z0-9]{3})"
-        elif key == "suffix":
-            out += r"[a-z]\d" if (loose or not suffix) else re.escape(str(suffix))
-        elif key == "grade_letter":
-            out += re.escape(letter) if letter else r"(?P<letter>[ab])"
-        else:
-            out += r"\w+"
-        pos = m.end()
-    out += re.escape(pattern[pos:])
-    if out.endswith(r"\.sav"):  # a Parquet copy (lsa.io.to_parquet) of a study file is found as well
-        out = out[:-len(r"\.sav")] + r"\.(?:sav|parquet)"
-    return re.compile(out, re.IGNORECASE)
-
-
-def _file_roles(info) -> dict[str, str]:
-    """Role -> file-name pattern (a literal name for PISA)."""
-    skip = {"merge", "types", "grade_letter", "suffix", "format", "evidence", "examples", "extra_types"}
-    return {k: v for k, v in info.files.items() if k not in skip and isinstance(v, str)}
-
-
-def match_filename(name: str) -> list[dict]:
-    """Which study/cycle/grade/country/file role a file name matches (e.g. ``bsgusam7.sav``).
-
-    Each match is a dict with study, cycle, grade, role, country and ``unverified`` (the file
-    naming or cycle suffix used for the match is not verified).
-    """
-    from .dictionaries import all_study_infos
-
-    base = Path(name).name
-    hits = []
-    for info in all_study_infos():
-        g = info.grade
-        letters = info.files.get("grade_letter") or {}
-        letter = letters.get(str(g)) if g is not None else None
-        suffix = info.files.get("suffix")
-        role_grades = info.files.get("role_grades") or {}
-        for role, pat in _file_roles(info).items():
-            if ("{suffix}" in pat and not suffix) or (g is not None and int(g) not in role_grades.get(role, [g])):
-                continue
-            if "{grade_letter}" in pat and not letter:
-                continue
-            pat = re.sub(r"\.(txt|sav)$", "", pat, flags=re.I) + r"{ext}"
-            rx = _pattern_regex(pat.replace("{ext}", ""), suffix, letter)
-            m = re.fullmatch(rx.pattern + r"\.(sav|zsav|txt|sas7bdat|dta)", base, re.IGNORECASE)
-            if m:
-                unv = info.is_unverified(f"files.{role}") or ("{suffix}" in info.files.get(role, "")
-                                                             and info.is_unverified("files.suffix"))
-                hits.append(dict(study=info.study, cycle=info.cycle, grade=g, role=role,
-                                 country=(m.groupdict().get("cnt") or "").upper() or None,
-                                 unverified=bool(unv or "<cycle>" in info.unverified)))
-    return hits
-
-
-def _find_files(folder: Path, pattern: str, suffix, letter, label: str, suffix_unverified: bool) -> dict[str, Path]:
-    """Country (lower-case ISO) -> path of the files matching a name pattern (case-insensitive).
-
-    When no file carries an *unverified* cycle suffix, any letter+digit suffix is accepted, with a warning.
-    """
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-
-    def scan(loose: bool) -> dict[str, Path]:
-        rx = _pattern_regex(pattern, suffix, letter, loose)
-        found: dict[str, Path] = {}
-        for p in files:
-            m = rx.fullmatch(p.name)
-            if m:
-                found.setdefault((m.groupdict().get("cnt") or "").lower(), p)
-        return found
-
-    found = scan(False)
-    if not found and suffix_unverified and "{suffix}" in pattern:
-        found = scan(True)
-        if found:
-            warn(f"{label}: no file has the (unverified) cycle suffix {suffix!r}; using "
-                 f"{sorted(p.name for p in found.values())[:5]} matched by the name pattern only.",
-                 LsaWarning)
-    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +168,7 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
         raise LsaError(f"allow_unmatched must be True or False; got {allow_unmatched!r}.")
     info = study_info(study, cycle, grade)
     info = subject_files(info, folder, subject)          # TIMSS Advanced: the roles of one subject's files
-    roles = _file_roles(info)
+    roles = file_roles(info)
     stu_role = info.observation_level                    # the file role of the rows: student, teacher, respondent
     pat_stu, pat_sch = roles.get(stu_role), roles.get("school")
     suffix = info.files.get("suffix")
@@ -268,7 +179,7 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     g = info.grade
     if g is None and letters and len(letters) > 1:
         present = {gr for gr, le in letters.items()
-                   if _find_files(folder, pat_stu, suffix, le, label, suffix_unv)}
+                   if find_files(folder, pat_stu, suffix, le, label, suffix_unv)}
         if len(present) != 1:
             raise StudyError(f"{label}: give grade= ({', '.join(sorted(letters))}); the folder holds "
                              f"{'both grades' if present else 'no student files of either grade'}.")
@@ -277,9 +188,9 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     letter = letters.get(str(g)) if g is not None else None
 
     if "{cnt}" in pat_stu:
-        stu_files = _find_files(folder, pat_stu, suffix, letter, label, suffix_unv)
+        stu_files = find_files(folder, pat_stu, suffix, letter, label, suffix_unv)
     else:  # PISA: one file for all countries; fixed-width text cycles need a converted .sav
-        stu_files = _find_literal(folder, pat_stu)
+        stu_files = find_literal(folder, pat_stu)
     if not stu_files:
         near = sorted(p.name for p in folder.rglob("*") if p.is_file())[:20]
         raise StudyError(f"{label}: no student file matching {pat_stu!r} in {folder} "
@@ -293,7 +204,7 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
         stu_files = {c: stu_files[c] for c in want}
     roles_asked = check_files(files, info, g) if files is not None else ["student", "school"]
     check_one_cycle(folder, info, [roles[r] for r in roles_asked + ["teacher_link"] if r in roles], letter)
-    extra = {r: _find_files(folder, roles[r], suffix, letter, label, suffix_unv) for r in extra_roles(roles_asked)}
+    extra = {r: find_files(folder, roles[r], suffix, letter, label, suffix_unv) for r in extra_roles(roles_asked)}
     for r, found in extra.items():
         absent = [c.upper() for c in stu_files if c not in found]
         if absent:
@@ -302,8 +213,8 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     columns, extra_cols = _split_columns(columns, extra, stu_files)
     sch_files = {}
     if pat_sch and "school" in roles_asked:
-        sch_files = (_find_files(folder, pat_sch, suffix, letter, label, suffix_unv) if "{cnt}" in pat_sch
-                     else _find_literal(folder, pat_sch))
+        sch_files = (find_files(folder, pat_sch, suffix, letter, label, suffix_unv) if "{cnt}" in pat_sch
+                     else find_literal(folder, pat_sch))
 
     merge_keys = info.merge_keys.get("student_school") or info.merge_keys.get("teacher_school") or ()
     school_id = info.ids.get("school")
@@ -344,15 +255,6 @@ def _split_columns(columns, extra: Mapping[str, Mapping[str, Path]], stu_files) 
     return rest, out
 
 
-def _find_literal(folder: Path, name: str) -> dict[str, Path]:
-    stem = re.sub(r"\.(txt|sav)$", "", name, flags=re.I)
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and p.stem.lower() == stem.lower() and p.suffix.lower() in (".parquet", ".sav", ".zsav", ".dta",
-                                                                                   ".sas7bdat"):
-            return {"": p}
-    return fixed_width_file(folder, name)  # PISA 2000-2012: the text file, when its read-in syntax is there
-
-
 def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_id, labels, user_missing,
                want, cnt, n_jobs=1) -> pd.DataFrame:
     s_avail = _meta_columns(spath)
@@ -372,7 +274,7 @@ def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_i
                 f"{nearest_names(lost, s_avail + c_avail)} "
                 f"Student file columns: {', '.join(s_avail[:30])}{', ...' if len(s_avail) > 30 else ''}.")
     stu = _read_any(spath, s_cols, labels, user_missing, n_jobs)
-    if want and "{cnt}" not in (_file_roles(info).get("student") or "{cnt}"):
+    if want and "{cnt}" not in (file_roles(info).get("student") or "{cnt}"):
         ccol = next((c for c in stu.columns if c.upper() == str(info.ids.get("country", "")).upper()), None)
         if ccol is None:
             raise StudyError(f"{spath.name}: no country column {info.ids.get('country')!r} to select countries.")
@@ -429,64 +331,3 @@ def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_i
     merged.index = stu.index
     combine_attrs(merged, stu.attrs, sch_meta, {v: k for k, v in rename.items()}, pos)
     return merged
-
-
-# --------------------------------------------------------------------------------------------
-# describe
-# --------------------------------------------------------------------------------------------
-@dataclass
-class FileDescription:
-    """What :func:`describe` found: the variables and which study file the name matches."""
-
-    path: str
-    file_type: str
-    n_rows: int | None
-    n_columns: int
-    variables: pd.DataFrame
-    matches: list[dict] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [f"{Path(self.path).name}: {self.file_type}, {self.n_rows if self.n_rows is not None else '?'} rows "
-                 f"x {self.n_columns} variables"]
-        if self.matches:
-            for m in self.matches:
-                gr = f" grade {m['grade']}" if m.get("grade") else ""
-                cn = f", country {m['country']}" if m.get("country") else ""
-                unv = " (file naming unverified)" if m.get("unverified") else ""
-                lines.append(f"  matches {m['study'].upper()} {m['cycle']}{gr}, {m['role']} file{cn}{unv}")
-        else:
-            lines.append("  the file name matches no known study file")
-        with pd.option_context("display.max_rows", 200, "display.width", 160, "display.max_colwidth", 50):
-            lines.append(self.variables.to_string(index=False))
-        return "\n".join(lines)
-
-
-def describe(path) -> FileDescription:
-    """Variables, labels, value labels and missing codes of a file, and the study file it matches.
-
-    Reads the header, plus the last row of the first variable to check that the file holds the
-    rows its header declares (a truncated file raises :class:`~lsa.errors.ReadError`; so do a
-    missing, empty or non-SPSS/Stata/SAS file and an unsupported extension). ``variables`` has one
-    row per variable: name, label, type, measure, n_value_labels, value_labels (first few,
-    ``code=label``), missing.
-    """
-
-    path, kind = check_data_file(path)
-    meta = read_metadata(path, kind, user_missing=True)
-    n_rows = check_complete(path, kind, meta)
-    rows = []
-    vls = meta.variable_value_labels or {}
-    mr = getattr(meta, "missing_ranges", None) or {}
-    mu = getattr(meta, "missing_user_values", None) or {}
-    for name, label in zip(meta.column_names, meta.column_labels or [None] * len(meta.column_names)):
-        vl = vls.get(name) or {}
-        miss = mr.get(name) or mu.get(name) or []
-        miss_txt = missing_text(miss)
-        shown = "; ".join(f"{code_text(k)}={v}" for k, v in vl.items())
-        shown = shown if len(shown) <= 60 else shown[:57] + ".."
-        rows.append(dict(name=name, label=label or "", type=(meta.readstat_variable_types or {}).get(name, ""),
-                         measure=(getattr(meta, "variable_measure", None) or {}).get(name, ""),
-                         n_value_labels=len(vl), value_labels=shown, missing=miss_txt))
-    ftype = {"spss": "SPSS", "stata": "Stata", "sas": "SAS"}[kind]
-    return FileDescription(str(path), ftype, n_rows, len(meta.column_names), pd.DataFrame(rows),
-                           match_filename(path.name))
