@@ -70,6 +70,9 @@ class SharedMapping(dict):
     def __copy__(self):
         return self
 
+    def __reduce__(self):  # pickle (joblib and Dask workers) rebuilds it whole, not item by item
+        return SharedMapping, (dict(self),)
+
     def __eq__(self, other):  # pd.concat compares attrs; Series values cannot be compared with ==
         if self is other:
             return True
