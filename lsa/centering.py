@@ -35,7 +35,7 @@ import pandas as pd
 
 from .design import SurveyDesign
 from .errors import DesignError, LsaError
-from .validation import check_choice, check_frame, check_name, check_names, numeric_column
+from .validation import reads_named_columns, check_choice, check_frame, check_name, check_names, has_column, numeric_column
 
 __all__ = ["center", "cluster_means"]
 
@@ -46,7 +46,7 @@ def _weights(data: pd.DataFrame, design: SurveyDesign | None, weights) -> np.nda
     if weights is None:
         return np.ones(len(data)) if design is None else design.full_weight()
     check_name(weights, "weights")
-    if weights not in data.columns:
+    if not has_column(data, weights):
         raise DesignError(f"weights: column {weights!r} is not in the data")
     w = numeric_column(data, weights, "weights")
     bad = np.isnan(w) | (w < 0)
@@ -59,7 +59,7 @@ def _weights(data: pd.DataFrame, design: SurveyDesign | None, weights) -> np.nda
 def _cluster_codes(data: pd.DataFrame, design: SurveyDesign | None, by) -> tuple[np.ndarray, int]:
     check_name(by, "by")
     col = design.ids[by] if design is not None and by in design.ids else by
-    if col not in data.columns:
+    if not has_column(data, col):
         levels = f"; the design's levels are {list(design.ids)}" if design is not None else ""
         raise DesignError(f"by: {by!r} is not a column of the data{levels}")
     codes, uniques = pd.factorize(data[col], sort=True)
@@ -72,7 +72,7 @@ def _sources(data: pd.DataFrame, design: SurveyDesign | None, columns) -> list[t
     for name in check_names(columns, "columns"):
         if design is not None and design.is_pv(name):
             out.append((name, design.pvs[name]))
-        elif name in data.columns:
+        elif has_column(data, name):
             out.append((None, (name,)))
         else:
             pv = f" or a PV set ({list(design.pvs)})" if design is not None else ""
@@ -135,6 +135,7 @@ def _apply(data, columns, by, kind: str, weights, suffix: str, what: str):
                         cycle=design.cycle, domain=design.domain, fpc=design.fpc, lonely_psu=design.lonely_psu)
 
 
+@reads_named_columns
 def center(data, columns, by: str | None = None, *, kind: str = "group", weights: str | None = None,
            suffix: str | None = None):
     """Weighted group-mean (``kind="group"``, within the clusters ``by``) or grand-mean
@@ -152,6 +153,7 @@ def center(data, columns, by: str | None = None, *, kind: str = "group", weights
     return _apply(data, columns, by, kind, weights, suffix, "center")
 
 
+@reads_named_columns
 def cluster_means(data, columns, by: str, *, weights: str | None = None, suffix: str = "_mean"):
     """Weighted cluster means of ``columns`` within the clusters ``by``, added as new columns
     ``<column><suffix>`` (every row gets its cluster's mean; module docstring). On a design a PV set

@@ -34,7 +34,8 @@ from .replicates import ReplicateBlock, Replicates, assemble
 from .design_checks import (check_benchmarks, check_constant_within, check_ids, check_nesting, check_pvs,
                             check_weight_spec, short)
 from .taylor import TaylorStructure, check_lonely_psu, taylor_structure
-from .validation import check_frame, check_name, check_numeric_dtypes, numeric_column
+from .validation import (check_frame, check_name, check_numeric_dtypes, ensure_expression_columns, has_column,
+                         numeric_column)
 
 PvVariance = Literal["all", "first"]
 
@@ -361,6 +362,7 @@ class SurveyDesign:
         data (``"ST04Q01 == 'Female'"``). Rows where it is missing are outside the domain.
         """
         if isinstance(where, str):
+            ensure_expression_columns(self._data, where)   # a study frame reads the columns it names
             try:
                 mask = self._data.eval(where)
             except Exception as exc:  # pandas raises many types
@@ -400,7 +402,7 @@ class SurveyDesign:
         check_name(name, argument)
         if name in self._pvs:
             return self._pvs[name]
-        if name in self._data.columns:
+        if has_column(self._data, name):               # a study frame reads it from its files here
             return (name,)
         import difflib
 

@@ -50,8 +50,8 @@ from formulaic.transforms.contrasts import TreatmentContrasts
 
 from .errors import DesignError, FormulaError, LsaError
 from .formula_plain import float_rows, plain_matrix, plain_numeric, plain_terms
-from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_finite, check_frame, factor_level_limit,
-                         check_no_random_effects, numeric_column)
+from .validation import (MAX_FACTOR_LEVELS, check_factor_levels, check_finite, check_frame, check_no_random_effects,
+                         ensure_columns, factor_level_limit, numeric_column, study_source)
 
 _C_CALL = re.compile(r"^C\(\s*(?P<var>[^,()]+?)\s*(?:,.*)?\)$")     # C(x) or C(x, Treatment('b')) -> x
 
@@ -209,6 +209,13 @@ def formula_names(side: str, what: str = "formula") -> list[str]:
     return list(names)
 
 
+def load_formula_columns(data, *sides: str) -> None:
+    """A study frame (:mod:`lsa.io_lazy`), or a design on one, reads the columns the formula
+    sides name from its files, all in one pass; a no-op for any other data."""
+    if study_source(data) is not None:
+        ensure_columns(data, [n for side in sides if side for n in formula_names(side, "formula")])
+
+
 def check_known_names(side: str, columns: Iterable[str], what: str = "formula",
                       pv_sets: Iterable[str] = ()) -> list[str]:
     """The data columns (and plausible-value sets) that ``side`` uses, in order; a name that is
@@ -335,6 +342,7 @@ def fixed_matrix(rhs: str, frame: pd.DataFrame, what: str = "predictors",
     formula = parse(rhs, what, written=False)
     if hasattr(formula, "lhs"):
         raise FormulaError(f"{what}: {rhs!r} must be one side of a formula, without '~'.")
+    load_formula_columns(frame, rhs)
     check_known_names(rhs, frame.columns, what)
     plain = plain_terms(rhs)
     if plain is not None and (plain[0] or plain[1]):
@@ -413,6 +421,7 @@ def model_matrices(formula: str, data: pd.DataFrame, function: str = "this estim
     lhs, rhs = (s.strip() for s in formula.split("~", 1))
     if not lhs:
         raise FormulaError(f"{function}: formula {formula!r} has no response on the left of '~'.")
+    load_formula_columns(data, lhs, rhs)
     names = data.columns.tolist()                  # once: iterating a text Index is slow
     cols = list(dict.fromkeys(check_known_names(lhs, names, f"response of {formula!r}")
                               + check_known_names(rhs, names, f"predictors of {formula!r}")))

@@ -10,8 +10,10 @@ file: missing, a folder, empty, not SPSS/Stata/SAS, truncated) are described in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,16 +23,19 @@ from .io_files import (attach_files, check_files, check_one_cycle, combine_attrs
                        link_design, shift_codes, subject_files, take_rows)
 from .io_describe import FileDescription as FileDescription, describe as describe  # re-exported
 from .io_fixed import find_syntax, read_fixed, syntax_columns
+from .io_lazy import ColumnSource, StudyFrame, load_columns as load_columns, study_frame  # load_columns re-exported
 from .io_memory import check_memory, header_row_bytes
 from .io_names import file_roles, find_files, find_literal, match_filename as match_filename  # re-exported
 from .io_parquet import is_parquet, parquet_header, read_parquet, to_parquet
 from .io_readers import (ColumnNotFoundError, check_n_jobs, nearest_names, read_any,
                          read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
+from .progress import progress_bar, wants_progress
+from .validation import check_progress
 from .io_search import codebook as codebook, search as search, variables as variables  # re-exported
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
            "match_filename", "FileDescription", "ColumnNotFoundError", "link_design", "read_fixed",
-           "to_parquet", "read_parquet"]
+           "to_parquet", "read_parquet", "load_columns", "StudyFrame"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,7 +62,7 @@ def _read_any(path: Path, columns, labels, user_missing, n_jobs=1) -> pd.DataFra
     return read_any(path, columns, labels, user_missing, n_jobs)
 
 
-def _check_study_memory(info, stu_files: Mapping[str, Path], columns, merge_keys) -> None:
+def _check_study_memory(info, stu_files: Mapping[str, Path], columns, base: list[str]) -> None:
     """The student files' rows x selected columns against the memory available (peak 2x: parts + stack)."""
     rows = total = 0
     for spath in stu_files.values():
@@ -66,7 +71,7 @@ def _check_study_memory(info, stu_files: Mapping[str, Path], columns, merge_keys
             continue
         names = list(meta.column_names)
         cols = names if columns is None else _select([columns] if isinstance(columns, str) else list(columns),
-                                                     _design_names(info, ()) + list(merge_keys), info, names)[0]
+                                                     base, info, names)[0]
         rows += meta.number_rows
         total += meta.number_rows * header_row_bytes(cols, meta)
     if rows:
@@ -74,7 +79,7 @@ def _check_study_memory(info, stu_files: Mapping[str, Path], columns, merge_keys
                      f"{'country' if len(stu_files) == 1 else 'countries'}")
 
 
-def _design_names(info, grade_roots: Iterable[str]) -> list[str]:
+def _design_names(info) -> list[str]:
     r = info.replication
     names = [info.weights.get("final"), info.ids.get("country"), info.ids.get("school"), info.ids.get("class"),
              info.ids.get(info.observation_level), r.get("zone"), r.get("rep"), r.get("method_variable"),
@@ -111,9 +116,10 @@ def _select(requested, design, info, available: list[str]) -> tuple[list[str], l
 
 
 def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None, grade=None,
-               columns: Sequence[str] | None = None, school_columns: Sequence[str] | None = None,
+               columns: Sequence[str] | str | None = None, school_columns: Sequence[str] | None = None,
                labels: str = "categorical", user_missing: bool = True, files: Sequence[str] | None = None,
-               allow_unmatched: bool = False, n_jobs: int = 1, subject: str | None = None) -> pd.DataFrame:
+               allow_unmatched: bool = False, n_jobs: int = 1, subject: str | None = None,
+               progress: bool | None = None) -> StudyFrame:
     """Read the official files of one study cycle from a folder and merge students with schools
     (and with home, achievement, student-teacher link and teacher files: ``files=``).
 
@@ -128,12 +134,14 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     study, cycle, grade, subject : as in :func:`lsa.study_info` (grade 4 or 8 for TIMSS; TIMSS Advanced
         ``subject="math"`` (``msg`` files ...) or ``"physics"`` (``psg`` ...)); inferred when the folder holds one.
     countries : ISO alpha-3 codes (default: every country found).
-    columns : student-file columns to read (default: all). The design columns the dictionary
-        names (ids, weights, replicate/jackknife variables) are always added; a PV root such as
-        ``"BSMMAT"`` or ``"MATH"`` stands for its PV columns. Names not in the student file are
-        looked up in the school file.
-    school_columns : school-file columns to add (default: all when ``columns`` is None, else only
-        the merge keys and the school weight). School columns that duplicate student columns are
+    columns : the columns to read now. Default: only what the design needs: the design columns the
+        dictionary names (ids, weights, replicate/jackknife variables, the school weight) and the
+        plausible values of the dictionary's domains; every other column is read when first named
+        (see the notes). A list names further columns to read now (the design columns are always
+        added); a PV root such as ``"BSMMAT"`` or ``"MATH"`` stands for its PV columns; names not in
+        the student file are looked up in the school file. ``"all"``: every column of every file.
+    school_columns : school-file columns to add (default: all with ``columns="all"``, else only the
+        merge keys and the school weight). School columns that duplicate student columns are
         dropped unless listed here (then suffixed ``_school``).
     files : the file roles to read (default ``["student", "school"]``): also ``"home"`` (TIMSS grade
         4, PIRLS ``ash``), ``"achievement"``, ``"teacher"`` (grade 4 ``atg``), ``"teacher_math"``,
@@ -145,21 +153,85 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     allow_unmatched : read links whose student or teacher has no record (dropped / teacher
         columns missing, with a warning) instead of refusing them.
     n_jobs : processes reading each SPSS/Stata/SAS file in parallel (:func:`read_spss`).
+    progress : a bar over the files read (:mod:`lsa.progress`); default: shown when more than one
+        country's files of over 128 MB in all are read (this read and later ones).
 
+    Returns
+    -------
+    A :class:`lsa.io_lazy.StudyFrame`: a DataFrame that reads a column it lacks from the same files
+    the first time it is named: ``df["ESCS"]``, :func:`load_columns`, or an lsa analysis of a design
+    built on it (formula terms, variables, ``by=``), all of the columns one call names in one pass
+    over the files. The PISA 2022 student file has over 1,000 columns; an analysis reads the
+    ~100 design columns and the dozen it names. Operations pandas resolves without ``df[...]``
+    (``df.query``, ``df.groupby("CNT")["ESCS"]``) see only the columns read so far.
 
     Notes
     -----
-    Large files: name the ``columns`` needed (only these and the design columns are read); convert
-    the files once with :func:`to_parquet` (``lsa convert``): ``.parquet`` copies named as the
-    study's files are read like them (preferred to a ``.sav`` beside them); memory is checked first.
+    Large files: a later column costs one more pass over an SPSS file (all the columns of one call
+    share it); convert the files once with :func:`to_parquet` (``lsa convert``): ``.parquet``
+    copies named as the study's files are read like them (preferred to a ``.sav`` beside them) and
+    read only the columns asked for. Memory is checked before every read.
 
     Every student must find its school; otherwise :class:`~lsa.errors.StudyError` names the
     unmatched ids. ``df.attrs`` carries the metadata of both files (see :func:`read_spss`) plus
     ``study``, ``cycle`` and ``grade``.
     """
+    check_progress(progress)
+    args = dict(folder=folder, study=study, cycle=cycle, countries=countries, grade=grade,
+                school_columns=school_columns, labels=labels, user_missing=user_missing, files=files,
+                allow_unmatched=allow_unmatched, n_jobs=n_jobs, subject=subject, progress=progress)
+    plan = _locate(args)
+    if isinstance(columns, str) and columns == "all":
+        columns = None
+    elif columns is None:                                  # the design: its columns and the dictionary's PVs
+        avail = _meta_columns(next(iter(plan.stu_files.values())))
+        columns = [r for r in plan.info.pv_roots if not _select([r], [], plan.info, avail)[1]]
+        args["school_columns"] = school_columns if school_columns is not None else ()
+    out = _read_located(plan, args, columns, _design_names(plan.info))
+    ids = (plan.info.ids.get(x) for x in ("country", "school", "class", plan.info.observation_level, "teacher"))
+    keys = [k for k in ids if k and k in out.columns]
+    source = ColumnSource(partial(_read_more, args), partial(_readable, args), keys, plan.label)
+    return study_frame(out, source)
+
+
+def _read_more(args: dict, names: list[str]) -> pd.DataFrame:
+    """The study read again with only the key columns and ``names`` (a study frame's later columns)."""
+    plan = _locate(args)
+    info = plan.info
+    ids = [info.ids.get(x) for x in ("country", "school", "class", info.observation_level, "teacher")]
+    return _read_located(plan, {**args, "school_columns": ()}, names, [k for k in ids if k])
+
+
+def _readable(args: dict) -> tuple[list[str], dict[str, list[str]]]:
+    """Every column name of the study's files (first country), and the PV roots they hold with
+    their columns."""
+    plan = _locate(args)
+    first = next(iter(plan.stu_files))
+    paths = [plan.stu_files[first], plan.sch_files.get(first) or next(iter(plan.sch_files.values()), None)]
+    paths += [found[first] for found in plan.extra.values() if first in found]
+    names = [c for p in paths if p is not None for c in _meta_columns(p)]
+    pvs = {r: _select([r], [], plan.info, names) for r in plan.info.pv_roots}
+    return names, {r: cols for r, (cols, lost) in pvs.items() if not lost}
+
+
+@dataclass
+class _Plan:
+    """The files of one study read: info, grade, student/school/extra files per country."""
+
+    info: Any
+    grade: Any
+    stu_files: dict
+    sch_files: dict
+    extra: dict
+    want: list | None
+    label: str
+
+
+def _locate(args: dict) -> _Plan:
     from .dictionaries import study_info
 
-    folder = Path(folder)
+    folder, study, cycle, grade = Path(args["folder"]), args["study"], args["cycle"], args["grade"]
+    countries, files, allow_unmatched, subject = args["countries"], args["files"], args["allow_unmatched"], args["subject"]
     if not folder.is_dir():
         raise ReadError(f"{folder}: no such folder" if not folder.exists() else
                         f"{folder} is a file, not a folder; read_study reads the folder of a study's files "
@@ -210,20 +282,34 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
         if absent:
             raise StudyError(f"{label}: no {r.replace('_', ' ')} file ({roles[r]!r}) for countries {absent} in "
                              f"{folder}; found it for {sorted(k.upper() for k in found)}.")
-    columns, extra_cols = _split_columns(columns, extra, stu_files)
     sch_files = {}
     if pat_sch and "school" in roles_asked:
         sch_files = (find_files(folder, pat_sch, suffix, letter, label, suffix_unv) if "{cnt}" in pat_sch
                      else find_literal(folder, pat_sch))
+    return _Plan(info, g, stu_files, sch_files, extra, want, label)
+
+
+def _read_located(plan: _Plan, args: dict, columns, base: list[str]) -> pd.DataFrame:
+    """The located files read: ``columns`` (None: all) plus ``base``, merged and stacked over countries."""
+    info, g, stu_files, sch_files, extra, want = (plan.info, plan.grade, plan.stu_files, plan.sch_files,
+                                                  plan.extra, plan.want)
+    school_columns, labels, user_missing = args["school_columns"], args["labels"], args["user_missing"]
+    allow_unmatched, n_jobs = args["allow_unmatched"], args["n_jobs"]
+    columns, extra_cols = _split_columns(columns, extra, stu_files)
 
     merge_keys = info.merge_keys.get("student_school") or info.merge_keys.get("teacher_school") or ()
     school_id = info.ids.get("school")
     check_n_jobs(n_jobs)
-    _check_study_memory(info, stu_files, columns, merge_keys)
+    _check_study_memory(info, stu_files, columns, base + list(merge_keys))
     parts, sources, offset = [], [], 0
+    size = sum(p.stat().st_size for p in stu_files.values())
+    bar = progress_bar(len(stu_files), wants_progress(args["progress"], len(stu_files) > 1 and size > 2 ** 27),
+                       f"read_study {info.name} {info.cycle}", unit="file")
     for cnt, spath in stu_files.items():
+        bar.set_postfix_str(cnt.upper())
         part = _read_pair(info, spath, sch_files.get(cnt) if cnt else next(iter(sch_files.values()), None),
-                          columns, school_columns, merge_keys, school_id, labels, user_missing, want, cnt, n_jobs)
+                          columns, school_columns, merge_keys, school_id, labels, user_missing, want, cnt, n_jobs,
+                          base)
         if extra:
             part = attach_files(part, {r: extra[r][cnt] for r in extra}, info, columns=extra_cols, labels=labels,
                                 user_missing=user_missing, allow_unmatched=allow_unmatched)
@@ -232,6 +318,8 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
         offset += len(part)
         parts.append(part)
         sources.append(part.attrs.get("source"))
+        bar.update()
+    bar.close()
     out = parts[0] if len(parts) == 1 else concat_frames(parts)
     out.attrs["source"] = "; ".join(s for s in sources if s)
     out.attrs.update(study=info.study, cycle=info.cycle, grade=g)
@@ -256,15 +344,14 @@ def _split_columns(columns, extra: Mapping[str, Mapping[str, Path]], stu_files) 
 
 
 def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_id, labels, user_missing,
-               want, cnt, n_jobs=1) -> pd.DataFrame:
+               want, cnt, n_jobs=1, design=()) -> pd.DataFrame:
     s_avail = _meta_columns(spath)
     c_avail = _meta_columns(cpath) if cpath is not None else []
-    design = _design_names(info, ())
     if columns is None:
         s_cols, in_school = None, []
     else:
         requested = [columns] if isinstance(columns, str) else list(columns)
-        s_cols, notfound = _select(requested, design + list(merge_keys), info, s_avail)
+        s_cols, notfound = _select(requested, list(design) + list(merge_keys), info, s_avail)
         c_up = {c.upper(): c for c in c_avail}
         in_school = [c_up[n.upper()] for n in notfound if n.upper() in c_up]
         lost = [n for n in notfound if n.upper() not in c_up]
@@ -273,6 +360,11 @@ def _read_pair(info, spath, cpath, columns, school_columns, merge_keys, school_i
                 f"{spath.name}{' / ' + cpath.name if cpath else ''}: columns not found: {lost}."
                 f"{nearest_names(lost, s_avail + c_avail)} "
                 f"Student file columns: {', '.join(s_avail[:30])}{', ...' if len(s_avail) > 30 else ''}.")
+        if not s_cols:
+            raise StudyError(f"{spath.name}: none of the columns {info.name} {info.cycle} identifies its rows and "
+                             f"weights by ({', '.join(list(design)[:8])}) is in the file, which holds "
+                             f"{', '.join(s_avail[:20])}{', ...' if len(s_avail) > 20 else ''}. Is it a {info.name} "
+                             f"{info.cycle} file? read_study(..., columns='all') reads it whole.")
     stu = _read_any(spath, s_cols, labels, user_missing, n_jobs)
     if want and "{cnt}" not in (file_roles(info).get("student") or "{cnt}"):
         ccol = next((c for c in stu.columns if c.upper() == str(info.ids.get("country", "")).upper()), None)

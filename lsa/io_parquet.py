@@ -43,6 +43,7 @@ import pandas as pd
 
 from .errors import LsaError, ReadError
 from .io_memory import check_memory, header_row_bytes
+from .validation import check_progress
 from .io_readers import (check_data_file, check_n_jobs, finish_frame, header_memory, in_daemon, read_chunks,
                          read_metadata, resolve_columns)
 
@@ -127,8 +128,7 @@ def to_parquet(source, target, columns: Sequence[str] | None = None, *, chunksiz
     path, kind = check_data_file(source)
     target = _check_target(path, target)
     procs = check_n_jobs(n_jobs)
-    if progress is not None and not isinstance(progress, bool):
-        raise LsaError(f"progress must be True, False or None; got {progress!r}.")
+    check_progress(progress)
     if compression not in ("zstd", "snappy", "gzip", "brotli", "lz4", "none"):
         raise LsaError(f"compression must be one of ['zstd', 'snappy', 'gzip', 'brotli', 'lz4', 'none']; "
                        f"got {compression!r}.")

@@ -22,7 +22,9 @@ it (:meth:`lsa.SurveyDesign.numeric`) and not again for that design.
 
 from __future__ import annotations
 
+import functools
 import numbers
+import re
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -65,15 +67,72 @@ def check_frame(data: Any, argument: str = "data", *, allow_empty: bool = False)
 
 def check_columns_exist(data: pd.DataFrame, columns: Sequence[str], argument: str) -> None:
     """Every name in ``columns`` is a column of ``data``; the error lists the missing ones and
-    the closest existing names."""
+    the closest existing names. A study frame (:mod:`lsa.io_lazy`) reads them from its files first."""
     import difflib
 
+    ensure_columns(data, columns)
     missing = [c for c in columns if c not in data.columns]
     if missing:
         hints = {c: difflib.get_close_matches(str(c), [str(x) for x in data.columns], n=3) for c in missing}
         hint = "; ".join(f"{c!r}: did you mean {h}?" for c, h in hints.items() if h)
         raise DesignError(f"{argument}: column(s) {_short(missing)} not in the data" + (f" ({hint})" if hint else "")
                           + ".")
+
+
+def study_source(data: Any):
+    """The column source of a study frame (:mod:`lsa.io_lazy`) or of a design on one, else None."""
+    frame = data if isinstance(data, pd.DataFrame) else getattr(data, "data", None)
+    return getattr(frame, "_lsa_source", None) if isinstance(frame, pd.DataFrame) else None
+
+
+def ensure_columns(data: Any, names: Iterable[Any]) -> None:
+    """A study frame (or a design on one) reads the names among ``names`` that it lacks and its
+    files hold, all in one pass (:mod:`lsa.io_lazy`); anything else is left to the caller's own
+    checks. A no-op for any other data."""
+    source = study_source(data)
+    if source is not None:
+        frame = data if isinstance(data, pd.DataFrame) else data.data
+        lacking = [n for n in dict.fromkeys(names) if isinstance(n, str) and n not in frame.columns]
+        if lacking:
+            source.load(frame, lacking, missing_ok=True)
+
+
+def ensure_expression_columns(data: Any, expression: str) -> None:
+    """:func:`ensure_columns` for the names an expression (a pandas query, ``I(...)``) uses."""
+    if study_source(data) is not None:
+        ensure_columns(data, re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", expression))
+
+
+def reads_named_columns(function):
+    """Decorator of a public analysis: when an argument is a study frame (or a design on one,
+    :mod:`lsa.io_lazy`), every column the call's text arguments name (variables, formulas,
+    ``by=``, domains) is read in one pass before the analysis starts. Other calls pass straight
+    through; the checks inside the analysis read anything a name reaches otherwise."""
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        values = (*args, *kwargs.values())
+        target = next((v for v in values if study_source(v) is not None), None)
+        if target is not None:
+            ensure_columns(target, _text_names(values))
+        return function(*args, **kwargs)
+
+    return call
+
+
+def _text_names(values: Iterable[Any], depth: int = 2) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if isinstance(v, str):
+            out += re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", v)
+        elif depth and isinstance(v, (list, tuple, dict)):
+            out += _text_names(v.values() if isinstance(v, dict) else v, depth - 1)
+    return out
+
+
+def has_column(data: pd.DataFrame, name: Any) -> bool:
+    """``name`` is a column of ``data``; a study frame (:mod:`lsa.io_lazy`) reads it from its files first."""
+    ensure_columns(data, [name])
+    return name in data.columns
 
 
 def check_finite(values: np.ndarray, column: str, argument: str = "data") -> None:
@@ -239,6 +298,13 @@ def check_categories(series: pd.Series, column: str, argument: str = "variable",
         raise DesignError(f"{argument}: column {column!r} has {levels} distinct values; at most {limit} "
                           f"categories are tabulated.{hint}")
     return levels
+
+
+def check_progress(progress: Any) -> bool | None:
+    """``progress=``: True, False or None (:mod:`lsa.progress`)."""
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise LsaError(f"progress must be True, False or None; got {progress!r}.")
+    return None if progress is None else bool(progress)
 
 
 def check_n_jobs(n_jobs: Any, argument: str = "n_jobs") -> int | None:

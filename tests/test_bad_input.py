@@ -2214,3 +2214,45 @@ def test_read_study_subject_bad_input(tmp_path, case, kw, match):
     with pytest.raises(lsa.LsaError, match=match) as info:
         lsa.io.read_study(tmp_path, kw.pop("study"), kw.pop("cycle"), **kw)
     assert "\n" not in str(info.value)
+
+
+# --- issue 16: read_study reads the design's columns, the rest when named (lsa.io_lazy) -----------------
+
+def _lazy_timss(folder):
+    import pyreadstat
+
+    n = 8
+    stu = pd.DataFrame({"IDCNTRY": 40.0, "IDSCHOOL": np.repeat([1.0, 2.0], 4), "IDSTUD": np.arange(1.0, n + 1),
+                        "TOTWGT": 1.0 + np.arange(n), "JKZONE": np.repeat([1.0, 2.0], 4), "JKREP": np.tile([0.0, 1.0], 4),
+                        "BSBG04": np.arange(n) % 3 + 1.0, **{f"BSMMAT0{m}": 500.0 + np.arange(n) for m in range(1, 6)}})
+    sch = pd.DataFrame({"IDCNTRY": 40.0, "IDSCHOOL": [1.0, 2.0], "SCHWGT": [1.5, 2.5]})
+    pyreadstat.write_sav(stu, str(folder / "bsgautm7.sav"))
+    pyreadstat.write_sav(sch, str(folder / "bcgautm7.sav"))
+    return lsa.io.read_study(folder, "TIMSS", 2019)
+
+
+_LAZY_CASES = [
+    ("name not in the files", lambda df: lsa.io.load_columns(df, ["BSBG4"]), lsa.io.ColumnNotFoundError,
+     r"TIMSS 2019: columns not found in the files: \['BSBG4'\]\. Nearest names in the file: BSBG4 -> \['BSBG04'\]"),
+    ("not a study frame", lambda df: lsa.io.load_columns(pd.DataFrame(df), "BSBG04"), lsa.LsaError,
+     r"load_columns needs a frame read by lsa.io.read_study \(or a design built on one\); got DataFrame"),
+    ("rows renumbered", lambda df: df.iloc[::-1].reset_index(drop=True)["BSBG04"], lsa.errors.StudyError,
+     r"TIMSS 2019: the frame's rows no longer match the files it was read from \(renumbered, re-sorted or recoded "
+     r"ids\), so further columns cannot be placed"),
+    ("ids dropped", lambda df: df.drop(columns=["IDCNTRY", "IDSCHOOL", "IDSTUD"])["BSBG04"], lsa.errors.StudyError,
+     r"TIMSS 2019: the frame holds none of the id columns \['IDCNTRY', 'IDSCHOOL', 'IDSTUD'\]"),
+    ("analysis of a renumbered frame", lambda df: lsa.mean(lsa.design_from_study(
+        "TIMSS", 2019, df.iloc[::-1].reset_index(drop=True)), "BSBG04"), lsa.errors.StudyError,
+     r"the frame's rows no longer match the files"),
+    ("progress text", lambda df: lsa.io.read_study(df.attrs["folder_for_test"], "TIMSS", 2019, progress="yes"),
+     lsa.LsaError, r"progress must be True, False or None; got 'yes'"),
+]
+
+
+@pytest.mark.parametrize("case, call, error, match", _LAZY_CASES, ids=[c[0] for c in _LAZY_CASES])
+def test_study_frame_bad_input(tmp_path, case, call, error, match):
+    df = _lazy_timss(tmp_path)
+    df.attrs = {**df.attrs, "folder_for_test": tmp_path}
+    with pytest.raises(error, match=match) as info:
+        call(df)
+    assert "\n" not in str(info.value)

@@ -109,7 +109,9 @@ def test_read_study_timss(tmp_path):
     _timss_files(tmp_path, "deu", 276, n_schools=2, seed=2)
     df = read_study(tmp_path, "timss", 2019, grade=8)
     assert len(df) == 12 + 8 and set(df["IDCNTRY"]) == {40.0, 276.0}
-    assert df["SCHWGT"].notna().all() and "BCBG01" in df.columns
+    assert df["SCHWGT"].notna().all() and not {"BCBG01", "ITSEX"} & set(df.columns)   # the design's columns only
+    assert df["BCBG01"].notna().sum() == 12 and "BCBG01" in df.columns    # read from the school files when named
+    df["ITSEX"]                                                            # ... and from the student files
     assert df.attrs["study"] == "timss" and df.attrs["grade"] == 8
     # the school file's missing code is expanded to the students of that school
     bc = df.attrs["missing_codes"]["BCBG01"]

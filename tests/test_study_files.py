@@ -67,7 +67,10 @@ def test_timss_g4_folder_reads_into_one_row_per_link(folder):
     assert len(df) == len(link) == 265 and df.attrs["n_links"] == 265
     assert df["IDSTUD"].tolist() == link["IDSTUD"].astype(float).tolist()
     assert df["IDTEACH"].tolist() == link["IDTEACH"].astype(float).tolist()
-    assert {"ASMMAT01", "ACBG05", "ASBH02", "ATBG04", "MATWGT", "SCIWGT", "TCHWGT", "SCHWGT"} <= set(df.columns)
+    assert {"ASMMAT01", "MATWGT", "SCIWGT", "TCHWGT", "SCHWGT"} <= set(df.columns)   # the design's columns
+    assert not {"ACBG05", "ASBH02", "ATBG04", "ASBG01"} & set(df.columns)             # the rest: when named
+    df[["ACBG05", "ASBH02", "ATBG04", "ASBG01"]]                  # school, home, teacher and student files
+    assert {"ACBG05", "ASBH02", "ATBG04", "ASBG01"} <= set(df.columns)
     assert df.attrs["observation"] == "student-teacher link" and df.attrs["n_students_unlinked"] == 0
     # link multiplicities: a student of class 301 has two maths teachers -> 3 rows, MATWGT = TOTWGT/2 each
     s = df[df["IDSTUD"] == 30101.0]

@@ -28,7 +28,7 @@ from ..design import SurveyDesign
 from ..errors import DesignError, FormulaError
 from ..multicountry import group_weights
 from ..results import WaldTest
-from ..validation import check_choice, check_name, check_names
+from ..validation import reads_named_columns, check_choice, check_name, check_names, has_column
 from ._core import DesignResult, DfMethod, Draws, GroupDraws, as_list, by_groups, over_completed, run_by_groups
 from .descriptive import DEFAULT_PROBS, benchmarks, correlation, mean, percentages, quantiles, sd
 from .regression import lm, logit
@@ -41,6 +41,7 @@ NAMES = {"mean": "mean", "sd": "standard deviation", "percentages": "percentages
 
 
 @over_completed
+@reads_named_columns
 def gap(design: SurveyDesign, variable: str | Sequence[str], between: str, groups: Sequence | None = None, by=None,
         *, statistic: str = "mean", probs: Sequence[float] | None = None, cuts: Sequence[float] | None = None,
         labels: Sequence[str] | None = None, cumulative: bool | None = None,
@@ -132,7 +133,7 @@ def _as_groups(groups) -> list:
 
 def _levels(design: SurveyDesign, between: Any, by) -> list:
     """The groups of ``between`` present in the domain (``between`` checked)."""
-    if not isinstance(between, str) or between not in design.data.columns:
+    if not isinstance(between, str) or not has_column(design.data, between):
         raise DesignError(f"between must name a column of the data (the grouping variable); got {between!r}.")
     if between in as_list(by):
         raise DesignError(f"between ({between!r}) cannot also be a by= column; got by={by!r}.")

@@ -37,7 +37,7 @@ from scipy.special import owens_t
 
 from ..design import SurveyDesign
 from ..errors import DesignError
-from ..validation import check_choice, check_names
+from ..validation import reads_named_columns, check_choice, check_names
 from ._core import DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns, run_by_groups
 
 METHODS = ("pearson", "spearman", "polychoric", "polyserial")
@@ -256,6 +256,7 @@ def correlation_result(design: SurveyDesign, variables: Sequence[str], by, metho
 
 
 @over_completed
+@reads_named_columns
 def covariance(design: SurveyDesign, variables: Sequence[str], by=None, *,
                df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted covariance matrix Σ w (x − x̄)(y − ȳ)/Σ w of variables or PV sets (pairwise complete

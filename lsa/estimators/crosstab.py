@@ -27,7 +27,7 @@ from scipy import sparse
 from ..design import SurveyDesign
 from ..errors import DesignError, LsaWarning, warn
 from ..results import WaldTest
-from ..validation import check_categories, check_choice, check_name, check_names, check_number, check_numbers
+from ..validation import reads_named_columns, check_categories, check_choice, check_name, check_names, check_number, check_numbers
 from . import influence
 from ._core import DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns, run_by_groups
 from .rao_scott import ORDERS, pooled_test, rao_scott
@@ -234,6 +234,7 @@ def _table(design: SurveyDesign, row: str, col: str, by=None, *, cuts=None, labe
     return CrosstabResult.from_result(result, row, col, rlev, clev)
 
 
+@reads_named_columns
 def crosstab(design: SurveyDesign, row: str, col: str, by: str | Sequence[str] | None = None, *,
              cuts=None, labels=None, max_levels: int = MAX_CROSSTAB_LEVELS,
              df_method: DfMethod = "barnard_rubin", pool: str = "flat") -> CrosstabResult:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..design import SurveyDesign
 from ..errors import DesignError
-from ..validation import (MAX_FACTOR_LEVELS, check_categories, check_finite, check_name, check_names, check_number,
+from ..validation import (reads_named_columns, MAX_FACTOR_LEVELS, check_categories, check_finite, check_name, check_names, check_number,
                           check_numbers)
 from . import influence
 from ._core import (DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns,
@@ -43,6 +43,7 @@ def _count_all(ys: list[np.ndarray], w_full: np.ndarray) -> tuple[np.ndarray, np
 
 
 @over_completed
+@reads_named_columns
 def mean(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
          df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted mean Σ w y / Σ w of each variable or PV set, with replicate + PV variance.
@@ -67,6 +68,7 @@ def mean(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
 
 
 @over_completed
+@reads_named_columns
 def sd(design: SurveyDesign, variables: str | Sequence[str], by=None, *,
        df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted standard deviation √(Σ w (y − ȳ)² / Σ w) (population form, as PISA/TIMSS reports)."""
@@ -111,6 +113,7 @@ def _codes(s: pd.Series, cats: list) -> np.ndarray:
 
 
 @over_completed
+@reads_named_columns
 def percentages(design: SurveyDesign, variable: str, by=None, *, max_levels: int = MAX_FACTOR_LEVELS,
                 df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted percentage of each category of ``variable`` among rows with a valid value:
@@ -168,6 +171,7 @@ def _weighted_quantiles(y: np.ndarray, w: np.ndarray, probs: np.ndarray) -> np.n
 
 
 @over_completed
+@reads_named_columns
 def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFAULT_PROBS, by=None, *,
               method: str = "math", interval: str | None = None,
               df_method: DfMethod = "barnard_rubin") -> DesignResult:
@@ -203,6 +207,7 @@ def quantiles(design: SurveyDesign, variable: str, probs: Sequence[float] = DEFA
 
 
 @over_completed
+@reads_named_columns
 def benchmarks(design: SurveyDesign, pv_set: str, cuts: Sequence[float] | None = None,
                labels: Sequence[str] | None = None, *, cumulative: bool = False, by=None,
                df_method: DfMethod = "barnard_rubin") -> DesignResult:
@@ -268,6 +273,7 @@ def _level_terms(cuts: np.ndarray, labels, cumulative: bool) -> list[str]:
 
 
 @over_completed
+@reads_named_columns
 def correlation(design: SurveyDesign, variables: Sequence[str], by=None, *, method: str = "pearson",
                 df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted Pearson correlations of every pair of variables (pairwise complete rows).

@@ -28,6 +28,7 @@ from scipy.special import ndtr
 from ..design import SurveyDesign
 from ..errors import ConvergenceWarning, FormulaError, MissingDataWarning, warn
 from ..separation import null_terms, solve_batched
+from ..validation import reads_named_columns
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .logistic import where_text
 from .regression import ModelData, check_rank, group_model, model_data, rows_outer
@@ -132,6 +133,7 @@ def _glm(design, formula, by, df_method, family: str, name: str, max_iter: int, 
 
 
 @over_completed
+@reads_named_columns
 def probit(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin",
            max_iter: int = 50, tol: float = 1e-10) -> DesignResult:
     """Weighted probit regression (response 0/1, logical, a two-level factor or an expression such
@@ -141,6 +143,7 @@ def probit(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod =
 
 
 @over_completed
+@reads_named_columns
 def poisson(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin",
             max_iter: int = 50, tol: float = 1e-10) -> DesignResult:
     """Weighted Poisson (log-link) regression of a count or 0/1 response, as ``survey::svyglm(family =

@@ -41,7 +41,7 @@ from ..design import SurveyDesign
 from ..errors import ConvergenceWarning, EstimationError, FormulaError, warn
 from ..formula import response_matrix
 from ..separation import solve_batched
-from ..validation import check_choice
+from ..validation import reads_named_columns, check_choice
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .logistic import where_text
 from .regression import check_rank, pv_model_frame, rows_outer
@@ -263,6 +263,7 @@ def _categorical(design, formula, by, df_method, model, link, max_iter, tol) -> 
 
 
 @over_completed
+@reads_named_columns
 def multinom(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin",
              max_iter: int = 100, tol: float = 1e-10) -> DesignResult:
     """Weighted multinomial logit of a categorical response (first level the reference), as
@@ -272,6 +273,7 @@ def multinom(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod
 
 
 @over_completed
+@reads_named_columns
 def ordinal(design: SurveyDesign, formula: str, by=None, *, link: str = "logit",
             df_method: DfMethod = "barnard_rubin", max_iter: int = 100, tol: float = 1e-10) -> DesignResult:
     """Weighted cumulative-link (proportional-odds) model P(Y ≤ k) = F(ζ_k − x'β) with ``link``

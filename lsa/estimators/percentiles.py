@@ -50,7 +50,7 @@ from scipy import stats
 from ..design import SurveyDesign
 from ..multicountry import group_weights
 from ..replicates import replicate_variance
-from ..validation import check_choice, check_name, check_numbers
+from ..validation import reads_named_columns, check_choice, check_name, check_numbers
 from . import influence
 from ._core import DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns, run_by_groups
 
@@ -237,6 +237,7 @@ def check_options(probs, method: str, interval: str) -> np.ndarray:
 
 
 @over_completed
+@reads_named_columns
 def iqr(design: SurveyDesign, variable: str, by=None, *, method: str = "math", interval: str | None = None,
         df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Interquartile range Q(0.75) − Q(0.25) of a variable or PV set, formed per PV and replicate

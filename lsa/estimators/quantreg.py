@@ -30,7 +30,7 @@ from scipy.optimize import linprog
 
 from ..design import SurveyDesign
 from ..errors import EstimationError
-from ..validation import check_numbers
+from ..validation import reads_named_columns, check_numbers
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .regression import check_rank, model_data, rows_outer
 
@@ -161,6 +161,7 @@ def rq_fit(x, y, w, beta, tau, max_pivots=200, irls=8):
 
 
 @over_completed
+@reads_named_columns
 def quantreg(design: SurveyDesign, formula: str, q=0.5, by=None, *,
              df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted quantile regression at the quantile(s) ``q`` (each in (0, 1)), with replicate SEs

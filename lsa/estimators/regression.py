@@ -25,8 +25,8 @@ import pandas as pd
 
 from ..design import SurveyDesign
 from ..errors import EstimationError, FormulaError
-from ..formula import check_known_names, fixed_matrix, response_matrix
-from ..validation import check_formula, check_no_random_effects
+from ..formula import check_known_names, fixed_matrix, load_formula_columns, response_matrix
+from ..validation import reads_named_columns, check_formula, check_no_random_effects
 from . import influence
 from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
 from .logistic import flags, logit_fit, report_fits, withhold
@@ -76,6 +76,7 @@ def pv_model_frame(design: SurveyDesign, formula: str, function: str) -> PVModel
     lhs, rhs = (part.strip() for part in formula.split("~", 1))
     lhs = response_expression(lhs)
     data = design.data
+    load_formula_columns(data, lhs, rhs)
     lhs_vars = check_known_names(lhs, data.columns, f"response of {formula!r}", design.pvs)
     rhs_vars = check_known_names(rhs, data.columns, f"predictors of {formula!r}", design.pvs)
     if not lhs_vars:
@@ -285,6 +286,7 @@ def _influence(md: ModelData, w: np.ndarray, beta: np.ndarray, binary: bool, n: 
 
 
 @over_completed
+@reads_named_columns
 def lm(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted linear regression by formula; PV sets may be the response and/or predictors.
 
@@ -296,6 +298,7 @@ def lm(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "ba
 
 
 @over_completed
+@reads_named_columns
 def logit(design: SurveyDesign, formula: str, by=None, *, df_method: DfMethod = "barnard_rubin") -> DesignResult:
     """Weighted logistic regression by formula (response 0/1, logical, or a two-level factor whose
     second level is the event); coefficients are log-odds as ``survey::svyglm(family = quasibinomial)``.

@@ -25,6 +25,7 @@ from lsa.mixed.pml import Profile, ThetaMap, profiled
 from lsa.mixed.stats import ClusterStats, build_stats, positive_groups
 from lsa.threads import single_blas_thread
 from lsa.weights import check_constant_within, scale_within
+from lsa.validation import reads_named_columns
 
 __all__ = ["MixedControl", "LevelWeights", "level_weights", "build_stats", "optimize",
            "mixed", "OptimResult", "check_identifiable", "fit_prepared", "positive_groups",
@@ -308,6 +309,7 @@ def optimize(stats: ClusterStats, tmap: ThetaMap, reml: bool = False,
     return OptimResult(pr, converged, int(res.nit), gnorm, str(res.message))
 
 
+@reads_named_columns
 def mixed(formula: str, data, weights: Sequence[str] | None = None,
           conditional_weights: bool = False, scaling: Scaling = "none", reml: bool = False,
           control: MixedControl | None = None, family: str = "gaussian", link: str | None = None,

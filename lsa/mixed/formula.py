@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
-from lsa.formula import as_factors, check_known_names, check_values, fixed_matrix, r_name
+from lsa.formula import as_factors, check_known_names, check_values, fixed_matrix, load_formula_columns, r_name
 from lsa.formula_plain import float_rows, plain_matrix, plain_numeric, plain_terms
 from lsa.errors import DesignError, FormulaError
 from lsa.validation import check_factor_levels, factor_level_limit, numeric_column
@@ -181,6 +181,8 @@ def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[list[str
     """Data columns used anywhere in the formula, and those used in its expressions (the fixed
     part and the random terms' left sides; :func:`lsa.formula.check_known_names`: a name that is
     neither a column nor a known function is an error naming it)."""
+    load_formula_columns(data, parsed.response, parsed.fixed,
+                         *(f"{t.expr} + {t.group.replace('/', ':')}" for t in parsed.random))
     names = data.columns.tolist()                  # once: iterating a text Index is slow
     have = set(names)
     cols = set(check_known_names(parsed.fixed, names, "fixed part"))

@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.special as sc
 
 from lsa.errors import FormulaError, LsaError
+from lsa.formula import load_formula_columns
 
 __all__ = ["Family", "get_family", "check_response", "with_response", "FAMILIES"]
 
@@ -137,6 +138,7 @@ def with_response(data: pd.DataFrame, response: str) -> pd.DataFrame:
     ``I(expr)`` (e.g. ``I(MATH < 420.07)``) a column named ``response`` holding ``expr``
     evaluated by :meth:`pandas.DataFrame.eval` as float (True = 1), missing wherever a column
     it uses is missing (pandas compares NaN as False)."""
+    load_formula_columns(data, response)
     if response in data.columns:
         return data
     m = _I_EXPR.match(response.strip())

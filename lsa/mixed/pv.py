@@ -52,10 +52,12 @@ from lsa.mixed.pv_options import DfRule, PVOptions, check_df_rule
 from lsa.mixed.pv_refits import check_convergence, prepare_tasks, run_tasks
 from lsa.mixed.pv_result import MixPVResult
 from lsa.results import renamed_option
+from lsa.validation import reads_named_columns
 
 __all__ = ["mix_pv"]
 
 
+@reads_named_columns
 def mix_pv(formula: str, data, weights: Sequence[str] | None = None, *,
            conditional_weights: bool = False, scaling: str = "none",
            df_method: DfRule | float = "barnard_rubin", se: Literal["sandwich", "replicate"] = "sandwich",

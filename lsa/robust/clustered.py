@@ -25,7 +25,7 @@ from ..formula import r_name
 from ..design import SurveyDesign
 from ..model_inputs import model_inputs
 from ..threads import single_blas_thread
-from ..validation import check_frame
+from ..validation import reads_named_columns, check_frame
 from .formula import build_design
 from .gstar import effective_clusters_from_blocks
 from .satterthwaite import DfMethod, PArrayStats, df_method_option, get_df_method
@@ -229,6 +229,7 @@ def finish_result(blocks, beta, terms, type, df_method, se_model, n_dropped, fam
 
 
 @single_blas_thread
+@reads_named_columns
 def clustered(
     formula,
     data: pd.DataFrame | None = None,
