@@ -35,7 +35,8 @@ import pandas as pd
 
 from .design import SurveyDesign
 from .errors import DesignError, LsaError
-from .validation import reads_named_columns, check_choice, check_frame, check_name, check_names, has_column, numeric_column
+from .validation import (check_choice, check_frame, check_name, check_names, has_column, numeric_column,
+                         reads_named_columns)
 
 __all__ = ["center", "cluster_means"]
 

@@ -21,7 +21,7 @@ import scipy.stats
 from lsa.errors import DesignError
 from lsa.formula import model_matrices
 from lsa.validation import (check_choice, check_columns_exist, check_finite, check_formula, check_frame, check_names,
-                            numeric_column)
+                            has_column, numeric_column)
 
 __all__ = ["conditional", "timss_weights", "pisa_weights", "scale_within", "scale_weights",
            "weight_spec", "WeightSpec", "diagnostics", "kish_neff", "dumouchel_duncan",
@@ -53,7 +53,7 @@ def _weight_columns(data: pd.DataFrame, columns: Sequence[str], argument: str) -
 
 
 def _product(data: pd.DataFrame, cols: Sequence[str]) -> pd.Series:
-    missing = [c for c in cols if c not in data.columns]
+    missing = [c for c in cols if not has_column(data, c)]
     if missing:
         raise DesignError(f"weight component column(s) {missing} not in the data")
     _weight_columns(data, cols, "weight components")
@@ -145,7 +145,7 @@ def scale_weights(data: pd.DataFrame, cluster: str, weight: str,
     """:func:`scale_within` on DataFrame columns (the call shape of MLMusingR ``wscale``)."""
     check_frame(data)
     for arg, c in (("cluster", cluster), ("weight", weight)):
-        if not isinstance(c, str) or c not in data.columns:
+        if not isinstance(c, str) or not has_column(data, c):
             raise DesignError(f"{arg} column {c!r} is not in the data")
     w = numeric_column(data, weight, "weight")
     return pd.Series(scale_within(w, data[cluster].to_numpy(), type),
@@ -260,7 +260,7 @@ def _matrices(formula: str, data: pd.DataFrame, weight: str, function: str):
     """Response, model matrix (lsa.formula, R's columns) and weights of the complete rows."""
     check_formula(formula)
     check_frame(data)
-    if not isinstance(weight, str) or weight not in data.columns:
+    if not isinstance(weight, str) or not has_column(data, weight):
         raise DesignError(f"weight column {weight!r} is not in the data")
     numeric_column(data, weight, "weight")
     mm = model_matrices(formula, data, function)

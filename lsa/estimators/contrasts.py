@@ -28,7 +28,7 @@ from ..design import SurveyDesign
 from ..errors import DesignError, FormulaError
 from ..multicountry import group_weights
 from ..results import WaldTest
-from ..validation import reads_named_columns, check_choice, check_name, check_names, has_column
+from ..validation import check_choice, check_name, check_names, has_column, reads_named_columns
 from ._core import DesignResult, DfMethod, Draws, GroupDraws, as_list, by_groups, over_completed, run_by_groups
 from .descriptive import DEFAULT_PROBS, benchmarks, correlation, mean, percentages, quantiles, sd
 from .regression import lm, logit

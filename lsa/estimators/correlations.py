@@ -37,7 +37,7 @@ from scipy.special import owens_t
 
 from ..design import SurveyDesign
 from ..errors import DesignError
-from ..validation import reads_named_columns, check_choice, check_names
+from ..validation import check_choice, check_names, reads_named_columns
 from ._core import DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns, run_by_groups
 
 METHODS = ("pearson", "spearman", "polychoric", "polyserial")

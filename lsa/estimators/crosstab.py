@@ -27,7 +27,8 @@ from scipy import sparse
 from ..design import SurveyDesign
 from ..errors import DesignError, LsaWarning, warn
 from ..results import WaldTest
-from ..validation import reads_named_columns, check_categories, check_choice, check_name, check_names, check_number, check_numbers
+from ..validation import (check_categories, check_choice, check_name, check_names, check_number, check_numbers,
+                          reads_named_columns)
 from . import influence
 from ._core import DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns, run_by_groups
 from .rao_scott import ORDERS, pooled_test, rao_scott

@@ -16,8 +16,8 @@ import pandas as pd
 
 from ..design import SurveyDesign
 from ..errors import DesignError
-from ..validation import (reads_named_columns, MAX_FACTOR_LEVELS, check_categories, check_finite, check_name, check_names, check_number,
-                          check_numbers)
+from ..validation import (MAX_FACTOR_LEVELS, check_categories, check_finite, check_name, check_names, check_number,
+                          check_numbers, reads_named_columns)
 from . import influence
 from ._core import (DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns,
                     run_by_groups, weighted_means)

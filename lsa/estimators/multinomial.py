@@ -41,7 +41,7 @@ from ..design import SurveyDesign
 from ..errors import ConvergenceWarning, EstimationError, FormulaError, warn
 from ..formula import response_matrix
 from ..separation import solve_batched
-from ..validation import reads_named_columns, check_choice
+from ..validation import check_choice, reads_named_columns
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .logistic import where_text
 from .regression import check_rank, pv_model_frame, rows_outer

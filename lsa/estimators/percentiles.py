@@ -50,7 +50,7 @@ from scipy import stats
 from ..design import SurveyDesign
 from ..multicountry import group_weights
 from ..replicates import replicate_variance
-from ..validation import reads_named_columns, check_choice, check_name, check_numbers
+from ..validation import check_choice, check_name, check_numbers, reads_named_columns
 from . import influence
 from ._core import DesignResult, DfMethod, Draws, counts, numeric_matrix, over_completed, pv_columns, run_by_groups
 

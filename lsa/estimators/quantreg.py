@@ -30,7 +30,7 @@ from scipy.optimize import linprog
 
 from ..design import SurveyDesign
 from ..errors import EstimationError
-from ..validation import reads_named_columns, check_numbers
+from ..validation import check_numbers, reads_named_columns
 from ._core import DesignResult, DfMethod, Draws, over_completed, run_by_groups
 from .regression import check_rank, model_data, rows_outer
 

@@ -26,7 +26,7 @@ import pandas as pd
 from ..design import SurveyDesign
 from ..errors import EstimationError, FormulaError
 from ..formula import check_known_names, fixed_matrix, load_formula_columns, response_matrix
-from ..validation import reads_named_columns, check_formula, check_no_random_effects
+from ..validation import check_formula, check_no_random_effects, reads_named_columns
 from . import influence
 from ._core import DesignResult, DfMethod, Draws, over_completed, pv_columns, run_by_groups
 from .logistic import flags, logit_fit, report_fits, withhold

@@ -29,7 +29,7 @@ from scipy import stats
 from ..design import SurveyDesign
 from ..errors import LsaError, MissingDataWarning, warn
 from ..estimators import DesignResult
-from ..validation import check_choice, check_name
+from ..validation import check_choice, check_name, has_column
 from .tables import AVERAGE_COLUMN, CountryTable, check_design_over, country_table, flag_small, select_countries
 
 SENATE_TOTAL = 1000.0
@@ -67,7 +67,7 @@ def _with_tests(avg: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 def senate_design(design: SurveyDesign, over: str, countries: Sequence) -> SurveyDesign:
     """``design`` with its final (observation-level) and shipped replicate weights rescaled so
     that each country's full weight sums to 1000, restricted to ``countries``."""
-    if over not in design.data.columns:
+    if not has_column(design.data, over):
         raise LsaError(f"average(method='pooled'): the design has no column over={over!r}.")
     data = design.data
     country = data[over]

@@ -25,7 +25,7 @@ from ..formula import r_name
 from ..design import SurveyDesign
 from ..model_inputs import model_inputs
 from ..threads import single_blas_thread
-from ..validation import reads_named_columns, check_frame
+from ..validation import check_frame, has_column, reads_named_columns
 from .formula import build_design
 from .gstar import effective_clusters_from_blocks
 from .satterthwaite import DfMethod, PArrayStats, df_method_option, get_df_method
@@ -477,7 +477,7 @@ def _cluster_for_model(model, data, cluster, n):
         if data is None:
             raise LsaError(f"cluster={cluster!r} names a column, so data must be given")
         check_frame(data, "data", allow_empty=True)
-        if cluster not in data.columns:
+        if not has_column(data, cluster):
             raise DesignError(f"cluster column {cluster!r} is not in the data")
         labels = getattr(getattr(model, "data", None), "row_labels", None)
         col = data[cluster]

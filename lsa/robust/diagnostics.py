@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import DesignError, LsaError
-from ..validation import check_formula, check_frame, check_name, check_number
+from ..validation import check_formula, check_frame, check_name, check_number, has_column
 from .checks import check_mixed_fit
 from .formula import build_design
 
@@ -52,7 +52,7 @@ def h_test(data: pd.DataFrame, formula: str, group: str, min_df: int = 10) -> HT
     data = check_frame(data, "data")
     check_formula(formula)
     check_name(group, "group")
-    if group not in data.columns:
+    if not has_column(data, group):
         raise DesignError(f"group column {group!r} is not in the data")
     check_number(min_df, "min_df", low=1, integer=True)
     data = data.reset_index(drop=True)

@@ -38,7 +38,7 @@ from ..model_inputs import model_inputs
 from ..separation import fitted_at_bounds, max_step, report, steps_diverge
 from .blocks import ClusterBlocks, cluster_codes, safe_inverse, split_by_cluster
 from ..threads import single_blas_thread
-from ..validation import reads_named_columns, check_choice, check_frame, check_number
+from ..validation import check_choice, check_frame, check_number, reads_named_columns
 from .checks import check_response, column_or_values
 from .clustered import finish_result, glm_family, type_name
 from .cr import get_covariance_type
