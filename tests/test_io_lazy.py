@@ -180,3 +180,34 @@ def test_progress_over_the_files_of_many_countries(folder, capsys):
     assert "read_study TIMSS 2019" in err and "2/2" in err and "DEU" in err
     lsa.io.read_study(folder, "TIMSS", 2019)
     assert capsys.readouterr().err == ""
+
+
+def test_a_recipe_over_a_study_folder_reads_what_it_derives_and_analyses(folder, tmp_path):
+    """[data] folder = ...: read_study's default read; [[derive]] and the analyses read the rest."""
+    recipe = tmp_path / "lazy.toml"
+    recipe.write_text(f'''title = "lazy"
+[data]
+folder = "{folder}"
+study = "TIMSS"
+cycle = 2019
+[design]
+study = "TIMSS"
+cycle = 2019
+[[derive]]
+name = "many_books"
+expr = "BSBG04 == 'Many'"
+[[analysis]]
+name = "mean"
+function = "mean"
+variables = ["BSBGHER"]
+by = "many_books"
+''')
+    from lsa.report.runner import run_recipe
+
+    res = run_recipe(recipe, tmp_path / "out", quiet=True)
+    whole = lsa.io.read_study(folder, "TIMSS", 2019, columns="all")
+    whole = whole.assign(many_books=whole["BSBG04"] == "Many")
+    want = lsa.mean(lsa.design_from_study("TIMSS", 2019, whole), "BSBGHER", by="many_books").tidy()
+    assert res.ok, [o.error for o in res.outcomes]
+    got = res.outcomes[0].result.tidy()
+    np.testing.assert_allclose(got["estimate"].to_numpy(float), want["estimate"].to_numpy(float), rtol=1e-12)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LsaError, LsaWarning
+from ..validation import ensure_expression_columns, has_column
 from .plots import bar_chart, coef_plot, pv_spread
 from .checks import checks_display, compare, format_checks_sheet
 from .excel import Sheet, write_workbook
@@ -119,11 +120,12 @@ def derive(rec: Recipe, df: pd.DataFrame) -> pd.DataFrame:
             raise RecipeError(f"{rec.where('name')}: every [[derive]] needs a name.")
         if "recode" in spec:
             src, mapping = spec["recode"]["source"], spec["recode"]["map"]
-            if src not in out.columns:
+            if not has_column(out, src):               # a study frame reads it from its files
                 raise RecipeError(f"{rec.where('recode')}: recode source {src!r} is not a column.")
             values = out[src].map(lambda v: mapping.get(_key(v)))
             out[name] = pd.Categorical(values, categories=list(dict.fromkeys(mapping.values())))
         elif "expr" in spec:
+            ensure_expression_columns(out, spec["expr"])
             try:
                 out[name] = out.eval(spec["expr"])
             except Exception as exc:
