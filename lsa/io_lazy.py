@@ -43,9 +43,9 @@ class ColumnSource:
         self._names: dict[str, str] | None = None
         self._pvs: dict[str, list[str]] = {}
 
-    def match(self, names: Iterable[str]) -> tuple[list[str], list[str]]:
+    def match(self, names: Iterable[str], exact: bool = False) -> tuple[list[str], list[str]]:
         """(the file columns behind ``names``, as spelled there, a PV root standing for its PV
-        columns; names the files do not hold). Case-insensitive."""
+        columns; names the files do not hold). Case-insensitive unless ``exact``."""
         if self._names is None:
             columns, pvs = self._readable()
             self._names = {str(n).upper(): str(n) for n in columns}
@@ -53,9 +53,9 @@ class ColumnSource:
         found, absent = [], []
         for n in names:
             key = str(n).upper()
-            if key in self._names:
+            if key in self._names and (not exact or self._names[key] == n):
                 found.append(self._names[key])
-            elif key in self._pvs:
+            elif key in self._pvs and (not exact or key == n):
                 found += self._pvs[key]
             else:
                 absent.append(n)
@@ -65,9 +65,11 @@ class ColumnSource:
         self.match(())
         return [*self._names.values(), *self._pvs]
 
-    def load(self, frame: pd.DataFrame, names: list[str], missing_ok: bool = False) -> list[str]:
-        """Read ``names`` that ``frame`` lacks into it, in place (see :func:`load_columns`)."""
-        found, absent = self.match(n for n in dict.fromkeys(names) if n not in frame.columns)
+    def load(self, frame: pd.DataFrame, names: list[str], missing_ok: bool = False, exact: bool = False) -> list[str]:
+        """Read ``names`` that ``frame`` lacks into it, in place (see :func:`load_columns`);
+        ``exact``: only names spelled as in the files (the automatic reads of analyses and of
+        ``df[...]``, which then find them under the names they asked for)."""
+        found, absent = self.match((n for n in dict.fromkeys(names) if n not in frame.columns), exact)
         found = [c for c in dict.fromkeys(found) if c not in frame.columns]
         if absent and not missing_ok:
             raise ColumnNotFoundError(f"{self.label}: columns not found in the files: {absent}."
@@ -101,7 +103,7 @@ class StudyFrame(pd.DataFrame):
         if self._lsa_source is not None:
             names = _names_in(key)
             if names and any(n not in self.columns for n in names):
-                self._lsa_source.load(self, names, missing_ok=True)
+                self._lsa_source.load(self, names, missing_ok=True, exact=True)
         return super().__getitem__(key)
 
 

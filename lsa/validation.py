@@ -94,7 +94,7 @@ def ensure_columns(data: Any, names: Iterable[Any]) -> None:
         frame = data if isinstance(data, pd.DataFrame) else data.data
         lacking = [n for n in dict.fromkeys(names) if isinstance(n, str) and n not in frame.columns]
         if lacking:
-            source.load(frame, lacking, missing_ok=True)
+            source.load(frame, lacking, missing_ok=True, exact=True)
 
 
 def ensure_expression_columns(data: Any, expression: str) -> None:

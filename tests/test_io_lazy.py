@@ -169,6 +169,9 @@ def test_load_columns_and_its_errors(folder):
         lsa.io.load_columns(df, "BSBG4")
     with pytest.raises(KeyError):                                     # plain pandas for a name the files lack
         df["NOT_A_COLUMN"]
+    with pytest.raises(KeyError):                                     # ... and for another spelling: df[...] is exact
+        df["itsex"]
+    assert "ITSEX" not in df.columns
     with pytest.raises(LsaError, match=r"load_columns needs a frame read by lsa.io.read_study"):
         lsa.io.load_columns(pd.DataFrame({"a": [1]}), "a")
 
