@@ -1,9 +1,9 @@
 """The parallel loops of lsa, under any joblib backend (loky, threads, Dask).
 
-Every ``n_jobs`` loop of lsa (the PV × replicate refits of :func:`lsa.mix_pv`, the chains of
-:func:`lsa.impute.impute`, the fits of :func:`lsa.impute.analyze`) goes through :func:`run`,
-which hands the tasks to :class:`joblib.Parallel` without naming a backend, so that the
-backend is whatever ``joblib.parallel_config`` says where lsa is called:
+Every ``n_jobs`` loop of lsa (the PV × replicate refits of :func:`lsa.mix_pv`, the groups of
+``mix_pv(by=)``, the chains of :func:`lsa.impute.impute`, the fits of :func:`lsa.impute.analyze`)
+goes through :func:`run`, which names no backend: the backend is whatever
+``joblib.parallel_config`` says where lsa is called:
 
 .. code-block:: python
 
@@ -18,66 +18,49 @@ backend is whatever ``joblib.parallel_config`` says where lsa is called:
 its inputs (its optimiser start is fixed before the loop), and results are put back in task
 order.
 
+**Dask.** Under joblib's Dask backend (``backend="dask"``, :func:`dask_backend`) :func:`run`
+submits the tasks to that backend's ``distributed.Client`` itself, one future per task, at most
+twice as many at a time as the cluster has threads (a task's data are made when it is
+submitted), with the backend's ``retries``. It does not use ``joblib.Parallel`` there because
+joblib (1.6) never hears of a Dask future that fails outside the task, as when its worker dies,
+and then waits for ever.
+
 **How data reach the workers.** :func:`run` passes the data that all tasks share (the
-replicate weight matrix, a frame) as separate arguments, the *same* object for every task, each
-in a :class:`Shared` box that reports its arrays' bytes. joblib's Dask backend scatters an
-argument over 1 kB to the cluster once per loop (it keys the scattered futures by the object)
-and sends the workers references; the loky backend memory-maps arrays over 1 MB once. Only the
-per-task part (a PV's outcome, a seed) is pickled per task.
+replicate weight matrix, a frame) as separate arguments, the *same* objects for every task, and
+only the per-task part (a PV's outcome, a seed) is pickled per task. On Dask each shared object
+is sent once per loop, as the value of one task of its own that the other tasks depend on: the
+scheduler keeps it (as it keeps the arguments of the tasks in flight) and so can make it again
+on another worker when the worker that held it dies, which ``client.scatter`` could not. The
+loky backend memory-maps arrays over 1 MB once.
 
 **Errors name the task.** An exception inside a task is re-raised with the task's label (e.g.
 ``"country DEU, PV 3"`` or ``"PV 2, replicate 17"``) in front of its message: an lsa error keeps
-its class, any other exception becomes a :class:`TaskError` chained to it. A worker that dies
-(killed, out of memory) cannot report: when the backend gives up (loky's
-``TerminatedWorkerError``, Dask's ``KilledWorker``) the loop raises a :class:`TaskError` listing
-the tasks that had not returned. Dask's scheduler reschedules the tasks of a dead worker
-(``distributed.scheduler.allowed-failures`` times), and ``retries=``
-(``joblib.parallel_config(backend="dask", retries=2)`` or :func:`dask_backend`) resubmits a task
-that raised.
+its class, any other exception becomes a :class:`TaskError` chained to it. A worker process that
+dies (killed, out of memory, a crash in compiled code) cannot report:
+
+- On Dask, the scheduler reruns the tasks of a dead worker on another worker; when a task's
+  workers have died more than ``distributed.scheduler.allowed-failures`` times (3 by default) Dask
+  gives up on it (``KilledWorker``) and :func:`run` raises a :class:`TaskError` that starts with
+  the task's label (and the labels of the tasks Dask gave up on at the same moment: a task
+  waiting on the dying worker counts a death too). ``retries=`` resubmits a task that *raised*;
+  it does not apply to a dead worker.
+- Under loky, when joblib gives up (``TerminatedWorkerError``), :func:`run` raises a
+  :class:`TaskError` listing the tasks that had not returned.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Iterator, Sequence
+from uuid import uuid4
 
 from lsa.errors import EstimationError, LsaError
 from lsa.validation import check_n_jobs
 
-__all__ = ["run", "call_task", "Shared", "TaskError", "dask_backend", "effective_jobs", "nbytes"]
+__all__ = ["run", "call_task", "TaskError", "dask_backend", "effective_jobs"]
 
 
 class TaskError(EstimationError):
     """A task of a parallel (or serial) lsa loop failed; the message names the task."""
-
-
-def nbytes(obj: Any, depth: int = 3) -> int:
-    """Bytes of the arrays and frames in ``obj`` (through containers and attributes, ``depth``
-    levels): the size Dask reads (``sys.getsizeof``) to decide to scatter an argument."""
-    size = getattr(obj, "nbytes", None)
-    if isinstance(size, int):
-        return size
-    if hasattr(obj, "memory_usage") and hasattr(obj, "columns"):
-        return int(obj.memory_usage(index=True, deep=False).sum())
-    if depth <= 0:
-        return 0
-    if isinstance(obj, dict):
-        return sum(nbytes(v, depth - 1) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(nbytes(v, depth - 1) for v in obj)
-    fields = getattr(obj, "__dict__", None)
-    return sum(nbytes(v, depth - 1) for v in fields.values()) if isinstance(fields, dict) else 0
-
-
-class Shared:
-    """A box for data that all tasks of a loop share: one object, passed to every task, whose
-    ``__sizeof__`` is its arrays' bytes, so that joblib's Dask backend scatters it once (it
-    scatters an argument over 1 kB, once per object and loop) instead of pickling it per task."""
-
-    def __init__(self, value: Any):
-        self.value = value
-        self.size = nbytes(value) + 64
-
-    def __sizeof__(self) -> int:
-        return self.size
 
 
 def effective_jobs(n_jobs: int | None, n_tasks: int) -> int:
@@ -93,7 +76,7 @@ def call_task(fn: Callable, label: str, index: int, task: Any, *shared: Any) -> 
     """``(index, fn(task, *shared))``; an exception is re-raised with ``label`` in front of its
     message (the same class for an :class:`~lsa.errors.LsaError`, else a :class:`TaskError`)."""
     try:
-        return index, fn(task, *(s.value if isinstance(s, Shared) else s for s in shared))
+        return index, fn(task, *shared)
     except LsaError as exc:
         if isinstance(exc, TaskError) or str(exc).startswith(f"{label}:"):
             raise
@@ -109,22 +92,26 @@ def call_task(fn: Callable, label: str, index: int, task: Any, *shared: Any) -> 
 def run(fn: Callable, tasks: Sequence[Any], labels: Sequence[str], *, n_jobs: int | None = 1,
         shared: Sequence[Any] = (), ordered: bool = True) -> Iterator[tuple[int, Any]]:
     """Yield ``(k, fn(tasks[k], *shared))`` for every task: in task order (``ordered``) or as
-    they finish; serially when joblib would use one worker, else through
-    ``joblib.Parallel(n_jobs)`` under the active backend. ``shared`` objects are passed as
-    separate arguments, the same objects for all tasks (each in a :class:`Shared` box: scattered
-    once by Dask)."""
+    they finish; serially when joblib would use one worker, on the client of joblib's Dask
+    backend when that is active, else through ``joblib.Parallel(n_jobs)`` under the active
+    backend. ``shared`` objects are passed as separate arguments, the same objects for all tasks
+    (sent once on Dask). ``tasks[k]`` is read when task k is sent."""
     check_n_jobs(n_jobs)
     n = len(tasks)
-    if effective_jobs(n_jobs, n) == 1:
+    jobs = effective_jobs(n_jobs, n)
+    if jobs == 1:
         for k in range(n):
             yield call_task(fn, labels[k], k, tasks[k], *shared)
         return
+    backend = _dask_backend_in_use()
+    if backend is not None:
+        yield from _run_on_dask(backend, fn, tasks, labels, shared, ordered, in_flight=2 * jobs)
+        return
     from joblib import Parallel, delayed
     par = Parallel(n_jobs=n_jobs, return_as="generator" if ordered else "generator_unordered")
-    boxes = [Shared(s) for s in shared]
     pending = set(range(n))
     try:
-        for k, res in par(delayed(call_task)(fn, labels[k], k, tasks[k], *boxes) for k in range(n)):
+        for k, res in par(delayed(call_task)(fn, labels[k], k, tasks[k], *shared) for k in range(n)):
             pending.discard(k)
             yield k, res
     except LsaError:
@@ -135,16 +122,91 @@ def run(fn: Callable, tasks: Sequence[Any], labels: Sequence[str], *, n_jobs: in
         more = f" and {len(names) - 10} more" if len(names) > 10 else ""
         raise TaskError(f"a worker failed outside lsa's code ({type(exc).__name__}: {first}) while running "
                         f"{len(names)} unfinished task(s): {names[:10]}{more}. A worker that died (killed, "
-                        f"out of memory) cannot say which task it ran; Dask reschedules the tasks of a dead "
-                        f"worker (distributed.scheduler.allowed-failures) and "
-                        f"joblib.parallel_config(backend='dask', retries=2) resubmits failed ones.") from exc
+                        f"out of memory) cannot say which task it ran; on a Dask cluster "
+                        f"(lsa.parallel.dask_backend) the scheduler reruns the tasks of a dead worker "
+                        f"(distributed.scheduler.allowed-failures) and retries=2 resubmits failed ones.") from exc
+
+
+def _dask_backend_in_use():
+    """joblib's active backend if it is joblib's Dask backend (it holds ``client`` and the
+    ``submit_kwargs`` given to ``parallel_config``, such as ``retries``), else ``None``."""
+    from joblib.parallel import get_active_backend
+    backend, _ = get_active_backend()
+    return backend if type(backend).__name__ == "DaskDistributedBackend" else None
+
+
+def _run_on_dask(backend, fn: Callable, tasks: Sequence[Any], labels: Sequence[str], shared: Sequence[Any],
+                 ordered: bool, in_flight: int) -> Iterator[tuple[int, Any]]:
+    """:func:`run` on ``backend.client``: each shared object sent once as a task of its own,
+    one future per task (``in_flight`` at a time), a task Dask gave up on (``KilledWorker``)
+    named in a :class:`TaskError`; the futures not yet returned are cancelled when the loop ends."""
+    from distributed import KilledWorker, as_completed
+    client = backend.client
+    name = getattr(fn, "__name__", "task")
+
+    def send(*args, key: str, **kwargs):
+        with warnings.catch_warnings():          # a task's data go into the graph on purpose
+            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+            return client.submit(*args, key=f"lsa-{key}-{uuid4().hex}", **kwargs)
+
+    refs = [send(_same, value, key=f"{name}-shared") for value in shared]
+    pending: dict = {}                               # future -> task index
+    finished = as_completed()
+
+    def submit(k: int) -> None:
+        future = send(call_task, fn, labels[k], k, tasks[k], *refs, key=name, **backend.submit_kwargs)
+        pending[future] = k
+        finished.add(future)
+
+    sent = min(in_flight, len(tasks))
+    for k in range(sent):
+        submit(k)
+    ready: dict = {}                                 # finished ahead of task `want`
+    want = 0
+    try:
+        for future in finished:
+            k = pending.pop(future)
+            try:
+                result = future.result()
+            except LsaError:
+                raise
+            except KilledWorker as exc:              # with the tasks Dask gave up on at the same moment
+                given_up = sorted([k] + [j for f, j in pending.items() if f.status == "error"])
+                these = "this task" if len(given_up) == 1 else f"these {len(given_up)} tasks"
+                it = "it" if len(given_up) == 1 else "them"
+                raise TaskError(f"{'; '.join(labels[j] for j in given_up)}: Dask gave up on {these} after the "
+                                f"workers running {it} died {exc.allowed_failures + 1} time(s) (killed, out of "
+                                f"memory or a crash in compiled code; distributed.scheduler.allowed-failures = "
+                                f"{exc.allowed_failures}; a task queued on a dying worker counts too; last "
+                                f"worker {exc.last_worker.address})") from exc
+            except Exception as exc:
+                raise TaskError(f"{labels[k]}: {type(exc).__name__}: {exc}") from exc
+            if sent < len(tasks):
+                submit(sent)
+                sent += 1
+            if not ordered:
+                yield result
+                continue
+            ready[k] = result
+            while want in ready:
+                yield ready.pop(want)
+                want += 1
+    finally:
+        if pending:
+            client.cancel(list(pending))
+
+
+def _same(value: Any) -> Any:
+    """The task that holds a shared object on Dask: it returns its argument."""
+    return value
 
 
 def dask_backend(client=None, *, retries: int = 0, **kwargs):
     """``joblib.parallel_config(backend="dask", client=client, retries=retries, **kwargs)``: a
     context in which lsa's ``n_jobs`` loops run on a ``dask.distributed`` cluster (pass
     ``n_jobs=None`` or ``-1``). ``client``: a ``distributed.Client`` (default: the current
-    one); ``retries``: how often Dask resubmits a task whose worker died. Needs
+    one); ``retries``: how often Dask resubmits a task that raised (the tasks of a worker that
+    died are rerun by the scheduler, ``distributed.scheduler.allowed-failures`` times). Needs
     ``pip install "lsa[dask]"``."""
     try:
         import distributed  # noqa: F401

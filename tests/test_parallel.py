@@ -5,8 +5,10 @@ operations on other workers (every optimiser start is fixed before the loop), so
 must equal the serial ones exactly: ``np.array_equal``, tolerance 0, on the pooled table and on
 every replicate estimate. The Dask run uses a ``distributed.LocalCluster`` of two worker
 processes with one thread each (processes, so that the data really are pickled and sent).
-How often the shared data are pickled is counted in this process: once per run (scattered once),
-not once per task.
+How often the shared data are pickled is counted in this process: at most twice per run (into
+the task graph by the client, and by the scheduler, which runs in this process, to the one worker
+that holds them), not once per task. What happens when a worker dies is tested in
+``test_parallel_dask_failures.py``.
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ def dask_client():
         yield client
 
 
-def test_dask_local_cluster_equals_serial_and_scatters_once(design, serial, dask_client, monkeypatch):
+def test_dask_local_cluster_equals_serial_and_sends_the_shared_data_once(design, serial, dask_client, monkeypatch):
     pickled = []
     original = pv_refits.SharedData.__reduce_ex__
 
@@ -77,7 +79,7 @@ def test_dask_local_cluster_equals_serial_and_scatters_once(design, serial, dask
         res = mix_pv(FORMULA, design, se="replicate", progress=False)
     assert np.array_equal(res.replicate_estimates, serial.replicate_estimates)
     assert np.array_equal(numbers(res), numbers(serial))
-    assert len(pickled) == 1                  # 4 tasks (PVs 2-5) share one scattered copy
+    assert 1 <= len(pickled) <= 2             # 4 tasks (PVs 2-5) share one copy: client + scheduler
 
 
 def _fail_on_three(task):

@@ -10,8 +10,8 @@ the first starts the optimiser at the first PV's θ̂, every replicate refit at 
 
 The loop runs through :func:`lsa.parallel.run` under any joblib backend (Dask included). What
 all PV fits share — the first PV's model frame, level weights and statistics, the replicate
-weight matrix — travels once per run as a :class:`SharedData` argument (scattered once by
-Dask); a task whose frame differs from the first PV's only in y carries just that y, and the
+weight matrix — travels once per run as a :class:`SharedData` argument (sent once to a Dask
+cluster); a task whose frame differs from the first PV's only in y carries just that y, and the
 worker rebuilds its statistics (``ClusterStats.with_y``).
 """
 from __future__ import annotations
@@ -58,8 +58,8 @@ class FitTask:
 @dataclass(frozen=True, eq=False)
 class SharedData:
     """What the tasks of a run share (the first PV's frame, level weights and statistics, the
-    replicate weights), passed to every task as one argument so that Dask scatters it once;
-    ``__sizeof__`` reports its arrays' bytes, which is what makes Dask scatter it."""
+    replicate weights), passed to every task as one argument so that :func:`lsa.parallel.run`
+    sends it once; ``__sizeof__`` reports its arrays' bytes (what Dask's memory accounting reads)."""
 
     frame: object
     w: object
