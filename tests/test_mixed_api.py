@@ -1,6 +1,9 @@
 """MixedResult accessors (model frame, weights as used, random-effect covariances), the
 WeMix-style summary and R number formatting, identifiability errors, boundary notes and
-non-convergence."""
+non-convergence; the shortcuts of a call's fixed cost against the general computation they
+stand for: the rank check without its pivoted QR (the QR rule written out in the test, on
+near-collinear random designs), unused factor levels (pandas' ``remove_unused_categories``),
+formulas and term names reused between fits (a second fit, exactly equal, names unshared)."""
 import json
 import warnings
 from pathlib import Path
@@ -147,3 +150,74 @@ def test_varcomp_hessian_step_independent(pisa):
         vcov._steps = orig
     assert np.max(np.abs(H1 - H2)) < 1e-8 * np.max(np.abs(H1))
     assert profiled(th, stats, res.theta_map).loglik == pytest.approx(res.llf, rel=1e-14)
+
+
+def test_rank_check_fast_path_agrees_with_pivoted_qr():
+    """check_rank skips the pivoted QR when the eigenvalues of the scaled X'X prove full rank; on
+    random designs with columns near-collinear at every scale it refuses exactly the designs the
+    QR rule written out here refuses (|r_ii| ≤ 1e-7 max |r_ii|, or an all-zero column)."""
+    import scipy.linalg
+    from lsa.mixed.formula import check_rank
+
+    def qr_refuses(X):
+        G = X.T @ X
+        d0 = np.sqrt(np.maximum(np.diag(G), 1e-300))
+        ev, Q = np.linalg.eigh(G / np.outer(d0, d0))
+        _, R, _ = scipy.linalg.qr(np.sqrt(np.maximum(ev, 0))[:, None] * Q.T, pivoting=True)
+        d = np.abs(np.diag(R))
+        return bool(np.any(np.diag(G) == 0) or np.any(d <= d.max() * 1e-7))
+
+    rng = np.random.default_rng(16)
+    refused = 0
+    for _ in range(3000):
+        n, p = int(rng.integers(5, 60)), int(rng.integers(2, 8))
+        X = rng.normal(size=(n, p)) * 10.0 ** rng.uniform(-3, 3, size=p)
+        j, k = rng.choice(p, 2, replace=False)
+        X[:, j] = X[:, k] * rng.normal() + 10.0 ** rng.uniform(-12, -2) * rng.normal(size=n) * np.abs(X[:, k]).max()
+        if rng.random() < 0.1:
+            X[:, j] = 0.0
+        try:
+            check_rank(X, tuple(f"x{i}" for i in range(p)))
+            ok = True
+        except FormulaError:
+            ok = False
+        assert ok != qr_refuses(X)
+        refused += not ok
+    assert 500 < refused < 2500                   # both outcomes well represented
+
+
+def test_unused_levels_follow_each_frames_level_order():
+    """A factor's unused levels are dropped as pandas' remove_unused_categories drops them, and the
+    kept levels (whose dtype is reused between calls) follow each column's own order: the same
+    levels in another order give the other reference level (R's treatment coding)."""
+    d = read_reference_csv("sch25")
+    hi = np.where(d.ses > 0, "hi", "lo")
+    a = d.assign(f=pd.Categorical(hi, categories=["x", "hi", "lo", "y"]))
+    b = d.assign(f=pd.Categorical(hi, categories=["x", "lo", "hi", "y"]))
+    fa, fb = mixed("math ~ ses + f + (1 | schid)", a), mixed("math ~ ses + f + (1 | schid)", b)
+    assert list(fa.params.index) == ["(Intercept)", "ses", "flo"]
+    assert list(fb.params.index) == ["(Intercept)", "ses", "fhi"]
+    ref = mixed("math ~ ses + f + (1 | schid)", a.assign(f=a.f.cat.remove_unused_categories()))
+    pd.testing.assert_series_equal(fa.params, ref.params, check_exact=True)
+    assert fa.params["flo"] == pytest.approx(-fb.params["fhi"], rel=1e-6)
+
+
+def test_repeated_fits_share_no_mutable_labels():
+    """Fits of one formula reuse its parsed form and its term names; the Index objects they hand
+    out are their own (naming one leaves another fit's tables alone)."""
+    d = read_reference_csv("sch25")
+    f1, f2 = (mixed("math ~ ses + (1 + ses | schid)", d, reml=True) for _ in range(2))
+    f1.params.index.name = "term"
+    f1.theta.index.name = "theta"
+    assert f2.params.index.name is None and f2.theta.index.name is None
+    assert f2.cov_params().index.name is None and f2.cov_params().columns.name is None
+    assert f1.params.index.dtype == pd.Index(["(Intercept)"]).dtype
+    pd.testing.assert_series_equal(f1.params.rename_axis(None), f2.params, check_exact=True)
+
+
+def test_random_slope_on_a_zero_column_is_refused():
+    """A random-effect column that is zero in every group (rank 0 everywhere) is not identified,
+    also for a term of one column (its rank is read from the diagonal)."""
+    d = read_reference_csv("sch25").assign(z=0.0)
+    with pytest.raises(DesignError, match=r"random-effect columns \['z'\] of \(z \| schid\) are linearly dependent"):
+        mixed("math ~ ses + (0 + z | schid)", d)

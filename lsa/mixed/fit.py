@@ -196,6 +196,8 @@ def _group_ranks(B: np.ndarray) -> np.ndarray:
     """Rank of each (q, q) cross-product matrix of a stack, on the correlation scale."""
     if B.shape[1] == 0:
         return np.zeros(B.shape[0], int)
+    if B.shape[1] == 1:              # C = B/B = 1 where B > 0 (eigenvalue 1), else 0
+        return (B[:, 0, 0] > 0).astype(int)
     d = np.sqrt(np.einsum("jkk->jk", B))
     inv = np.where(d > 0, 1 / np.where(d > 0, d, 1), 0.0)
     C = B * inv[:, :, None] * inv[:, None, :]

@@ -15,6 +15,7 @@ formula against a DataFrame, drops incomplete rows and checks everything about t
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -100,6 +101,14 @@ def parse_formula(formula: str) -> ParsedFormula:
     """
     if not isinstance(formula, str) or formula.count("~") != 1:
         raise FormulaError(f"formula must be a string 'y ~ x + (1 | group)', got {formula!r}")
+    return _parse(formula)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(formula: str) -> ParsedFormula:
+    """:func:`parse_formula` of a string with one ``~``, kept for the next call with the same
+    formula (a refit, a plausible value, a replicate: string work only, and the result is
+    immutable)."""
     lhs, rhs = (s.strip() for s in formula.split("~"))
     if not lhs:
         raise FormulaError(f"formula {formula!r} has no response on the left of '~'")
@@ -183,7 +192,14 @@ def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[list[str
     neither a column nor a known function is an error naming it)."""
     load_formula_columns(data, parsed.response, parsed.fixed,
                          *(f"{t.expr} + {t.group.replace('/', ':')}" for t in parsed.random))
-    names = data.columns.tolist()                  # once: iterating a text Index is slow
+    used, expr = _column_use(parsed, tuple(data.columns.tolist()))   # once: iterating a text Index is slow
+    return list(used), list(expr)
+
+
+@functools.lru_cache(maxsize=64)
+def _column_use(parsed: ParsedFormula, names: tuple) -> tuple[tuple, tuple]:
+    """:func:`_needed_columns` given the data's column names (in order), kept for the next fit of
+    the same formula on columns of the same names (the formula's names are parsed once)."""
     have = set(names)
     cols = set(check_known_names(parsed.fixed, names, "fixed part"))
     for t in parsed.random:
@@ -198,7 +214,7 @@ def _needed_columns(parsed: ParsedFormula, data: pd.DataFrame) -> tuple[list[str
     if parsed.response not in have:
         raise FormulaError(f"response {parsed.response!r} is not a column of the data")
     cols.add(parsed.response)
-    return [c for c in names if c in cols], [c for c in names if c in expr]
+    return tuple(c for c in names if c in cols), tuple(c for c in names if c in expr)
 
 
 def complete_rows(data, columns: list[str], n: int | None = None) -> np.ndarray:
@@ -207,9 +223,38 @@ def complete_rows(data, columns: list[str], n: int | None = None) -> np.ndarray:
     keep = np.ones(len(data) if n is None else n, bool)
     for c in columns:
         col = data[c]
-        keep &= (~pd.isna(col.array) if isinstance(col, pd.Series)          # a duplicated name: every copy
+        kind = col.dtype.kind if isinstance(col, pd.Series) and isinstance(col.dtype, np.dtype) else None
+        if kind in ("i", "u", "b"):                   # NumPy integers and booleans hold no missing value
+            continue
+        keep &= (~np.isnan(col.to_numpy()) if kind in ("f", "c")     # NaN: what pd.isna tests there
+                 else ~pd.isna(col.array) if isinstance(col, pd.Series)  # a duplicated name: every copy
                  else col.notna().all(axis=1).to_numpy())
     return keep
+
+
+def _drop_unused_levels(cat: pd.Categorical) -> pd.Categorical:
+    """``cat.remove_unused_categories()``: the same levels in their order, codes and dtype. With
+    text levels, the dtype of the used levels is kept for the next call (:func:`_used_levels`:
+    building it, an Index of the levels validated, is most of the cost of the step)."""
+    codes = np.asarray(cat.codes)
+    used = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
+    if used.all():
+        return cat
+    levels = cat.categories.tolist()
+    if not all(isinstance(v, str) for v in levels):
+        return cat.remove_unused_categories()
+    dtype = _used_levels(tuple(levels), cat.categories.dtype, cat.ordered, tuple(used.tolist()))
+    remap = np.cumsum(used) - 1
+    return pd.Categorical.from_codes(np.where(codes >= 0, remap[codes], -1), dtype=dtype, validate=False)
+
+
+@functools.lru_cache(maxsize=128)
+def _used_levels(levels: tuple[str, ...], levels_dtype, ordered: bool, used: tuple[bool, ...]) -> pd.CategoricalDtype:
+    """The dtype of the ``used`` ones among text ``levels`` (their Index of ``levels_dtype``), in
+    their order: the dtype ``remove_unused_categories`` gives. Keyed by the levels themselves,
+    in order (two unordered dtypes with the same levels in another order are equal in pandas)."""
+    return pd.CategoricalDtype(pd.Index([v for v, u in zip(levels, used) if u], dtype=levels_dtype),
+                               ordered=ordered)
 
 
 class _Columns:
@@ -224,9 +269,12 @@ class _Columns:
     :func:`lsa.formula.fixed_matrix` itself."""
 
     def __init__(self, parsed: ParsedFormula, data, cols: list[str], expr: list[str],
-                 taken: np.ndarray, index: pd.Index):
-        """``data``: the DataFrame, or a mapping name -> Series of its columns ``cols``."""
-        self.data, self.cols, self.expr, self.taken, self.index = data, cols, expr, taken, index
+                 taken: np.ndarray, index: pd.Index, labels: np.ndarray):
+        """``data``: the DataFrame, or a mapping name -> Series of its columns ``cols``; ``taken``
+        the positions of the rows used; ``index`` the data's index (all rows); ``labels`` the
+        labels of the rows used (``index.to_numpy()[taken]``)."""
+        self.data, self.cols, self.expr, self.taken = data, cols, expr, taken
+        self.index, self.labels = index, labels
         self._frame = None
         self.plain = None
         sides = [parsed.fixed] + [t.expr for t in parsed.random]
@@ -238,18 +286,15 @@ class _Columns:
             if plain_numeric(s.dtype):
                 plain[c] = float_rows(s, taken)
             elif isinstance(s.dtype, pd.CategoricalDtype):
-                cat = s.array.take(taken)
-                codes = np.asarray(cat.codes)
-                used = np.count_nonzero(np.bincount(codes[codes >= 0], minlength=1))
-                plain[c] = cat.remove_unused_categories() if len(cat.categories) > used else cat
+                plain[c] = _drop_unused_levels(s.array.take(taken))
             else:
                 return
         self.plain = plain
 
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            df = pd.DataFrame({c: self.data[c].array.take(self.taken) for c in self.cols}, index=self.index,
-                              copy=False)
+            df = pd.DataFrame({c: self.data[c].array.take(self.taken) for c in self.cols},
+                              index=self.index[self.taken], copy=False)
             self._frame = as_factors(df, self.expr)
         return self._frame
 
@@ -258,13 +303,13 @@ class _Columns:
         or its plain path on the arrays)."""
         if self.plain is not None:
             intercept, names = plain_terms(rhs)
-            n = len(self.index)
+            n = len(self.taken)
             for c in names:      # every level is used (dropped otherwise): count them before the check
                 if isinstance(self.plain[c], pd.Categorical) and len(self.plain[c].categories) > factor_level_limit(n):
                     check_factor_levels(pd.Series(self.plain[c], copy=False), c, n, what)
             built = plain_matrix(self.plain, intercept, names, n)
             if built is not None:
-                check_values(built[0], built[1], self.index, what)
+                check_values(built[0], built[1], self.labels, what)
                 return built
         return fixed_matrix(rhs, self.frame(), what, "lsa.mixed")
 
@@ -277,7 +322,14 @@ def check_rank(X: np.ndarray, names: tuple[str, ...]) -> None:
     # as X at O(n p²) cost instead of a QR of the n×p matrix
     G = X.T @ X
     d0 = np.sqrt(np.maximum(np.diag(G), 1e-300))
-    ev, Q = np.linalg.eigh(G / np.outer(d0, d0))
+    C = G / np.outer(d0, d0)
+    ev = np.linalg.eigvalsh(C)
+    if ev[0] > 1e-12 * ev[-1] and np.all(np.diag(G) > 0):
+        # full rank beyond doubt, no QR needed: the pivoted QR below (F'F = C) has
+        # min|r_ii| ≥ σ_min(F) and max|r_ii| ≤ σ_max(F), so min/max ≥ √(ev_min/ev_max) > 1e-6,
+        # ten times its tolerance 1e-7: it would flag no column
+        return
+    ev, Q = np.linalg.eigh(C)
     F = np.sqrt(np.maximum(ev, 0))[:, None] * Q.T
     _, R, piv = scipy.linalg.qr(F, pivoting=True)
     if np.any(np.diag(G) == 0):
@@ -300,19 +352,21 @@ def _group_codes(columns, group: str) -> tuple[np.ndarray, np.ndarray]:
     distinct values (their text, then sorted: the codes of coding every row's text, at the cost
     of the few ids)."""
     cols = [c.strip() for c in group.split(":")]
+    if len(cols) == 1 and _TEXT == getattr(columns[cols[0]], "dtype", None):
+        # already text (astype(str) is a no-op): code by first appearance, then sort the few ids
+        col = columns[cols[0]]
+        first, uniques = (col.factorize() if isinstance(col.dtype, pd.StringDtype)   # the array's own: no Series
+                          else pd.factorize(pd.Series(col, copy=False)))
+        text = np.asarray(uniques, dtype=object)
+        perm = np.argsort(text, kind="stable")
+        rank = np.empty(len(perm), np.intp)
+        rank[perm] = np.arange(len(perm))
+        return rank[first], text[perm]
     if len(cols) == 1 and np.asarray(columns[cols[0]]).dtype.kind in "iu":
         # integer ids: distinct ids have distinct texts (str(int), as pandas writes them)
         ids, first = np.unique(np.asarray(columns[cols[0]]), return_inverse=True)
         text = np.array([str(v) for v in ids.tolist()], dtype=object)
         perm = np.argsort(text.astype(str), kind="stable")
-        rank = np.empty(len(perm), np.intp)
-        rank[perm] = np.arange(len(perm))
-        return rank[first], text[perm]
-    if len(cols) == 1 and _TEXT == getattr(columns[cols[0]], "dtype", None):
-        # already text (astype(str) is a no-op): code by first appearance, then sort the few ids
-        first, uniques = pd.factorize(pd.Series(columns[cols[0]], copy=False))
-        text = np.asarray(uniques, dtype=object)
-        perm = np.argsort(text, kind="stable")
         rank = np.empty(len(perm), np.intp)
         rank[perm] = np.arange(len(perm))
         return rank[first], text[perm]
@@ -381,7 +435,9 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
         raise DesignError("no complete rows: every row misses a model variable or weight")
-    ids = {c: columns[c].array.take(rows) for t in parsed.random for c in t.group_columns}
+    every = len(rows) == len(data)                # no row dropped: the id columns as they are
+    ids = {c: columns[c].array if every else columns[c].array.take(rows)
+           for t in parsed.random for c in t.group_columns}
     raw = {g: _group_codes(ids, g) for g in parsed.groups}
     levels = _order_levels(list(raw), {g: c for g, (c, _) in raw.items()})
     for lo, up in zip(levels, levels[1:]):
@@ -389,10 +445,10 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     order = np.lexsort(tuple(raw[g][0] for g in levels))  # top level is the primary key
     # the complete rows in cluster order, taken once; factors only where formulas use columns
     taken = rows[order]
-    index = data.index[taken]
-    df = _Columns(parsed, columns, cols, expr, taken, index)
+    labels = data.index.to_numpy()[taken]          # the labels of the rows used (no Index built)
+    df = _Columns(parsed, columns, cols, expr, taken, data.index, labels)
     # text, numbers stored as text and inf are errors naming the column and the count
-    y = numeric_column(data, parsed.response, "response")[keep][order]
+    y = numeric_column(columns, parsed.response, "response")[taken]
     X, xnames = df.design(parsed.fixed, "fixed part")
     check_rank(X, xnames)
     Zs, znames, blocks, codes, gids = [], [], [], [], []
@@ -400,9 +456,8 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
         Z, zn, bl = _level_blocks(parsed, g, df)
         Zs.append(Z), znames.append(zn), blocks.append(bl)
         c = raw[g][0][order]
-        new = np.r_[True, c[1:] != c[:-1]]
+        new = np.concatenate(([True], c[1:] != c[:-1]))
         codes.append(np.cumsum(new) - 1)
         gids.append(raw[g][1][c[new]])
     return ModelFrame(y, X, xnames, tuple(Zs), tuple(znames), tuple(blocks), tuple(levels),
-                      tuple(codes), tuple(gids), index.to_numpy(), np.flatnonzero(keep)[order],
-                      int((~keep).sum()), parsed.response)
+                      tuple(codes), tuple(gids), labels, taken, len(keep) - len(rows), parsed.response)

@@ -10,6 +10,7 @@ the registry :mod:`lsa.mixed.covariance`: ``model``, ``sandwich``, ``CR0``, ``CR
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,18 @@ from lsa.mixed.varcomp import Deferred, varcomp_parts
 from lsa.mixed.vcov import VCOV_TYPES, fixed_scores, get_vcov_estimator
 
 __all__ = ["MixedResult", "make_result"]
+
+#: the dtype pandas infers for an Index of text labels (``str`` with pandas >= 3, else object)
+_TEXT_INDEX = pd.Index(["(Intercept)"]).dtype
+
+
+@functools.lru_cache(maxsize=256)
+def _labels(xnames: tuple, theta_names: tuple) -> pd.Index:
+    """The fixed-effect and θ names of a model as one text Index, kept for the next fit of the
+    same model (a plausible value, a replicate, a refit): building an Index of text costs more
+    than the rest of the result's tables. Its dtype is the one pandas infers, given rather than
+    inferred. Callers slice it (a new Index object each time), never hand it out."""
+    return pd.Index([*xnames, *theta_names], dtype=_TEXT_INDEX)
 
 
 def __getattr__(name: str):
@@ -364,7 +377,14 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResu
     """The result of a fit at the optimum ``opt``. The variance components, their covariance
     and the notes are computed when first read (:class:`lsa.mixed.varcomp.Deferred`)."""
     pr = opt.profile
-    names = pd.Index(frame.xnames)                 # one Index shared by every fixed-effect table
+    theta_names = [f"{frame.group_names[l]}.{frame.znames[l][c]}" if r == c else
+                   f"{frame.group_names[l]}.{frame.znames[l][r]}.{frame.znames[l][c]}"
+                   for l, r, c in zip(tmap.level, tmap.rows, tmap.cols)]
+    # the term names (one Index shared by every fixed-effect table) and the θ names: new Index
+    # objects on the labels' immutable text (setting a ``.name`` on one leaves the others alone)
+    labels = _labels(frame.xnames, tuple(theta_names))
+    p = len(frame.xnames)
+    names, theta_index = labels[:p] if p else pd.Index(frame.xnames), labels[p:]
     fwd = pr.fwd
     wtop = stats.weights[-1]
     covs = {k: pd.DataFrame(c.fixed(fwd, pr.beta, pr.sigma2, wtop), names, names)
@@ -373,11 +393,8 @@ def make_result(parsed, frame, w, stats, tmap, opt, reml, notes=()) -> MixedResu
     scores.flags.writeable = False
     ngroups = {g: int(n) for g, n in zip(frame.group_names, positive_groups(stats))}
     varcomp = Deferred(varcomp_parts, pr.theta, pr.sigma2, pr.beta, stats, tmap, frame, ngroups, notes)
-    theta_names = [f"{frame.group_names[l]}.{frame.znames[l][c]}" if r == c else
-                   f"{frame.group_names[l]}.{frame.znames[l][r]}.{frame.znames[l][c]}"
-                   for l, r, c in zip(tmap.level, tmap.rows, tmap.cols)]
     return MixedResult(parsed.formula, pd.Series(pr.beta, names), "sandwich", covs, varcomp,
-                       pd.Series(pr.theta, theta_names), pr.sigma2, pr.loglik,
+                       pd.Series(pr.theta, theta_index), pr.sigma2, pr.loglik,
                        int(np.count_nonzero(stats.w1 > 0)),
                        ngroups, frame.n_dropped, opt.converged, opt.iterations, opt.grad_norm,
                        reml, w.columns, w.scaling, _weight_stats(frame, w),
