@@ -252,8 +252,20 @@ class Replicates:
         if self.country is None:
             w = self._plain_weights(data, full_weight)
             return [ReplicateBlock(None, None, w, self._factor_vector(w.shape[1]), self._plain_df(data))]
+        parts = self.country_schemes(data)
+        cols = {sch.columns for _, _, sch in parts}
+        if len(cols) == 1 and all(sch.columns and sch.zone is None for _, _, sch in parts):
+            # every country reads the same columns (PISA's W_FSTURWT1..80): one conversion of them
+            # all (a view of the frame's own block when they are floats there), each country's
+            # block its rows of it (a view when they are contiguous); read-only use: the design
+            # copies each block into its weight matrix
+            names = parts[0][2].columns
+            shared = data.loc[:, list(names)].to_numpy(dtype=float, na_value=np.nan)
+            _check_replicate_values(shared, names)
+            return [ReplicateBlock(value, rows, shared[_span(rows)], sch._factor_vector(len(names)),
+                                   sch._plain_df(data)) for value, rows, sch in parts]
         out = []
-        for value, rows, sch in self.country_schemes(data):
+        for value, rows, sch in parts:
             sub = _take(data, rows, sch.needed_columns)
             w = sch._plain_weights(sub, full_weight[rows])
             out.append(ReplicateBlock(value, rows, w, sch._factor_vector(w.shape[1]), sch._plain_df(sub)))
@@ -352,9 +364,19 @@ def assemble(blocks: Sequence[ReplicateBlock], full_weight: np.ndarray) -> np.nd
 
 
 # -- helpers ------------------------------------------------------------------------------
+_NO_ZONES = pd.DataFrame()          # what a scheme of replicate columns reads for its count and df: nothing
+
+
 def _zones_of(data: pd.DataFrame, rows: np.ndarray, sch: "Replicates") -> pd.DataFrame:
     """What a country's count of replicates and df read: its zones (JK2 from zones), else nothing."""
-    return _take(data, rows, (sch.zone, sch.rep)) if sch.zone else data.iloc[:0, :0]
+    return _take(data, rows, (sch.zone, sch.rep)) if sch.zone else _NO_ZONES
+
+
+def _span(rows: np.ndarray) -> slice | np.ndarray:
+    """Sorted row positions as a slice when they are contiguous (a view, no copy), else themselves."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _take(data: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
@@ -387,6 +409,8 @@ def _factor(value: float, method: str) -> float:
 
 
 def _check_replicate_values(w: np.ndarray, columns: Sequence[str]) -> None:
+    if not w.size or (w.min() >= 0 and w.max() < np.inf):     # two reductions (a NaN fails both tests)
+        return
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
         j = int(np.flatnonzero(bad.any(axis=0))[0])

@@ -158,3 +158,29 @@ def test_country_column_must_separate_the_replicates(nested, timss):
     check_constant_within_zones(nested, "IDCNTRY")                    # nested: passes
     with pytest.raises(DesignError, match="'IDCNTRY' is not constant within the design's strata"):
         check_constant_within_zones(_explicit(timss, nest=False), "IDCNTRY")
+
+
+@pytest.mark.parametrize("order", ["interleaved", "sorted"])
+def test_replicate_columns_within_country_read_once_for_all_countries(order):
+    """Fay columns nested within country, rows interleaved or sorted by country (the blocks are
+    then views of one conversion): each country's replicates are its own columns on its rows and
+    the full weight elsewhere (closed form, exact), and by= equals each country alone (1e-12)."""
+    rng = np.random.default_rng(5)
+    n, cols = 300, [f"r{j}" for j in range(4)]
+    cnt = rng.choice(["A", "B", "C"], n)
+    cnt = np.sort(cnt) if order == "sorted" else cnt
+    w = rng.uniform(1, 3, n)
+    reps = w[:, None] * rng.choice([0.5, 1.5], (n, 4))
+    df = pd.DataFrame({"CNT": cnt, "w": w, "y": rng.normal(size=n), **dict(zip(cols, reps.T))})
+    fay = lsa.Replicates.fay(cols, k=0.5)
+    d = lsa.SurveyDesign(df, weights="w", replicates=fay.within("CNT"))
+    W = d.replicate_weights()
+    assert W.shape == (n, 12)
+    by = lsa.mean(d, "y", by="CNT").tidy().set_index("CNT")
+    for i, c in enumerate(["A", "B", "C"]):
+        own = cnt == c
+        np.testing.assert_array_equal(W[own, 4 * i:4 * i + 4], reps[own])
+        np.testing.assert_array_equal(W[~own, 4 * i:4 * i + 4], np.repeat(w[~own, None], 4, axis=1))
+        alone = lsa.mean(lsa.SurveyDesign(df[own].reset_index(drop=True), weights="w", replicates=fay), "y").tidy()
+        for col in ("estimate", "std_error"):
+            assert by.loc[c, col] == pytest.approx(alone[col].iloc[0], rel=1e-12)
