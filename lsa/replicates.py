@@ -245,7 +245,9 @@ class Replicates:
                                   f"{absent[:5]} (schemes are given for {list(schemes)[:8]}).")
         else:
             found = [replace(self, country=None)] * len(values)
-        return [(v, np.flatnonzero(codes == k), sch) for k, (v, sch) in enumerate(zip(values, found))]
+        order = np.argsort(codes, kind="stable")           # each country's rows, in row order: one sort,
+        cuts = np.searchsorted(codes[order], np.arange(len(values) + 1))   # not a pass per country
+        return [(v, order[cuts[k]:cuts[k + 1]], sch) for k, (v, sch) in enumerate(zip(values, found))]
 
     def blocks(self, data: pd.DataFrame, full_weight: np.ndarray) -> list[ReplicateBlock]:
         """The replicates per country (one block over all rows when not nested)."""
