@@ -25,6 +25,7 @@ import pandas as pd
 
 from .errors import LsaError, StudyError
 from .io_readers import ColumnNotFoundError, SharedMapping, nearest_names
+from .validation import study_source
 
 __all__ = ["ColumnSource", "StudyFrame", "study_frame", "load_columns"]
 
@@ -130,12 +131,11 @@ def load_columns(data, names: Iterable[str] | str, *, missing_ok: bool = False) 
     files do not hold raises :class:`~lsa.io.ColumnNotFoundError` with the nearest names (or is
     skipped with ``missing_ok=True``)."""
     names = [names] if isinstance(names, str) else list(names)
-    frame = data if isinstance(data, pd.DataFrame) else getattr(data, "data", None)
-    source = getattr(frame, "_lsa_source", None)
+    source = study_source(data)
     if source is None:
         raise LsaError("load_columns needs a frame read by lsa.io.read_study (or a design built on one); "
                        f"got {type(data).__name__}. Read the columns with read_study(..., columns=[...]).")
-    return source.load(frame, names, missing_ok=missing_ok)
+    return source.load(data if isinstance(data, pd.DataFrame) else data.data, names, missing_ok=missing_ok)
 
 
 def _rows_of(frame: pd.DataFrame, new: pd.DataFrame, source: ColumnSource) -> np.ndarray:
