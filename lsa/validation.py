@@ -99,10 +99,14 @@ def ensure_columns(data: Any, names: Iterable[Any]) -> None:
             source.load(frame, lacking, missing_ok=True, exact=True)
 
 
+#: a name in an expression, a formula or an option's text (the candidates a study frame may hold)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
 def ensure_expression_columns(data: Any, expression: str) -> None:
     """:func:`ensure_columns` for the names an expression (a pandas query, ``I(...)``) uses."""
     if study_source(data) is not None:
-        ensure_columns(data, re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", expression))
+        ensure_columns(data, _NAME.findall(expression))
 
 
 def reads_named_columns(function):
@@ -125,7 +129,7 @@ def _text_names(values: Iterable[Any], depth: int = 2) -> list[str]:
     out: list[str] = []
     for v in values:
         if isinstance(v, str):
-            out += re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", v)
+            out += _NAME.findall(v)
         elif depth and isinstance(v, (list, tuple, dict)):
             out += _text_names(v.values() if isinstance(v, dict) else v, depth - 1)
     return out
