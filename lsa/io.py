@@ -184,12 +184,10 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     if isinstance(columns, str) and columns == "all":
         columns = None
     elif columns is None:                                  # the design: its columns and the dictionary's PVs
-        avail = _meta_columns(next(iter(plan.stu_files.values())))
-        columns = [r for r in plan.info.pv_roots if not _select([r], [], plan.info, avail)[1]]
+        columns = list(_pv_sets(plan.info, _meta_columns(next(iter(plan.stu_files.values())))))
         args["school_columns"] = school_columns if school_columns is not None else ()
     out = _read_located(plan, args, columns, _design_names(plan.info))
-    ids = (plan.info.ids.get(x) for x in ("country", "school", "class", plan.info.observation_level, "teacher"))
-    keys = [k for k in ids if k and k in out.columns]
+    keys = [k for k in _key_names(plan.info) if k in out.columns]
     source = ColumnSource(partial(_read_more, args), partial(_readable, args), keys, plan.label)
     return study_frame(out, source)
 
@@ -197,9 +195,7 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
 def _read_more(args: dict, names: list[str]) -> pd.DataFrame:
     """The study read again with only the key columns and ``names`` (a study frame's later columns)."""
     plan = _locate(args)
-    info = plan.info
-    ids = [info.ids.get(x) for x in ("country", "school", "class", info.observation_level, "teacher")]
-    return _read_located(plan, {**args, "school_columns": ()}, names, [k for k in ids if k])
+    return _read_located(plan, {**args, "school_columns": ()}, names, _key_names(plan.info))
 
 
 def _readable(args: dict) -> tuple[list[str], dict[str, list[str]]]:
@@ -210,8 +206,20 @@ def _readable(args: dict) -> tuple[list[str], dict[str, list[str]]]:
     paths = [plan.stu_files[first], plan.sch_files.get(first) or next(iter(plan.sch_files.values()), None)]
     paths += [found[first] for found in plan.extra.values() if first in found]
     names = [c for p in paths if p is not None for c in _meta_columns(p)]
-    pvs = {r: _select([r], [], plan.info, names) for r in plan.info.pv_roots}
-    return names, {r: cols for r, (cols, lost) in pvs.items() if not lost}
+    return names, _pv_sets(plan.info, names)
+
+
+def _key_names(info) -> list[str]:
+    """The id columns that identify a row of the study read (country, school, class, the row's own id,
+    teacher)."""
+    ids = (info.ids.get(x) for x in ("country", "school", "class", info.observation_level, "teacher"))
+    return [k for k in ids if k]
+
+
+def _pv_sets(info, available: list[str]) -> dict[str, list[str]]:
+    """The dictionary's PV roots whose columns are all in ``available``, with those columns."""
+    found = {r: _select([r], [], info, available) for r in info.pv_roots}
+    return {r: cols for r, (cols, lost) in found.items() if not lost}
 
 
 @dataclass
