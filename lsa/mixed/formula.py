@@ -358,18 +358,12 @@ def _group_codes(columns, group: str) -> tuple[np.ndarray, np.ndarray]:
         first, uniques = (col.factorize() if isinstance(col.dtype, pd.StringDtype)   # the array's own: no Series
                           else pd.factorize(pd.Series(col, copy=False)))
         text = np.asarray(uniques, dtype=object)
-        perm = np.argsort(text, kind="stable")
-        rank = np.empty(len(perm), np.intp)
-        rank[perm] = np.arange(len(perm))
-        return rank[first], text[perm]
+        return _in_text_order(first, text, text)
     if len(cols) == 1 and np.asarray(columns[cols[0]]).dtype.kind in "iu":
         # integer ids: distinct ids have distinct texts (str(int), as pandas writes them)
         ids, first = np.unique(np.asarray(columns[cols[0]]), return_inverse=True)
         text = np.array([str(v) for v in ids.tolist()], dtype=object)
-        perm = np.argsort(text.astype(str), kind="stable")
-        rank = np.empty(len(perm), np.intp)
-        rank[perm] = np.arange(len(perm))
-        return rank[first], text[perm]
+        return _in_text_order(first, text, text.astype(str))
     if len(cols) == 1:
         first, values = pd.factorize(pd.Series(columns[cols[0]], copy=False))   # pandas 2.1 warns on a bare array
         codes, uniques = pd.factorize(pd.Series(values).astype(str), sort=True)
@@ -379,6 +373,15 @@ def _group_codes(columns, group: str) -> tuple[np.ndarray, np.ndarray]:
         key = key + ":" + pd.Series(columns[c]).astype(str)
     codes, uniques = pd.factorize(key, sort=True)
     return codes, np.asarray(uniques, dtype=object)
+
+
+def _in_text_order(first: np.ndarray, text: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row codes ``first`` (positions in ``text``, the distinct ids as text) renumbered so that
+    the ids are in the (stable) order of ``key``, and the ids in that order."""
+    perm = np.argsort(key, kind="stable")
+    rank = np.empty(len(perm), np.intp)
+    rank[perm] = np.arange(len(perm))
+    return rank[first], text[perm]
 
 
 def _order_levels(groups: list[str], codes: dict) -> list[str]:
