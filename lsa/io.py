@@ -30,7 +30,7 @@ from .io_parquet import is_parquet, parquet_header, read_parquet, to_parquet
 from .io_readers import (ColumnNotFoundError, check_n_jobs, nearest_names, read_any,
                          read_metadata, read_sas, read_spss, read_stata, resolve_columns, restore_missing)
 from .progress import progress_bar, wants_progress
-from .validation import check_progress
+from .validation import check_names, check_progress
 from .io_search import codebook as codebook, search as search, variables as variables  # re-exported
 
 __all__ = ["read_spss", "read_sas", "read_stata", "read_study", "describe", "restore_missing",
@@ -177,6 +177,10 @@ def read_study(folder, study: str, cycle, countries: Sequence[str] | None = None
     ``study``, ``cycle`` and ``grade``.
     """
     check_progress(progress)
+    if columns is not None and not (isinstance(columns, str) and columns == "all"):
+        columns = check_names(columns, "columns", allow_empty=True)
+    if school_columns is not None:
+        school_columns = check_names(school_columns, "school_columns", allow_empty=True)
     args = dict(folder=folder, study=study, cycle=cycle, countries=countries, grade=grade,
                 school_columns=school_columns, labels=labels, user_missing=user_missing, files=files,
                 allow_unmatched=allow_unmatched, n_jobs=n_jobs, subject=subject, progress=progress)

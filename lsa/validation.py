@@ -259,12 +259,13 @@ def check_numbers(values: Any, argument: str, *, low: float | None = None, high:
                          low_open=low_open, high_open=high_open) for i, v in enumerate(seq)]
 
 
-def check_names(value: Any, argument: str, *, allow_none: bool = False) -> list[str]:
-    """A column name or a list of column names (strings)."""
+def check_names(value: Any, argument: str, *, allow_none: bool = False, allow_empty: bool = False) -> list[str]:
+    """A column name or a list of column names (strings); ``allow_empty``: also an empty list."""
     if value is None and allow_none:
         return []
     seq = [value] if isinstance(value, str) else value
-    if not isinstance(seq, (list, tuple)) or not seq or not all(isinstance(v, str) for v in seq):
+    if (not isinstance(seq, (list, tuple)) or not (seq or allow_empty)
+            or not all(isinstance(v, str) for v in seq)):
         raise LsaError(f"{argument} must be a column name or a list of column names; got {value!r}.")
     return list(seq)
 

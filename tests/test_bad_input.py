@@ -2246,6 +2246,11 @@ _LAZY_CASES = [
      r"the frame's rows no longer match the files"),
     ("progress text", lambda df: lsa.io.read_study(df.attrs["folder_for_test"], "TIMSS", 2019, progress="yes"),
      lsa.LsaError, r"progress must be True, False or None; got 'yes'"),
+    ("columns a number", lambda df: lsa.io.read_study(df.attrs["folder_for_test"], "TIMSS", 2019, columns=5),
+     lsa.LsaError, r"columns must be a column name or a list of column names; got 5"),
+    ("school_columns not names", lambda df: lsa.io.read_study(df.attrs["folder_for_test"], "TIMSS", 2019,
+                                                              school_columns=["SCHWGT", None]),
+     lsa.LsaError, r"school_columns must be a column name or a list of column names; got \['SCHWGT', None\]"),
 ]
 
 
